@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class StatsConfig(AppConfig):
+    name = "stats"
+    verbose_name = "Matchday stats"
+
+    def ready(self) -> None:
+        from stats import checks  # noqa: F401  (registers the system checks)

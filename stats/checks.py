@@ -1,0 +1,43 @@
+"""System checks: every stats view exists and can be refreshed concurrently.
+
+Django drops a column with CASCADE, which silently drops a materialized view built on it; this
+check (run by `manage.py check --database default` and before every `migrate`) makes it loud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core import checks
+from django.db import DatabaseError, connections
+from django.db.migrations.recorder import MigrationRecorder
+
+# Before this migration the views do not exist yet, which is not a problem.
+VIEWS_MIGRATION = ("stats", "0003_stats_views")
+
+
+@checks.register(checks.Tags.database)
+def check_stats_views(databases: Sequence[str] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from stats.matviews import view_problems
+
+    errors: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        connection = connections[alias]
+        try:
+            if VIEWS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
+                continue
+            with connection.cursor() as cursor:
+                problems = view_problems(cursor)
+        except DatabaseError as exc:
+            errors.append(checks.Error(f"cannot inspect the stats views: {exc}", id="stats.E001"))
+            continue
+        errors.extend(
+            checks.Error(
+                problem,
+                hint="Re-create it with the SQL of its migration in stats/sql/migrations/.",
+                id="stats.E002",
+            )
+            for problem in problems
+        )
+    return errors

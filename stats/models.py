@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class Competition(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MatchQuerySet(models.QuerySet["Match"]):
+    def settled(self) -> MatchQuerySet:
+        return self.filter(status__in=Match.SETTLED_STATUSES)
+
+    def with_stale_points(self) -> MatchQuerySet:
+        """Matches whose points were never calculated, or were calculated before the result."""
+        return self.filter(
+            Q(points_calculated_at__isnull=True) | Q(points_calculated_at__lt=F("completed_at"))
+        )
+
+
+class Match(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        LIVE = "live"
+        COMPLETED = "completed"
+        POSTPONED = "postponed"
+        CANCELLED = "cancelled"
+
+    # Statuses after which a match's predictions get their final points (NULL when void).
+    SETTLED_STATUSES: ClassVar[frozenset[str]] = frozenset(
+        {Status.COMPLETED, Status.POSTPONED, Status.CANCELLED}
+    )
+    VOID_STATUSES: ClassVar[frozenset[str]] = frozenset({Status.POSTPONED, Status.CANCELLED})
+
+    competition = models.ForeignKey(Competition, on_delete=models.PROTECT, related_name="matches")
+    round = models.PositiveSmallIntegerField(help_text="The matchday, from 1.")
+    home_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="home_matches")
+    away_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="away_matches")
+    kickoff_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    home_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    away_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    completed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the match was settled or its result last changed; points older than "
+        "this are stale.",
+    )
+    points_calculated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = MatchQuerySet.as_manager()
+
+    # The result as loaded from the database, to notice a corrected score on save().
+    _loaded_result: tuple[str, int | None, int | None] | None = None
+
+    class Meta:
+        verbose_name_plural = "matches"
+        ordering = ("kickoff_at", "id")
+        indexes = [
+            models.Index(fields=["competition", "round"], name="stats_match_comp_round_idx"),
+            # The safety-net sweep looks for settled matches whose points are missing or stale.
+            models.Index(
+                fields=["completed_at"],
+                name="stats_match_settled_idx",
+                condition=Q(status__in=["completed", "postponed", "cancelled"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(home_team=F("away_team")), name="stats_match_teams_differ"
+            ),
+            models.CheckConstraint(condition=Q(round__gte=1), name="stats_match_round_positive"),
+            models.CheckConstraint(
+                condition=Q(home_score__isnull=True, away_score__isnull=True)
+                | Q(home_score__isnull=False, away_score__isnull=False),
+                name="stats_match_scores_set_together",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="completed")
+                | Q(home_score__isnull=False, away_score__isnull=False),
+                name="stats_match_completed_has_score",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        score = "" if self.home_score is None else f" {self.home_score}-{self.away_score}"
+        return f"{self.home_team} v {self.away_team}{score} ({self.competition}, round {self.round})"
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Match:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_result = instance._result()
+        return instance
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_settled and (
+            self.completed_at is None or self._result() != self._loaded_result
+        ):
+            self.completed_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "completed_at"}
+        super().save(*args, **kwargs)
+        self._loaded_result = self._result()
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status in self.SETTLED_STATUSES
+
+    @property
+    def is_void(self) -> bool:
+        return self.status in self.VOID_STATUSES
+
+    def _result(self) -> tuple[str, int | None, int | None]:
+        return (self.status, self.home_score, self.away_score)
+
+
+class Prediction(models.Model):
+    # Scores are PositiveSmallIntegerFields: Django gives each a CHECK (>= 0) in the database.
+    # The unique (user, match) index serves lookups by user; no separate index is needed.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="predictions",
+        db_index=False,
+    )
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="predictions")
+    home_score = models.PositiveSmallIntegerField()
+    away_score = models.PositiveSmallIntegerField()
+    points = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, help_text="NULL until scored, and for void matches."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "match"], name="stats_prediction_one_per_match"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} predicts {self.home_score}-{self.away_score} for match {self.match_id}"
+
+
+class ViewRefresh(models.Model):
+    """When each materialized view was last refreshed, and how long it took."""
+
+    view_name = models.CharField(max_length=63, primary_key=True)
+    refreshed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ("view_name",)
+
+    def __str__(self) -> str:
+        return f"{self.view_name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Read-only models over the materialized views (see stats/sql/ and stats/matviews.py) -----
+
+
+class MaterializedViewModel(models.Model):
+    """Rows of a materialized view: read through the ORM, written only by a refresh."""
+
+    class Meta:
+        abstract = True
+        managed = False
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"{type(self).__name__} rows come from a materialized view; refresh it")
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError(f"{type(self).__name__} rows come from a materialized view; refresh it")
+
+
+class LeaderboardEntry(MaterializedViewModel):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+
+    class Meta(MaterializedViewModel.Meta):
+        db_table = "stats_leaderboard"
+        ordering = ("rank", "user_id")
+        verbose_name_plural = "leaderboard"
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id}: {self.total_points} points"
+
+
+class CompetitionStanding(MaterializedViewModel):
+    # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
+    id = models.CharField(max_length=41, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+
+    class Meta(MaterializedViewModel.Meta):
+        db_table = "stats_competition_leaderboard"
+        ordering = ("competition_id", "rank", "user_id")
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
+
+
+class RoundStanding(MaterializedViewModel):
+    # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
+    id = models.CharField(max_length=48, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    round = models.IntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    exact_scores = models.IntegerField()
+    rank = models.IntegerField()
+
+    class Meta(MaterializedViewModel.Meta):
+        db_table = "stats_round_leaderboard"
+        ordering = ("competition_id", "round", "rank", "user_id")
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id} in round {self.round}"
+
+
+class MatchSummary(MaterializedViewModel):
+    match = models.OneToOneField(
+        Match, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    predictions_count = models.IntegerField()
+    home_win_predictions = models.IntegerField()
+    draw_predictions = models.IntegerField()
+    away_win_predictions = models.IntegerField()
+    exact_scores = models.IntegerField()
+    average_points = models.DecimalField(max_digits=6, decimal_places=3, null=True)
+
+    class Meta(MaterializedViewModel.Meta):
+        db_table = "stats_match_summary"
+        verbose_name_plural = "match summaries"
+
+    def __str__(self) -> str:
+        return f"summary of match {self.match_id}"

@@ -1,0 +1,112 @@
+"""Writes: score a match's predictions, refresh the materialized views."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg import sql
+
+from stats.exceptions import MatchNotFound, MatchNotSettled, ViewNotRefreshable
+from stats.matviews import STATS_VIEWS, MaterializedView, view_states
+from stats.models import Match, ViewRefresh
+from stats.scoring import PointTiers
+from stats.sql import load_sql
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MatchScoring:
+    match_id: int
+    status: str
+    predictions_changed: int
+    stamped: bool
+
+    @property
+    def changed_anything(self) -> bool:
+        return self.predictions_changed > 0 or self.stamped
+
+
+@transaction.atomic
+def match_score_predictions(*, match_id: int) -> MatchScoring:
+    """Score every prediction of a settled match from its latest result, in one statement.
+
+    The match row stays locked until commit, so two scorings of one match never interleave and a
+    result saved meanwhile waits. Only predictions whose points change are written, and
+    `points_calculated_at` only when it is older than the result: re-scoring writes nothing.
+    """
+    match = Match.objects.select_for_update().filter(pk=match_id).first()
+    if match is None:
+        raise MatchNotFound(f"match {match_id} does not exist")
+    if not match.is_settled:
+        raise MatchNotSettled(f"match {match_id} is {match.status}; its result is not final yet")
+
+    tiers = PointTiers.from_settings()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            load_sql("score_match.sql"),
+            {
+                "match_id": match.pk,
+                "result_home": None if match.is_void else match.home_score,
+                "result_away": None if match.is_void else match.away_score,
+                "exact_points": tiers.exact,
+                "goal_difference_points": tiers.goal_difference,
+                "outcome_points": tiers.outcome,
+            },
+        )
+        predictions_changed = cursor.rowcount
+    stamped = bool(
+        Match.objects.filter(pk=match.pk)
+        .with_stale_points()
+        .update(points_calculated_at=timezone.now())
+    )
+    return MatchScoring(match.pk, match.status, predictions_changed, stamped)
+
+
+@dataclass(frozen=True)
+class ViewRefreshTiming:
+    view_name: str
+    duration_ms: int
+
+
+def stats_views_refresh() -> list[ViewRefreshTiming]:
+    """Refresh every stats view CONCURRENTLY, one transaction each, so readers never wait."""
+    return [materialized_view_refresh(view) for view in STATS_VIEWS]
+
+
+def materialized_view_refresh(view: MaterializedView) -> ViewRefreshTiming:
+    """Refresh one view CONCURRENTLY; refuse (rather than block readers) without a unique index.
+
+    The refresh waits at most STATS_REFRESH_LOCK_TIMEOUT seconds for a lock (another refresh
+    of the same view, a migration) and then fails with a lock timeout, to be retried.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        states = view_states(cursor, [view.name])
+        if not states.get(view.name):
+            problem = "does not exist" if view.name not in states else "has no unique index"
+            raise ViewNotRefreshable(
+                f"materialized view {view.name} {problem}; a concurrent refresh is impossible. "
+                "Run `manage.py migrate` and `manage.py check --database default`."
+            )
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)",
+            [f"{settings.STATS_REFRESH_LOCK_TIMEOUT}s"],
+        )
+        started = time.perf_counter()
+        cursor.execute(
+            sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}")
+            .format(sql.Identifier(view.name))
+            .as_string(cursor.connection)
+        )
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        ViewRefresh.objects.update_or_create(
+            view_name=view.name,
+            defaults={"refreshed_at": timezone.now(), "duration_ms": duration_ms},
+        )
+    logger.info("%s refreshed in %dms", view.name, duration_ms)
+    return ViewRefreshTiming(view.name, duration_ms)

@@ -1,0 +1,1 @@
+DROP FUNCTION stats_prediction_points(integer, integer, integer, integer, integer, integer, integer);

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.db.backends.postgresql import base
+
+from stats_project.embedded_postgres import EMBEDDED_DATABASE_NAME
+from stats_project.embedded_postgres.server import ensure_server
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_connection_params()
+        pgdata = self.settings_dict.get("EMBEDDED_PGDATA")
+        if pgdata:
+            address = ensure_server(Path(pgdata), EMBEDDED_DATABASE_NAME)
+            params["host"] = address.socket_dir
+            params["port"] = address.port
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        try:
+            return super().get_new_connection(conn_params)
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise psycopg.OperationalError(
+                f"cannot connect to PostgreSQL {self._describe_server(conn_params)}: {reason}"
+            ) from exc
+
+    def _describe_server(self, conn_params: dict[str, Any]) -> str:
+        database = conn_params.get("dbname", "postgres")
+        pgdata = self.settings_dict.get("EMBEDDED_PGDATA")
+        if pgdata:
+            return f"(embedded server in {pgdata}, database {database})"
+        host = conn_params.get("host") or "the default socket"
+        port = conn_params.get("port") or 5432
+        return f"at {host}:{port}/{database} as {conn_params.get('user', '')!r} (DATABASE_URL)"

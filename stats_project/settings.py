@@ -1,0 +1,123 @@
+"""Settings for matchday stats, read from the environment (a `.env` file is honoured).
+
+Tunables the code reads while running (`CRON_SECRET`, `STATS_*`) are plain settings read where
+they are used, never copied at import, so `override_settings` changes behaviour at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import django_stubs_ext
+import environ
+
+from stats_project.embedded_postgres import embedded_database
+
+# Lets the admin and querysets be subscripted (`ModelAdmin[Match]`) at runtime, as mypy wants.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+# Development defaults; `manage.py check --deploy` flags each for production.
+INSECURE_DEV_SECRET_KEY = "django-insecure-matchday-stats-dev-only"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "procrastinate.contrib.django",
+    "stats",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "stats_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "stats_project.wsgi.application"
+ASGI_APPLICATION = "stats_project.asgi.application"
+
+# DATABASE_URL selects any PostgreSQL server; unset, an embedded server in .pgdata/ is started
+# on the first connection (not here at import, so `manage.py help` or mypy start nothing).
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"]["ENGINE"] = "stats_project.embedded_postgres"
+else:
+    DATABASES = {"default": embedded_database(BASE_DIR / ".pgdata")}
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Procrastinate logs every poll at DEBUG; its INFO lines (job started/ended) are enough.
+        "procrastinate": {"level": "INFO"},
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+    },
+}
+
+# --- matchday stats ------------------------------------------------------------------------
+CRON_SECRET = env.str("CRON_SECRET", default="")
+STATS_REFRESH_DELAY = env.int("STATS_REFRESH_DELAY", default=60)
+STATS_POINTS_EXACT = env.int("STATS_POINTS_EXACT", default=3)
+STATS_POINTS_GOAL_DIFFERENCE = env.int("STATS_POINTS_GOAL_DIFFERENCE", default=2)
+STATS_POINTS_OUTCOME = env.int("STATS_POINTS_OUTCOME", default=1)
+# How long a view refresh waits for a conflicting lock before it gives up (and is retried).
+STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
