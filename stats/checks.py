@@ -18,7 +18,9 @@ VIEWS_MIGRATION = ("stats", "0003_stats_views")
 
 
 @checks.register(checks.Tags.database)
-def check_stats_views(databases: Sequence[str] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_stats_views(
+    databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     from stats.matviews import view_problems
 
     errors: list[checks.CheckMessage] = []

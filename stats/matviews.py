@@ -38,9 +38,9 @@ WHERE c.relkind = 'm' AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid)
 
 
 def view_states(cursor: CursorWrapper, names: list[str]) -> dict[str, bool]:
-    """For each of `names` that exists as a materialized view: whether it has a usable unique index."""
+    """Of `names`, each existing materialized view and whether it has a usable unique index."""
     cursor.execute(_VIEW_STATE_SQL, [names])
-    return {name: has_unique_index for name, has_unique_index in cursor.fetchall()}
+    return dict(cursor.fetchall())
 
 
 def view_problems(cursor: CursorWrapper) -> list[str]:

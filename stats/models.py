@@ -106,23 +106,23 @@ class Match(models.Model):
 
     def __str__(self) -> str:
         score = "" if self.home_score is None else f" {self.home_score}-{self.away_score}"
-        return f"{self.home_team} v {self.away_team}{score} ({self.competition}, round {self.round})"
+        return (
+            f"{self.home_team} v {self.away_team}{score} ({self.competition}, round {self.round})"
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_settled and (self.completed_at is None or self._result() != self._loaded_result):
+            self.completed_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "completed_at"}
+        super().save(*args, **kwargs)
+        self._loaded_result = self._result()
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Match:
         instance = super().from_db(db, field_names, values)
         instance._loaded_result = instance._result()
         return instance
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.is_settled and (
-            self.completed_at is None or self._result() != self._loaded_result
-        ):
-            self.completed_at = timezone.now()
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "completed_at"}
-        super().save(*args, **kwargs)
-        self._loaded_result = self._result()
 
     @property
     def is_settled(self) -> bool:
@@ -156,7 +156,9 @@ class Prediction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "match"], name="stats_prediction_one_per_match"),
+            models.UniqueConstraint(
+                fields=["user", "match"], name="stats_prediction_one_per_match"
+            ),
         ]
 
     def __str__(self) -> str:

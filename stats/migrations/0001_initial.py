@@ -6,186 +6,310 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CompetitionStanding',
+            name="CompetitionStanding",
             fields=[
-                ('id', models.CharField(max_length=41, primary_key=True, serialize=False)),
-                ('total_points', models.IntegerField()),
-                ('predictions_scored', models.IntegerField()),
-                ('exact_scores', models.IntegerField()),
-                ('correct_outcomes', models.IntegerField()),
-                ('rank', models.IntegerField()),
+                ("id", models.CharField(max_length=41, primary_key=True, serialize=False)),
+                ("total_points", models.IntegerField()),
+                ("predictions_scored", models.IntegerField()),
+                ("exact_scores", models.IntegerField()),
+                ("correct_outcomes", models.IntegerField()),
+                ("rank", models.IntegerField()),
             ],
             options={
-                'db_table': 'stats_competition_leaderboard',
-                'ordering': ('competition_id', 'rank', 'user_id'),
-                'abstract': False,
-                'managed': False,
+                "db_table": "stats_competition_leaderboard",
+                "ordering": ("competition_id", "rank", "user_id"),
+                "abstract": False,
+                "managed": False,
             },
         ),
         migrations.CreateModel(
-            name='LeaderboardEntry',
+            name="LeaderboardEntry",
             fields=[
-                ('user', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, primary_key=True, related_name='+', serialize=False, to=settings.AUTH_USER_MODEL)),
-                ('total_points', models.IntegerField()),
-                ('predictions_scored', models.IntegerField()),
-                ('exact_scores', models.IntegerField()),
-                ('correct_outcomes', models.IntegerField()),
-                ('rank', models.IntegerField()),
+                (
+                    "user",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("total_points", models.IntegerField()),
+                ("predictions_scored", models.IntegerField()),
+                ("exact_scores", models.IntegerField()),
+                ("correct_outcomes", models.IntegerField()),
+                ("rank", models.IntegerField()),
             ],
             options={
-                'verbose_name_plural': 'leaderboard',
-                'db_table': 'stats_leaderboard',
-                'ordering': ('rank', 'user_id'),
-                'abstract': False,
-                'managed': False,
+                "verbose_name_plural": "leaderboard",
+                "db_table": "stats_leaderboard",
+                "ordering": ("rank", "user_id"),
+                "abstract": False,
+                "managed": False,
             },
         ),
         migrations.CreateModel(
-            name='Match',
+            name="Match",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('round', models.PositiveSmallIntegerField(help_text='The matchday, from 1.')),
-                ('kickoff_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('live', 'Live'), ('completed', 'Completed'), ('postponed', 'Postponed'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('home_score', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('away_score', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, help_text='When the match was settled or its result last changed; points older than this are stale.', null=True)),
-                ('points_calculated_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("round", models.PositiveSmallIntegerField(help_text="The matchday, from 1.")),
+                ("kickoff_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("live", "Live"),
+                            ("completed", "Completed"),
+                            ("postponed", "Postponed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                ("home_score", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("away_score", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "completed_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the match was settled or its result last changed; points older than this are stale.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "points_calculated_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
             ],
             options={
-                'verbose_name_plural': 'matches',
-                'ordering': ('kickoff_at', 'id'),
+                "verbose_name_plural": "matches",
+                "ordering": ("kickoff_at", "id"),
             },
         ),
         migrations.CreateModel(
-            name='RoundStanding',
+            name="RoundStanding",
             fields=[
-                ('id', models.CharField(max_length=48, primary_key=True, serialize=False)),
-                ('round', models.IntegerField()),
-                ('total_points', models.IntegerField()),
-                ('exact_scores', models.IntegerField()),
-                ('rank', models.IntegerField()),
+                ("id", models.CharField(max_length=48, primary_key=True, serialize=False)),
+                ("round", models.IntegerField()),
+                ("total_points", models.IntegerField()),
+                ("exact_scores", models.IntegerField()),
+                ("rank", models.IntegerField()),
             ],
             options={
-                'db_table': 'stats_round_leaderboard',
-                'ordering': ('competition_id', 'round', 'rank', 'user_id'),
-                'abstract': False,
-                'managed': False,
+                "db_table": "stats_round_leaderboard",
+                "ordering": ("competition_id", "round", "rank", "user_id"),
+                "abstract": False,
+                "managed": False,
             },
         ),
         migrations.CreateModel(
-            name='Competition',
+            name="Competition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='ViewRefresh',
+            name="ViewRefresh",
             fields=[
-                ('view_name', models.CharField(max_length=63, primary_key=True, serialize=False)),
-                ('refreshed_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField()),
+                ("view_name", models.CharField(max_length=63, primary_key=True, serialize=False)),
+                ("refreshed_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField()),
             ],
             options={
-                'ordering': ('view_name',),
+                "ordering": ("view_name",),
             },
         ),
         migrations.CreateModel(
-            name='MatchSummary',
+            name="MatchSummary",
             fields=[
-                ('match', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, primary_key=True, related_name='+', serialize=False, to='stats.match')),
-                ('predictions_count', models.IntegerField()),
-                ('home_win_predictions', models.IntegerField()),
-                ('draw_predictions', models.IntegerField()),
-                ('away_win_predictions', models.IntegerField()),
-                ('exact_scores', models.IntegerField()),
-                ('average_points', models.DecimalField(decimal_places=3, max_digits=6, null=True)),
+                (
+                    "match",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="stats.match",
+                    ),
+                ),
+                ("predictions_count", models.IntegerField()),
+                ("home_win_predictions", models.IntegerField()),
+                ("draw_predictions", models.IntegerField()),
+                ("away_win_predictions", models.IntegerField()),
+                ("exact_scores", models.IntegerField()),
+                ("average_points", models.DecimalField(decimal_places=3, max_digits=6, null=True)),
             ],
             options={
-                'verbose_name_plural': 'match summaries',
-                'db_table': 'stats_match_summary',
-                'abstract': False,
-                'managed': False,
+                "verbose_name_plural": "match summaries",
+                "db_table": "stats_match_summary",
+                "abstract": False,
+                "managed": False,
             },
         ),
         migrations.AddField(
-            model_name='match',
-            name='competition',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='matches', to='stats.competition'),
+            model_name="match",
+            name="competition",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="matches",
+                to="stats.competition",
+            ),
         ),
         migrations.AddField(
-            model_name='match',
-            name='away_team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='away_matches', to='stats.team'),
+            model_name="match",
+            name="away_team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="away_matches",
+                to="stats.team",
+            ),
         ),
         migrations.AddField(
-            model_name='match',
-            name='home_team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='home_matches', to='stats.team'),
+            model_name="match",
+            name="home_team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="home_matches",
+                to="stats.team",
+            ),
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('home_score', models.PositiveSmallIntegerField()),
-                ('away_score', models.PositiveSmallIntegerField()),
-                ('points', models.PositiveSmallIntegerField(blank=True, editable=False, help_text='NULL until scored, and for void matches.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('match', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='stats.match')),
-                ('user', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("home_score", models.PositiveSmallIntegerField()),
+                ("away_score", models.PositiveSmallIntegerField()),
+                (
+                    "points",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        editable=False,
+                        help_text="NULL until scored, and for void matches.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "match",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="stats.match",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'match'), name='stats_prediction_one_per_match')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "match"), name="stats_prediction_one_per_match"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='match',
-            index=models.Index(fields=['competition', 'round'], name='stats_match_comp_round_idx'),
+            model_name="match",
+            index=models.Index(fields=["competition", "round"], name="stats_match_comp_round_idx"),
         ),
         migrations.AddIndex(
-            model_name='match',
-            index=models.Index(condition=models.Q(('status__in', ['completed', 'postponed', 'cancelled'])), fields=['completed_at'], name='stats_match_settled_idx'),
+            model_name="match",
+            index=models.Index(
+                condition=models.Q(("status__in", ["completed", "postponed", "cancelled"])),
+                fields=["completed_at"],
+                name="stats_match_settled_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='match',
-            constraint=models.CheckConstraint(condition=models.Q(('home_team', models.F('away_team')), _negated=True), name='stats_match_teams_differ'),
+            model_name="match",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("home_team", models.F("away_team")), _negated=True),
+                name="stats_match_teams_differ",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='match',
-            constraint=models.CheckConstraint(condition=models.Q(('round__gte', 1)), name='stats_match_round_positive'),
+            model_name="match",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("round__gte", 1)), name="stats_match_round_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='match',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('away_score__isnull', True), ('home_score__isnull', True)), models.Q(('away_score__isnull', False), ('home_score__isnull', False)), _connector='OR'), name='stats_match_scores_set_together'),
+            model_name="match",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("away_score__isnull", True), ("home_score__isnull", True)),
+                    models.Q(("away_score__isnull", False), ("home_score__isnull", False)),
+                    _connector="OR",
+                ),
+                name="stats_match_scores_set_together",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='match',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'completed'), _negated=True), models.Q(('away_score__isnull', False), ('home_score__isnull', False)), _connector='OR'), name='stats_match_completed_has_score'),
+            model_name="match",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "completed"), _negated=True),
+                    models.Q(("away_score__isnull", False), ("home_score__isnull", False)),
+                    _connector="OR",
+                ),
+                name="stats_match_completed_has_score",
+            ),
         ),
     ]

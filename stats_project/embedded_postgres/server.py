@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import threading
 import warnings
@@ -41,10 +43,10 @@ def _start(pgdata: Path) -> ServerAddress:
     with warnings.catch_warnings():
         # pgserver warns at import when XDG_RUNTIME_DIR is unset; its fallback folder is fine.
         warnings.simplefilter("ignore")
-        import pgserver
+        from pgserver.postgres_server import get_server
 
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         raise psycopg.OperationalError(
             f"the embedded PostgreSQL server in {pgdata} failed to start ({exc}); "
@@ -65,7 +67,26 @@ def _create_database(address: ServerAddress, database: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return
-        try:
+        # Another process may create it first.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-            pass  # another process created it first
+
+
+def stop_server(pgdata: Path) -> None:
+    """Stop the embedded server in `pgdata` (fast shutdown), if one runs there."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it as this user under root
+    subprocess.run(  # noqa: S603  (a fixed binary and our own data folder)
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
+    with _start_lock:
+        for key in [key for key in _started if key[0] == pgdata]:
+            del _started[key]

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Only python3 and make are assumed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint web worker bench bench-quick migrate clean-db
+
+$(INSTALLED): requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED)
+
+migrate: $(INSTALLED)
+	$(PY) manage.py migrate --verbosity 0
+
+demo: migrate
+	$(PY) manage.py demo
+
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+web: migrate
+	$(PY) manage.py runserver
+
+worker: migrate
+	$(PY) manage.py procrastinate worker
+
+bench: $(INSTALLED)
+	@echo "bench: not yet (see the benchmarks issue)"
+
+# Stops the embedded server and deletes its data; the next command starts a fresh one.
+clean-db: $(INSTALLED)
+	$(PY) -c "import pathlib; from stats_project.embedded_postgres.server import stop_server; stop_server(pathlib.Path('.pgdata').resolve())"
+	rm -rf .pgdata
