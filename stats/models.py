@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -111,6 +111,11 @@ class Match(models.Model):
         )
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        # One transaction for the row and the scoring job its post_save receiver queues.
+        with transaction.atomic(using=kwargs.get("using")):
+            self._save_result(*args, **kwargs)
+
+    def _save_result(self, *args: Any, **kwargs: Any) -> None:
         if self.is_settled and (self.completed_at is None or self._result() != self._loaded_result):
             self.completed_at = timezone.now()
             if kwargs.get("update_fields") is not None:

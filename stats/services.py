@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 from psycopg import sql
 
 from stats.exceptions import MatchNotFound, MatchNotSettled, ViewNotRefreshable
+from stats.jobs import enqueue_match_scoring, enqueue_stats_refresh
 from stats.matviews import STATS_VIEWS, MaterializedView, view_states
 from stats.models import Match, ViewRefresh
 from stats.scoring import PointTiers
@@ -68,6 +71,42 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
     return MatchScoring(match.pk, match.status, predictions_changed, stamped)
 
 
+# Scoring stamps points_calculated_at before its transaction commits; a refresh that started in
+# between would look fresher than it is, so the sweep allows this much slack.
+STAMP_TO_COMMIT_SLACK = timedelta(seconds=60)
+
+
+def stats_sweep(*, limit: int = 500) -> dict[str, int]:
+    """Safety net: queue scoring for settled matches with missing or stale points, oldest first,
+    and a refresh when points changed since the views were last refreshed."""
+    stale_ids = list(
+        Match.objects.settled()
+        .with_stale_points()
+        .order_by("completed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    scoring_queued = sum(enqueue_match_scoring(match_id) is not None for match_id in stale_ids)
+    refresh_queued = 0
+    if views_behind_points():
+        refresh_queued = int(
+            enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY) is not None
+        )
+    return {
+        "stale_matches": len(stale_ids),
+        "scoring_queued": scoring_queued,
+        "refresh_queued": refresh_queued,
+    }
+
+
+def views_behind_points() -> bool:
+    """Whether any match's points were calculated after some view's last refresh began."""
+    refreshes = ViewRefresh.objects.filter(view_name__in=[view.name for view in STATS_VIEWS])
+    if refreshes.count() < len(STATS_VIEWS):
+        return Match.objects.filter(points_calculated_at__isnull=False).exists()
+    oldest = refreshes.aggregate(oldest=Min("refreshed_at"))["oldest"]
+    return Match.objects.filter(points_calculated_at__gt=oldest - STAMP_TO_COMMIT_SLACK).exists()
+
+
 @dataclass(frozen=True)
 class ViewRefreshTiming:
     view_name: str
@@ -97,7 +136,7 @@ def materialized_view_refresh(view: MaterializedView) -> ViewRefreshTiming:
             "SELECT set_config('lock_timeout', %s, true)",
             [f"{settings.STATS_REFRESH_LOCK_TIMEOUT}s"],
         )
-        started = time.perf_counter()
+        started_at, started = timezone.now(), time.perf_counter()
         cursor.execute(
             sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}")
             .format(sql.Identifier(view.name))
@@ -106,7 +145,8 @@ def materialized_view_refresh(view: MaterializedView) -> ViewRefreshTiming:
         duration_ms = round((time.perf_counter() - started) * 1000)
         ViewRefresh.objects.update_or_create(
             view_name=view.name,
-            defaults={"refreshed_at": timezone.now(), "duration_ms": duration_ms},
+            # The start, not the end: writes committed after it may be missing from the view.
+            defaults={"refreshed_at": started_at, "duration_ms": duration_ms},
         )
     logger.info("%s refreshed in %dms", view.name, duration_ms)
     return ViewRefreshTiming(view.name, duration_ms)

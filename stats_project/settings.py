@@ -119,5 +119,19 @@ STATS_REFRESH_DELAY = env.int("STATS_REFRESH_DELAY", default=60)
 STATS_POINTS_EXACT = env.int("STATS_POINTS_EXACT", default=3)
 STATS_POINTS_GOAL_DIFFERENCE = env.int("STATS_POINTS_GOAL_DIFFERENCE", default=2)
 STATS_POINTS_OUTCOME = env.int("STATS_POINTS_OUTCOME", default=1)
+# Worker tuning (Procrastinate): jobs run at once per worker; how often a worker beats, and
+# after how long without a beat its running jobs count as stalled and are rescued.
+STATS_WORKER_CONCURRENCY = env.int("STATS_WORKER_CONCURRENCY", default=2)
+STATS_WORKER_HEARTBEAT_INTERVAL = env.float("STATS_WORKER_HEARTBEAT_INTERVAL", default=10.0)
+STATS_STALLED_WORKER_TIMEOUT = env.float("STATS_STALLED_WORKER_TIMEOUT", default=30.0)
+STATS_WORKER_POLL_INTERVAL = env.float("STATS_WORKER_POLL_INTERVAL", default=5.0)
+STATS_JOB_RETENTION_HOURS = env.int("STATS_JOB_RETENTION_HOURS", default=72)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "concurrency": STATS_WORKER_CONCURRENCY,
+    "update_heartbeat_interval": STATS_WORKER_HEARTBEAT_INTERVAL,
+    "stalled_worker_timeout": STATS_STALLED_WORKER_TIMEOUT,
+    # LISTEN/NOTIFY starts a new job at once; polling only catches delayed jobs falling due.
+    "fetch_job_polling_interval": STATS_WORKER_POLL_INTERVAL,
+}
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)

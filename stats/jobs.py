@@ -1,0 +1,103 @@
+"""Enqueueing the stats jobs, always through Django's connection and transaction.
+
+Procrastinate's own `task.defer()` uses the app's connector, which inside a worker is a separate
+pool: a job deferred from a task would commit on its own. Deferring through a job manager built
+on `DjangoConnector` puts the job in the caller's transaction, in every context (request, admin,
+shell, another task): it commits with the caller's writes or not at all.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from django.db import connection, transaction
+from django.utils import timezone
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.manager import JobManager
+from procrastinate.tasks import configure_task
+
+CALCULATE_POINTS = "stats.tasks.calculate_points"
+REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
+STATS_QUEUE = "stats"
+# One lock serves as both queueing lock (at most one waiting) and lock (at most one running).
+REFRESH_LOCK = "stats-refresh"
+
+
+def match_scoring_lock(match_id: int) -> str:
+    return f"match-scoring:{match_id}"
+
+
+@functools.cache
+def _job_manager() -> JobManager:
+    return JobManager(DjangoConnector())
+
+
+def _defer(task_name: str, lock: str, delay_seconds: float = 0, **task_kwargs: int) -> int | None:
+    """Defer a job in the current transaction; None when one with its lock already waits.
+
+    The savepoint matters: AlreadyEnqueued is a unique violation, which would otherwise abort
+    the caller's whole transaction.
+    """
+    deferrer = configure_task(
+        name=task_name,
+        job_manager=_job_manager(),
+        queue=STATS_QUEUE,
+        lock=lock,
+        queueing_lock=lock,
+        schedule_at=timezone.now() + timedelta(seconds=delay_seconds) if delay_seconds else None,
+        task_kwargs=dict(task_kwargs),
+    )
+    try:
+        with transaction.atomic():
+            return deferrer.defer()
+    except AlreadyEnqueued:
+        return None
+
+
+def enqueue_match_scoring(match_id: int) -> int | None:
+    """Queue `calculate_points` for a match; None when one already waits for it."""
+    return _defer(CALCULATE_POINTS, match_scoring_lock(match_id), match_id=match_id)
+
+
+def enqueue_stats_refresh(*, delay_seconds: float) -> int | None:
+    """Queue a view refresh after `delay_seconds`; None when one already waits.
+
+    A waiting refresh, due sooner or later, will see every write committed before it starts,
+    so the caller's trigger is covered either way: a burst of triggers costs one refresh.
+    """
+    return _defer(REFRESH_STATS_VIEWS, REFRESH_LOCK, delay_seconds=delay_seconds)
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    status: Literal["queued", "already_queued"]
+    job_id: int
+
+
+@transaction.atomic
+def request_stats_refresh_now() -> RefreshRequest:
+    """Make a view refresh due now: reuse a due one, bring a delayed one forward, or queue one.
+
+    Procrastinate has no call to reschedule a job, so a delayed one is replaced (deleted and
+    deferred anew, in this transaction) by one due now; a worker hears of the insert at once.
+    """
+    with connection.cursor() as cursor:
+        # The same lock the queueing-lock guard takes (stats/sql/migrations/0004_*): no defer,
+        # retry or concurrent request of this lock can interleave with the steps below.
+        cursor.execute("SELECT stats_lock_queueing_lock(%s)", [REFRESH_LOCK])
+    waiting = ProcrastinateJob.objects.filter(queueing_lock=REFRESH_LOCK, status="todo").first()
+    due_now = waiting is not None and (
+        waiting.scheduled_at is None or waiting.scheduled_at <= timezone.now()
+    )
+    if waiting is not None and due_now:
+        return RefreshRequest("already_queued", waiting.id)
+    if waiting is not None:
+        _job_manager().cancel_job_by_id(waiting.id, delete_job=True)
+    job_id = enqueue_stats_refresh(delay_seconds=0)
+    assert job_id is not None, "the refresh lock is held, so no other refresh can be waiting"
+    return RefreshRequest("queued", job_id)

@@ -1,0 +1,76 @@
+"""Procrastinate tasks: thin doors that take ids, call one service, and say what they did.
+
+Each task's return value is logged by the worker on its one "ended" line, with the job id and
+duration: that line is the job's structured log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from procrastinate.contrib.django import app
+
+from stats import jobs, services
+from stats.retry import BackoffRetry
+
+SCORING_RETRY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=300)
+REFRESH_RETRY = BackoffRetry(max_attempts=5, base_seconds=5, cap_seconds=300)
+# How often the safety nets look; the periodic registry dedupes them across any number of workers.
+SWEEP_CRON = "* * * * *"
+RESCUE_CRON = "* * * * * */10"
+
+
+@app.task(name=jobs.CALCULATE_POINTS, queue=jobs.STATS_QUEUE, retry=SCORING_RETRY)
+def calculate_points(match_id: int) -> dict[str, Any]:
+    """Score every prediction of one settled match, then queue the batched view refresh."""
+    scoring = services.match_score_predictions(match_id=match_id)
+    if scoring.changed_anything:
+        # After commit, so the refresh (or the one already waiting) is sure to see these points.
+        transaction.on_commit(
+            lambda: jobs.enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
+        )
+    return {
+        "match_id": match_id,
+        "status": scoring.status,
+        "predictions_changed": scoring.predictions_changed,
+    }
+
+
+@app.task(name=jobs.REFRESH_STATS_VIEWS, queue=jobs.STATS_QUEUE, retry=REFRESH_RETRY)
+def refresh_stats_views() -> dict[str, int]:
+    """Refresh every stats view CONCURRENTLY; the result maps each view to its duration in ms."""
+    return {timing.view_name: timing.duration_ms for timing in services.stats_views_refresh()}
+
+
+@app.periodic(cron=SWEEP_CRON)
+@app.task(name="stats.tasks.sweep_stale_points", queue=jobs.STATS_QUEUE)
+def sweep_stale_points(timestamp: int) -> dict[str, int]:
+    """Safety net: queue scoring for settled matches whose points are missing or stale, and a
+    refresh when points changed after the views were last refreshed."""
+    return services.stats_sweep()
+
+
+@app.periodic(cron=RESCUE_CRON)
+@app.task(name="stats.tasks.rescue_stalled_jobs", queue=jobs.STATS_QUEUE)
+async def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
+    """Safety net: put back in the queue the jobs left running by workers that stopped beating."""
+    job_manager = app.job_manager
+    stalled = await job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
+    )
+    for job in stalled:
+        await job_manager.retry_job(job)
+    return {"rescued_job_ids": [job.id for job in stalled if job.id is not None]}
+
+
+@app.periodic(cron="0 * * * *")
+@app.task(name="stats.tasks.prune_finished_jobs", queue=jobs.STATS_QUEUE)
+async def prune_finished_jobs(timestamp: int) -> dict[str, int]:
+    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS; failed ones stay
+    for inspection."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False
+    )
+    return {"retention_hours": settings.STATS_JOB_RETENTION_HOURS}
