@@ -13,6 +13,7 @@ from django.db import transaction
 from procrastinate.contrib.django import app
 
 from stats import jobs, services
+from stats.job_errors import record_job_error
 from stats.retry import BackoffRetry
 
 SCORING_RETRY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=300)
@@ -22,7 +23,12 @@ SWEEP_CRON = "* * * * *"
 RESCUE_CRON = "* * * * * */10"
 
 
-@app.task(name=jobs.CALCULATE_POINTS, queue=jobs.STATS_QUEUE, retry=SCORING_RETRY)
+@app.task(
+    name=jobs.CALCULATE_POINTS,
+    queue=jobs.STATS_QUEUE,
+    retry=SCORING_RETRY,
+    task_middleware=[record_job_error],
+)
 def calculate_points(match_id: int) -> dict[str, Any]:
     """Score every prediction of one settled match, then queue the batched view refresh."""
     scoring = services.match_score_predictions(match_id=match_id)
@@ -38,14 +44,23 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     }
 
 
-@app.task(name=jobs.REFRESH_STATS_VIEWS, queue=jobs.STATS_QUEUE, retry=REFRESH_RETRY)
+@app.task(
+    name=jobs.REFRESH_STATS_VIEWS,
+    queue=jobs.STATS_QUEUE,
+    retry=REFRESH_RETRY,
+    task_middleware=[record_job_error],
+)
 def refresh_stats_views() -> dict[str, int]:
     """Refresh every stats view CONCURRENTLY; the result maps each view to its duration in ms."""
     return {timing.view_name: timing.duration_ms for timing in services.stats_views_refresh()}
 
 
 @app.periodic(cron=SWEEP_CRON)
-@app.task(name="stats.tasks.sweep_stale_points", queue=jobs.STATS_QUEUE)
+@app.task(
+    name="stats.tasks.sweep_stale_points",
+    queue=jobs.STATS_QUEUE,
+    task_middleware=[record_job_error],
+)
 def sweep_stale_points(timestamp: int) -> dict[str, int]:
     """Safety net: queue scoring for settled matches whose points are missing or stale, and a
     refresh when points changed after the views were last refreshed."""
@@ -71,6 +86,6 @@ async def prune_finished_jobs(timestamp: int) -> dict[str, int]:
     """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS; failed ones stay
     for inspection."""
     await app.job_manager.delete_old_jobs(
-        nb_hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False
+        nb_hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False, include_cancelled=True
     )
     return {"retention_hours": settings.STATS_JOB_RETENTION_HOURS}

@@ -7,6 +7,7 @@ they are used, never copied at import, so `override_settings` changes behaviour 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import django_stubs_ext
 import environ
@@ -73,6 +74,8 @@ ASGI_APPLICATION = "stats_project.asgi.application"
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
     DATABASES["default"]["ENGINE"] = "stats_project.embedded_postgres"
+    # A socket folder is written percent-encoded in a URL (postgres://u@%2Frun%2Fpg/db).
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
 else:
     DATABASES = {"default": embedded_database(BASE_DIR / ".pgdata")}
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
