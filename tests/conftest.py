@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.workers import Workers
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +21,25 @@ def _empty_procrastinate_tables(request: pytest.FixtureRequest) -> Iterator[None
                 "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers,"
                 " procrastinate_workers RESTART IDENTITY CASCADE"
             )
+
+
+@pytest.fixture
+def workers(
+    transactional_db: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Workers]:
+    """Real worker processes on the test database (the test's writes must commit to be seen)."""
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(pool.logs())  # pytest shows it for a failed test
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

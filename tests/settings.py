@@ -6,3 +6,6 @@ from stats_project.settings import *  # noqa: F403
 
 # The default hasher costs ~0.3 s per user here; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tasks that exist only for tests (a task that saves a match, a poison task), for the workers too.
+PROCRASTINATE_IMPORT_PATHS = ["tests.worker_tasks"]

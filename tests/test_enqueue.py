@@ -1,0 +1,172 @@
+"""Enqueueing the stats jobs: transactional, deduplicated, and the queueing-lock guard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from stats import jobs
+from stats.models import Match
+from stats.services import stats_sweep, stats_views_refresh
+from tests.factories import complete, make_match, make_prediction, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def waiting_jobs(task_name: str) -> list[ProcrastinateJob]:
+    return list(ProcrastinateJob.objects.filter(task_name=task_name, status="todo").order_by("id"))
+
+
+def set_job_status(job_id: int, status: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
+
+
+def test_completing_a_match_queues_its_scoring_inside_the_transaction() -> None:
+    """The job is visible inside the saving transaction, with the match's lock and arguments."""
+    match = make_match()
+    with transaction.atomic():
+        complete(match, 2, 1)
+        [job] = waiting_jobs(jobs.CALCULATE_POINTS)
+    assert (job.args, job.lock, job.queueing_lock, job.queue_name) == (
+        {"match_id": match.pk},
+        f"match-scoring:{match.pk}",
+        f"match-scoring:{match.pk}",
+        "stats",
+    )
+
+
+def test_rolled_back_save_queues_nothing() -> None:
+    """A save that rolls back takes its job with it."""
+    match = make_match()
+    with transaction.atomic():
+        complete(match, 1, 1)
+        transaction.set_rollback(True)
+    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+
+
+@pytest.mark.parametrize("status", [Match.Status.SCHEDULED, Match.Status.LIVE])
+def test_unsettled_match_save_queues_nothing(status: str) -> None:
+    """Only settled matches are scored."""
+    match = make_match(status=status)
+    match.save()
+    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+
+
+@pytest.mark.parametrize("status", [Match.Status.CANCELLED, Match.Status.POSTPONED])
+def test_voiding_a_match_queues_its_scoring(status: str) -> None:
+    """A void match is 'scored' too: its points are cleared."""
+    match = make_match()
+    match.status = status
+    match.save()
+    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+
+
+def test_many_saves_in_one_transaction_leave_one_job_and_a_usable_transaction() -> None:
+    """The duplicate enqueues are absorbed by a savepoint: the transaction keeps working."""
+    match = make_match()
+    with transaction.atomic():
+        for home_score in range(5):
+            complete(match, home_score, 0)
+        assert Match.objects.get(pk=match.pk).home_score == 4
+    assert len(waiting_jobs(jobs.CALCULATE_POINTS)) == 1
+
+
+def test_refresh_triggers_while_one_waits_give_one_job() -> None:
+    """A burst of triggers costs one refresh."""
+    first = jobs.enqueue_stats_refresh(delay_seconds=60)
+    assert first is not None
+    assert [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(5)] == [None] * 5
+    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [first]
+
+
+def test_refresh_trigger_while_one_runs_gives_exactly_one_follow_up() -> None:
+    """The running refresh may have missed the trigger's writes, so one follow-up waits."""
+    running = jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert running is not None
+    set_job_status(running, "doing")
+    follow_ups = [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(3)]
+    assert follow_ups[0] is not None
+    assert follow_ups[1:] == [None, None]
+    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_ups[0]]
+
+
+def test_refresh_now_queues_one_when_none_waits() -> None:
+    """A cron trigger with nothing waiting queues a refresh due now."""
+    request = jobs.request_stats_refresh_now()
+    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    assert (request.status, request.job_id) == ("queued", job.id)
+    assert job.scheduled_at is None
+
+
+def test_refresh_now_reuses_a_due_refresh() -> None:
+    """A second cron trigger finds the first one's job: no second refresh."""
+    first = jobs.request_stats_refresh_now()
+    second = jobs.request_stats_refresh_now()
+    assert (second.status, second.job_id) == ("already_queued", first.job_id)
+    assert len(waiting_jobs(jobs.REFRESH_STATS_VIEWS)) == 1
+
+
+def test_refresh_now_brings_a_delayed_refresh_forward() -> None:
+    """A delayed refresh is replaced by one due now, never joined by a second one."""
+    delayed = jobs.enqueue_stats_refresh(delay_seconds=3600)
+    request = jobs.request_stats_refresh_now()
+    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    assert request.status == "queued"
+    assert job.id == request.job_id != delayed
+    assert job.scheduled_at is None
+
+
+def retry_in_place(job_id: int) -> None:
+    """What Procrastinate does to retry a job, or to rescue a stalled one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT procrastinate_retry_job_v1(%s, now(), NULL, NULL, NULL)", [job_id])
+
+
+def test_retry_goes_back_to_waiting_when_nothing_else_waits() -> None:
+    """Without a follow-up, a retried job simply waits again."""
+    job_id = jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert job_id is not None
+    set_job_status(job_id, "doing")
+    retry_in_place(job_id)
+    assert ProcrastinateJob.objects.get(pk=job_id).status == "todo"
+
+
+def test_retry_colliding_with_a_waiting_follow_up_is_settled_not_stuck() -> None:
+    """Procrastinate alone raises a unique violation here and leaves the job 'doing' forever;
+    the guard marks it failed instead, and the follow-up (which does the same work) waits."""
+    job_id = jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert job_id is not None
+    set_job_status(job_id, "doing")
+    follow_up = jobs.enqueue_stats_refresh(delay_seconds=0)
+    retry_in_place(job_id)
+    assert ProcrastinateJob.objects.get(pk=job_id).status == "failed"
+    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_up]
+
+
+def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() -> None:
+    """A bulk update() fires no signal; the sweep finds the match by its missing points."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED, home_score=1, away_score=0
+    )
+    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert stats_sweep()["scoring_queued"] == 1
+    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+
+
+def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
+    """Points calculated after the last refresh began mean the views are behind."""
+    stats_views_refresh()
+    assert stats_sweep()["refresh_queued"] == 0
+    match = make_match()
+    make_prediction(make_user(), match, 1, 0)
+    Match.objects.filter(pk=match.pk).update(points_calculated_at=timezone.now())
+    assert stats_sweep()["refresh_queued"] == 1
+    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    assert job.scheduled_at is not None
+    assert job.scheduled_at > timezone.now() + timedelta(seconds=30)

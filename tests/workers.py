@@ -1,0 +1,104 @@
+"""Real Procrastinate worker processes on the test database, for tests that need a worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Fast beats and polling so rescue and delayed jobs happen within seconds in tests.
+WORKER_ENV = {
+    "STATS_WORKER_HEARTBEAT_INTERVAL": "0.5",
+    "STATS_STALLED_WORKER_TIMEOUT": "3",
+    "STATS_WORKER_POLL_INTERVAL": "0.2",
+    "STATS_REFRESH_DELAY": "1",
+}
+
+
+def test_database_url() -> str:
+    """The URL of the database this test runs on, for processes started by the test."""
+    params = connection.get_connection_params()
+    user = quote(params.get("user") or "postgres", safe="")
+    password = f":{quote(params['password'], safe='')}" if params.get("password") else ""
+    host = quote(str(params.get("host") or "localhost"), safe="")
+    return f"postgres://{user}{password}@{host}:{params.get('port') or 5432}/{params['dbname']}"
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Workers:
+    """Starts `manage.py procrastinate worker` processes and stops them all at the end."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
+        started = []
+        for _ in range(count):
+            log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "procrastinate", "worker"],
+                cwd=REPO_ROOT,
+                env={
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": "tests.settings",
+                    "DATABASE_URL": test_database_url(),
+                    **WORKER_ENV,
+                    **env,
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.processes.append(process)
+            started.append(process)
+        wait_until(
+            lambda: self.registered() >= len(self.alive()),
+            timeout=30,
+            what=f"{count} worker(s) to register",
+        )
+        return started
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [process for process in self.processes if process.poll() is None]
+
+    @staticmethod
+    def registered() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM procrastinate_workers")
+            return int(cursor.fetchone()[0])
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.alive():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.log_dir.glob("worker-*.log"))
+        )
