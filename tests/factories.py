@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
 from stats.models import Competition, Match, Prediction, Team
@@ -58,3 +61,12 @@ def complete(match: Match, home_score: int, away_score: int) -> Match:
     match.home_score, match.away_score = home_score, away_score
     match.save()
     return match
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """Run the block in a transaction (a savepoint inside a test) that is always rolled back:
+    schema damage (DDL is transactional in PostgreSQL) and rows alike are undone."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from hypothesis import given
@@ -16,7 +16,7 @@ from stats.exceptions import MatchNotFound, MatchNotSettled
 from stats.models import Competition, Match, Prediction, Team
 from stats.scoring import PointTiers, prediction_points
 from stats.services import MatchScoring, match_score_predictions
-from tests.factories import complete, make_match, make_prediction, make_user
+from tests.factories import complete, make_match, make_prediction, make_user, rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -104,48 +104,38 @@ TIERS = st.builds(
 )
 
 
-class _RollBack(Exception):
-    """Raised to undo one hypothesis example's rows."""
-
-
 def _scored_in_sql(
     result: tuple[int, int], predictions: list[tuple[int, int]], tiers: PointTiers
 ) -> list[int | None]:
     """Points the service gives `predictions` of a match ending `result`; nothing is kept."""
-    points: list[int | None] = []
-    try:
-        with (
-            transaction.atomic(),
-            override_settings(
-                STATS_POINTS_EXACT=tiers.exact,
-                STATS_POINTS_GOAL_DIFFERENCE=tiers.goal_difference,
-                STATS_POINTS_OUTCOME=tiers.outcome,
-            ),
-        ):
-            home, away = Team.objects.bulk_create([Team(name="Home"), Team(name="Away")])
-            match = Match.objects.create(
-                competition=Competition.objects.create(name="Random", slug="random"),
-                round=1,
-                home_team=home,
-                away_team=away,
-                kickoff_at=timezone.now(),
-                status=Match.Status.COMPLETED,
-                home_score=result[0],
-                away_score=result[1],
-            )
-            users = User.objects.bulk_create(
-                [User(username=f"random{index}") for index in range(len(predictions))]
-            )
-            Prediction.objects.bulk_create(
-                Prediction(user=user, match=match, home_score=home_score, away_score=away_score)
-                for user, (home_score, away_score) in zip(users, predictions, strict=True)
-            )
-            match_score_predictions(match_id=match.pk)
-            points = _points(match)
-            raise _RollBack
-    except _RollBack:
-        pass
-    return points
+    with (
+        rolled_back(),
+        override_settings(
+            STATS_POINTS_EXACT=tiers.exact,
+            STATS_POINTS_GOAL_DIFFERENCE=tiers.goal_difference,
+            STATS_POINTS_OUTCOME=tiers.outcome,
+        ),
+    ):
+        home, away = Team.objects.bulk_create([Team(name="Home"), Team(name="Away")])
+        match = Match.objects.create(
+            competition=Competition.objects.create(name="Random", slug="random"),
+            round=1,
+            home_team=home,
+            away_team=away,
+            kickoff_at=timezone.now(),
+            status=Match.Status.COMPLETED,
+            home_score=result[0],
+            away_score=result[1],
+        )
+        users = User.objects.bulk_create(
+            [User(username=f"random{index}") for index in range(len(predictions))]
+        )
+        Prediction.objects.bulk_create(
+            Prediction(user=user, match=match, home_score=home_score, away_score=away_score)
+            for user, (home_score, away_score) in zip(users, predictions, strict=True)
+        )
+        match_score_predictions(match_id=match.pk)
+        return _points(match)
 
 
 @hypothesis_settings(max_examples=60, deadline=None)

@@ -1,0 +1,542 @@
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.db.utils import OperationalError
+from procrastinate.contrib.django.utils import connector_params
+from psycopg import errors as pg_errors
+from psycopg import sql
+from pytest_django.fixtures import Settings
+
+from stats.exceptions import ViewNotRefreshable
+from stats.matviews import STATS_VIEWS, MaterializedView
+from stats.models import (
+    Competition,
+    CompetitionStanding,
+    LeaderboardEntry,
+    Match,
+    MatchSummary,
+    Prediction,
+    RoundStanding,
+    Team,
+    ViewRefresh,
+)
+from stats.services import match_score_predictions, materialized_view_refresh, stats_views_refresh
+from tests.factories import (
+    complete,
+    make_competition,
+    make_match,
+    make_prediction,
+    make_team,
+    make_user,
+    rolled_back,
+)
+
+LEADERBOARD = STATS_VIEWS[0]
+assert LEADERBOARD.name == "stats_leaderboard"
+
+
+# --- a Python reference of the views ----------------------------------------------------------
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+def sql_rank(keys: list[tuple[int, int]]) -> list[int]:
+    """SQL RANK() over `keys` sorted descending: ties share a rank, the next rank skips."""
+    return [1 + sum(other > key for other in keys) for key in keys]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One prediction joined to its match, as the views see it."""
+
+    user_id: int
+    competition_id: int
+    round: int
+    match_id: int
+    status: str
+    predicted: tuple[int, int]
+    result: tuple[int | None, int | None]
+    points: int | None
+
+    @property
+    def counts(self) -> bool:
+        return self.points is not None and self.status == Match.Status.COMPLETED
+
+    @property
+    def exact(self) -> bool:
+        return self.predicted == self.result
+
+    @property
+    def right_outcome(self) -> bool:
+        home, away = self.result
+        assert home is not None
+        assert away is not None
+        return _sign(self.predicted[0] - self.predicted[1]) == _sign(home - away)
+
+
+def _rows() -> list[Row]:
+    return [
+        Row(
+            user_id=p.user_id,
+            competition_id=p.match.competition_id,
+            round=p.match.round,
+            match_id=p.match_id,
+            status=p.match.status,
+            predicted=(p.home_score, p.away_score),
+            result=(p.match.home_score, p.match.away_score),
+            points=p.points,
+        )
+        for p in Prediction.objects.select_related("match")
+    ]
+
+
+def _ranked(groups: dict[Any, list[Row]], with_outcomes: bool) -> dict[Any, dict[str, int]]:
+    """Totals per group key, ranked within the key's first part (all of it when it is the user)."""
+    totals: dict[Any, dict[str, int]] = {}
+    for key, rows in groups.items():
+        totals[key] = {
+            "total_points": sum(row.points or 0 for row in rows),
+            "exact_scores": sum(row.exact for row in rows),
+        }
+        if with_outcomes:
+            totals[key]["predictions_scored"] = len(rows)
+            totals[key]["correct_outcomes"] = sum(row.right_outcome for row in rows)
+    partitions: dict[Any, list[Any]] = defaultdict(list)
+    for key in totals:
+        partitions[key[:-1]].append(key)
+    for keys in partitions.values():
+        ranks = sql_rank(
+            [(totals[key]["total_points"], totals[key]["exact_scores"]) for key in keys]
+        )
+        for key, rank in zip(keys, ranks, strict=True):
+            totals[key]["rank"] = rank
+    return totals
+
+
+def expected_leaderboard(rows: list[Row]) -> dict[int, dict[str, int]]:
+    groups: dict[tuple[int], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.counts:
+            groups[(row.user_id,)].append(row)
+    return {key[0]: value for key, value in _ranked(dict(groups), with_outcomes=True).items()}
+
+
+def expected_competition_standings(rows: list[Row]) -> dict[tuple[int, int], dict[str, int]]:
+    groups: dict[tuple[int, int], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.counts:
+            groups[(row.competition_id, row.user_id)].append(row)
+    return _ranked(dict(groups), with_outcomes=True)
+
+
+def expected_round_standings(rows: list[Row]) -> dict[tuple[int, int, int], dict[str, int]]:
+    groups: dict[tuple[int, int, int], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.counts:
+            groups[(row.competition_id, row.round, row.user_id)].append(row)
+    return _ranked(dict(groups), with_outcomes=False)
+
+
+def expected_match_summaries(rows: list[Row]) -> dict[int, dict[str, Any]]:
+    summaries: dict[int, dict[str, Any]] = {}
+    for match_id, status in Match.objects.values_list("pk", "status"):
+        predicted = [row for row in rows if row.match_id == match_id]
+        completed = status == Match.Status.COMPLETED
+        points = [row.points for row in predicted if completed and row.points is not None]
+        summaries[match_id] = {
+            "predictions_count": len(predicted),
+            "home_win_predictions": sum(row.predicted[0] > row.predicted[1] for row in predicted),
+            "draw_predictions": sum(row.predicted[0] == row.predicted[1] for row in predicted),
+            "away_win_predictions": sum(row.predicted[0] < row.predicted[1] for row in predicted),
+            "exact_scores": sum(completed and row.exact for row in predicted),
+            "average_points": (
+                (Decimal(sum(points)) / len(points)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+                if points
+                else None
+            ),
+        }
+    return summaries
+
+
+def test_sql_rank_reference() -> None:
+    """The reference ranks like SQL RANK(): ties share a rank and the next one skips."""
+    assert sql_rank([(10, 1), (8, 2), (8, 2), (8, 1), (5, 0)]) == [1, 2, 2, 4, 5]
+
+
+# --- the league -------------------------------------------------------------------------------
+
+
+@dataclass
+class League:
+    users: list[User]
+    matches: dict[str, Match]
+
+
+def build_league() -> League:
+    """Two competitions, several rounds, 12 users with deliberate ties; scored and refreshed.
+
+    Users 0 and 1 predict identically (a full tie). Users 2 and 3 tie on points but user 2 has
+    more exact scores. A cancelled match was scored while completed; a scheduled match and a
+    postponed one carry predictions; one completed match has a late, unscored prediction; one
+    match has no prediction at all.
+    """
+    premier, cup = make_competition("premier"), make_competition("cup")
+    teams = [make_team(f"Team {index}") for index in range(8)]
+
+    def fixture(competition: Competition, round: int, home: int, away: int) -> Match:
+        return make_match(competition, round=round, home_team=teams[home], away_team=teams[away])
+
+    matches = {
+        "p1a": fixture(premier, 1, 0, 1),
+        "p1b": fixture(premier, 1, 2, 3),
+        "p2a": fixture(premier, 2, 1, 2),
+        "p2b": fixture(premier, 2, 3, 0),
+        "p3a": fixture(premier, 3, 0, 2),
+        "p3b": fixture(premier, 3, 1, 3),
+        "c1a": fixture(cup, 1, 4, 5),
+        "c1b": fixture(cup, 1, 6, 7),
+        "c2a": fixture(cup, 2, 5, 6),
+        "c2b": fixture(cup, 2, 7, 4),
+    }
+    results = {
+        "p1a": (2, 1),
+        "p1b": (0, 0),
+        "p2a": (1, 3),
+        "p2b": (2, 2),  # cancelled after scoring
+        "p3a": (1, 0),
+        "c1a": (4, 0),
+        "c2a": (1, 1),
+    }
+    users = [make_user(f"player{index:02}") for index in range(12)]
+    generator = random.Random(20261128)  # a fixed league
+    predicted = [m for key, m in matches.items() if key not in {"c2b", "p3b"}]
+    for user in users[4:]:
+        for match in predicted:
+            if generator.random() < 0.85:
+                make_prediction(user, match, generator.randint(0, 4), generator.randint(0, 3))
+    # The crafted ties.
+    twin_scores = {"p1a": (2, 1), "p1b": (1, 1), "p2a": (0, 2), "c1a": (2, 0), "c2a": (0, 1)}
+    for user in users[:2]:
+        for key, (home, away) in twin_scores.items():
+            make_prediction(user, matches[key], home, away)
+    # User 2: one exact (3). User 3: a goal difference and an outcome (2 + 1).
+    make_prediction(users[2], matches["p1a"], 2, 1)
+    make_prediction(users[2], matches["p1b"], 3, 0)
+    make_prediction(users[3], matches["p1a"], 1, 0)
+    make_prediction(users[3], matches["p3a"], 3, 0)
+    make_prediction(users[2], matches["p3b"], 1, 1)  # the scheduled match
+    make_prediction(users[3], matches["c1b"], 0, 0)  # the postponed match
+
+    for key, (home, away) in results.items():
+        complete(matches[key], home, away)
+        match_score_predictions(match_id=matches[key].pk)
+    matches["p2b"].status = Match.Status.CANCELLED
+    matches["p2b"].save()
+    matches["c1b"].status = Match.Status.POSTPONED
+    matches["c1b"].save()
+    for key in ("p2b", "c1b"):
+        match_score_predictions(match_id=matches[key].pk)
+    # A prediction that arrives after the match was scored: it counts nowhere until scored.
+    make_prediction(users[3], matches["c2a"], 1, 1)
+    stats_views_refresh()
+    return League(users, matches)
+
+
+def _leaderboard() -> dict[int, dict[str, int]]:
+    return {
+        entry.user_id: {
+            "total_points": entry.total_points,
+            "predictions_scored": entry.predictions_scored,
+            "exact_scores": entry.exact_scores,
+            "correct_outcomes": entry.correct_outcomes,
+            "rank": entry.rank,
+        }
+        for entry in LeaderboardEntry.objects.all()
+    }
+
+
+@pytest.mark.django_db
+def test_league_has_the_deliberate_ties() -> None:
+    """The league the view tests use has a full tie and a tie broken by exact scores."""
+    league = build_league()
+    board = expected_leaderboard(_rows())
+    twins = [board[user.pk] for user in league.users[:2]]
+    assert twins[0] == twins[1]
+    user2, user3 = board[league.users[2].pk], board[league.users[3].pk]
+    assert (user2["total_points"], user2["exact_scores"]) == (3, 1)
+    assert (user3["total_points"], user3["exact_scores"]) == (3, 0)
+    assert user2["rank"] < user3["rank"]
+    assert len(board) == 12
+    ranks = sorted(entry["rank"] for entry in board.values())
+    assert len(set(ranks)) < len(ranks)
+
+
+@pytest.mark.django_db
+def test_leaderboard_matches_python_reference() -> None:
+    """stats_leaderboard holds, per user, total points, scored predictions, exact scores,
+    right outcomes (exact and goal-difference hits included) and RANK(), as computed in Python
+    from scored predictions of completed matches only."""
+    build_league()
+    assert _leaderboard() == expected_leaderboard(_rows())
+
+
+@pytest.mark.django_db
+def test_competition_standings_match_python_reference() -> None:
+    """stats_competition_leaderboard holds the same totals per competition, ranked within it."""
+    build_league()
+    actual = {
+        (standing.competition_id, standing.user_id): {
+            "total_points": standing.total_points,
+            "predictions_scored": standing.predictions_scored,
+            "exact_scores": standing.exact_scores,
+            "correct_outcomes": standing.correct_outcomes,
+            "rank": standing.rank,
+        }
+        for standing in CompetitionStanding.objects.all()
+    }
+    assert actual == expected_competition_standings(_rows())
+    assert {
+        standing.id: (standing.competition_id, standing.user_id)
+        for standing in CompetitionStanding.objects.all()
+    } == {f"{competition}:{user}": (competition, user) for competition, user in actual}
+
+
+@pytest.mark.django_db
+def test_round_standings_match_python_reference() -> None:
+    """stats_round_leaderboard holds points and exact scores per round, ranked within it."""
+    build_league()
+    actual = {
+        (standing.competition_id, standing.round, standing.user_id): {
+            "total_points": standing.total_points,
+            "exact_scores": standing.exact_scores,
+            "rank": standing.rank,
+        }
+        for standing in RoundStanding.objects.all()
+    }
+    assert actual == expected_round_standings(_rows())
+    assert {standing.id for standing in RoundStanding.objects.all()} == {
+        f"{competition}:{round}:{user}" for competition, round, user in actual
+    }
+
+
+@pytest.mark.django_db
+def test_match_summaries_match_python_reference() -> None:
+    """stats_match_summary has a row for every match, predicted or not: predicted outcomes,
+    exact scores and average points (3 places) of completed matches."""
+    league = build_league()
+    actual = {
+        summary.match_id: {
+            "predictions_count": summary.predictions_count,
+            "home_win_predictions": summary.home_win_predictions,
+            "draw_predictions": summary.draw_predictions,
+            "away_win_predictions": summary.away_win_predictions,
+            "exact_scores": summary.exact_scores,
+            "average_points": summary.average_points,
+        }
+        for summary in MatchSummary.objects.all()
+    }
+    assert actual == expected_match_summaries(_rows())
+    assert set(actual) == {match.pk for match in league.matches.values()}
+    assert actual[league.matches["c2b"].pk]["predictions_count"] == 0
+
+
+@pytest.mark.django_db
+def test_void_unscored_and_scheduled_predictions_count_nowhere() -> None:
+    """Predictions of cancelled, postponed and scheduled matches, and unscored ones, are in no
+    leaderboard, even when they were scored before the match was voided."""
+    league = build_league()
+    left_out = {league.matches[key].pk for key in ("p2b", "c1b", "p3b")}
+    assert Prediction.objects.filter(match_id__in=left_out, points__isnull=False).count() == 0
+    board = _leaderboard()
+    # The only predictions of user 3 that count: 1-0 (goal difference) and 3-0 (outcome).
+    assert board[league.users[3].pk]["predictions_scored"] == 2
+    assert not RoundStanding.objects.filter(
+        competition__slug="premier", round=3, user=league.users[2]
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_refresh_records_each_view() -> None:
+    """A refresh of every view returns one timing per view and records when each ran."""
+    timings = stats_views_refresh()
+    assert [timing.view_name for timing in timings] == [view.name for view in STATS_VIEWS]
+    assert all(timing.duration_ms >= 0 for timing in timings)
+    assert {refresh.view_name: refresh.duration_ms for refresh in ViewRefresh.objects.all()} == {
+        timing.view_name: timing.duration_ms for timing in timings
+    }
+
+
+@pytest.mark.django_db
+def test_views_are_empty_before_the_first_result() -> None:
+    """With matches and predictions but no result, leaderboards are empty and summaries count
+    predictions only."""
+    match = make_match()
+    make_prediction(make_user(), match, 2, 0)
+    stats_views_refresh()
+    assert list(LeaderboardEntry.objects.all()) == []
+    assert list(MatchSummary.objects.values()) == [
+        {
+            "match_id": match.pk,
+            "predictions_count": 1,
+            "home_win_predictions": 1,
+            "draw_predictions": 0,
+            "away_win_predictions": 0,
+            "exact_scores": 0,
+            "average_points": None,
+        }
+    ]
+
+
+# --- refusing a blocking refresh --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("view", STATS_VIEWS, ids=[view.name for view in STATS_VIEWS])
+def test_refresh_refuses_view_without_unique_index(view: MaterializedView) -> None:
+    """Without its unique index a view is not refreshed (a plain refresh would block
+    readers): ViewNotRefreshable names the view."""
+    with rolled_back():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP INDEX {}")
+                .format(sql.Identifier(f"{view.name}_key"))
+                .as_string(cursor.connection)
+            )
+        with pytest.raises(ViewNotRefreshable) as excinfo:
+            materialized_view_refresh(view)
+    assert str(excinfo.value) == (
+        f"materialized view {view.name} has no unique index; a concurrent refresh is "
+        "impossible. Run `manage.py migrate` and `manage.py check --database default`."
+    )
+    assert materialized_view_refresh(view).view_name == view.name
+
+
+@pytest.mark.django_db
+def test_refresh_refuses_missing_view() -> None:
+    """A dropped view is not refreshed: ViewNotRefreshable says it does not exist."""
+    with rolled_back():
+        with connection.cursor() as cursor:
+            cursor.execute("DROP MATERIALIZED VIEW stats_leaderboard")
+        with pytest.raises(ViewNotRefreshable) as excinfo:
+            materialized_view_refresh(LEADERBOARD)
+    assert str(excinfo.value) == (
+        "materialized view stats_leaderboard does not exist; a concurrent refresh is "
+        "impossible. Run `manage.py migrate` and `manage.py check --database default`."
+    )
+    assert materialized_view_refresh(LEADERBOARD).view_name == LEADERBOARD.name
+
+
+# --- readers and refreshes, on two real connections -------------------------------------------
+
+
+@pytest.fixture
+def reader() -> Iterator[psycopg.Connection[Any]]:
+    """A second connection to the test database, as a reader in another process would have."""
+    with psycopg.connect(**connector_params(), autocommit=False) as reader:
+        reader.execute("SET lock_timeout = '1s'")
+        reader.commit()
+        yield reader
+
+
+@pytest.fixture
+def _views_emptied_afterwards() -> Iterator[None]:
+    """Django's flush after a transactional test leaves the views' rows (they are no tables):
+    empty the data and refresh, so no later test reads this test's leaderboard."""
+    yield
+    Prediction.objects.all().delete()
+    Match.objects.all().delete()
+    Team.objects.all().delete()
+    Competition.objects.all().delete()
+    stats_views_refresh()
+
+
+def _scored_league_of_one() -> User:
+    """One user with one exact score, not yet in the (freshly refreshed, empty) views."""
+    stats_views_refresh()
+    user = make_user()
+    match = make_match()
+    make_prediction(user, match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    return user
+
+
+def _read_leaderboard(reader: psycopg.Connection[Any]) -> list[tuple[int, int, int]]:
+    return reader.execute(
+        "SELECT user_id, total_points, rank FROM stats_leaderboard ORDER BY user_id"
+    ).fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_views_emptied_afterwards")
+def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
+    reader: psycopg.Connection[Any], settings: Settings
+) -> None:
+    """A reader whose open transaction has read the view does not stop a concurrent refresh
+    (which would otherwise hit its lock timeout); the reader keeps its snapshot meanwhile."""
+    settings.STATS_REFRESH_LOCK_TIMEOUT = 2
+    user = _scored_league_of_one()
+    assert _read_leaderboard(reader) == []  # the reader's transaction stays open
+
+    timing = materialized_view_refresh(LEADERBOARD)
+    assert timing.view_name == LEADERBOARD.name
+    assert reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    reader.commit()
+    assert _read_leaderboard(reader) == [(user.pk, 3, 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_views_emptied_afterwards")
+def test_reader_blocks_plain_refresh(reader: psycopg.Connection[Any]) -> None:
+    """Contrast that proves the test above can fail: the same reader makes a plain (not
+    concurrent) refresh wait for its lock until the lock timeout."""
+    _scored_league_of_one()
+    assert _read_leaderboard(reader) == []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        with pytest.raises(OperationalError) as excinfo:
+            cursor.execute("REFRESH MATERIALIZED VIEW stats_leaderboard")
+        transaction.set_rollback(True)
+    assert isinstance(excinfo.value.__cause__, pg_errors.LockNotAvailable)
+    reader.commit()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_views_emptied_afterwards")
+def test_reader_does_not_wait_for_a_running_concurrent_refresh(
+    reader: psycopg.Connection[Any],
+) -> None:
+    """While a concurrent refresh holds its locks (its transaction still open), a reader with
+    a 1 s lock timeout answers at once, with the rows from before the refresh."""
+    user = _scored_league_of_one()
+    with transaction.atomic():
+        materialized_view_refresh(LEADERBOARD)
+        assert _read_leaderboard(reader) == []
+        reader.commit()
+    assert _read_leaderboard(reader) == [(user.pk, 3, 1)]
+    reader.commit()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_views_emptied_afterwards")
+def test_running_plain_refresh_blocks_reader(reader: psycopg.Connection[Any]) -> None:
+    """Contrast that proves the test above can fail: while a plain refresh holds its lock, the
+    same reader waits and hits its lock timeout."""
+    _scored_league_of_one()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("REFRESH MATERIALIZED VIEW stats_leaderboard")
+        with pytest.raises(pg_errors.LockNotAvailable):
+            _read_leaderboard(reader)
+        reader.rollback()
