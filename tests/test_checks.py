@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+from psycopg import sql
+
+from stats.checks import check_stats_views
+from stats.matviews import STATS_VIEWS, MaterializedView
+from stats.models import Prediction
+from tests.factories import rolled_back
+
+pytestmark = pytest.mark.django_db
+
+HINT = "Re-create it with the SQL of its migration in stats/sql/migrations/."
+VIEW_IDS = [view.name for view in STATS_VIEWS]
+
+# Every unique index of every materialized view, with its columns in order.
+UNIQUE_INDEXES_SQL = """
+SELECT view.relname, index.relname, array_agg(attribute.attname ORDER BY key.position)
+FROM pg_index AS i
+JOIN pg_class AS view ON view.oid = i.indrelid
+JOIN pg_class AS index ON index.oid = i.indexrelid
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS key(attnum, position)
+JOIN pg_attribute AS attribute
+    ON attribute.attrelid = view.oid AND attribute.attnum = key.attnum
+WHERE view.relkind = 'm' AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+GROUP BY view.relname, index.relname
+"""
+
+
+def _execute(statement: sql.Composable | str) -> None:
+    with connection.cursor() as cursor:
+        if isinstance(statement, sql.Composable):
+            statement = statement.as_string(cursor.connection)
+        cursor.execute(statement)
+
+
+def test_every_view_exists_with_its_unique_index_after_migrate() -> None:
+    """migrate creates each of STATS_VIEWS as a materialized view with a unique index on
+    exactly its key columns (what REFRESH ... CONCURRENTLY needs)."""
+    with connection.cursor() as cursor:
+        cursor.execute(UNIQUE_INDEXES_SQL)
+        unique_indexes = {view: (index, tuple(columns)) for view, index, columns in cursor}
+    assert unique_indexes == {view.name: (f"{view.name}_key", view.key) for view in STATS_VIEWS}
+
+
+def test_check_passes_on_a_migrated_database() -> None:
+    """The system check finds nothing wrong after migrate."""
+    assert check_stats_views(databases=["default"]) == []
+
+
+def test_check_without_databases_inspects_nothing() -> None:
+    """Like Django's own database checks, the check looks at no database unless asked to."""
+    with rolled_back():
+        _execute("DROP MATERIALIZED VIEW stats_leaderboard")
+        assert check_stats_views(databases=None) == []
+
+
+@pytest.mark.parametrize("view", STATS_VIEWS, ids=VIEW_IDS)
+def test_check_reports_dropped_view(view: MaterializedView) -> None:
+    """A dropped view is a stats.E002 error naming the view."""
+    with rolled_back():
+        _execute(sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(view.name)))
+        errors = check_stats_views(databases=["default"])
+    assert errors == [
+        checks.Error(f"materialized view {view.name} does not exist", hint=HINT, id="stats.E002")
+    ]
+    assert check_stats_views(databases=["default"]) == []
+
+
+@pytest.mark.parametrize("view", STATS_VIEWS, ids=VIEW_IDS)
+def test_check_reports_dropped_unique_index(view: MaterializedView) -> None:
+    """A view without its unique index is a stats.E002 error naming the view and its key."""
+    with rolled_back():
+        _execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(f"{view.name}_key")))
+        errors = check_stats_views(databases=["default"])
+    assert errors == [
+        checks.Error(
+            f"materialized view {view.name} has no unique index on ({', '.join(view.key)}), "
+            "so it cannot be refreshed concurrently",
+            hint=HINT,
+            id="stats.E002",
+        )
+    ]
+    assert check_stats_views(databases=["default"]) == []
+
+
+def test_check_rejects_partial_unique_index() -> None:
+    """A partial unique index does not cover every row, so it does not count."""
+    with rolled_back():
+        _execute("DROP INDEX stats_leaderboard_key")
+        _execute(
+            "CREATE UNIQUE INDEX stats_leaderboard_partial ON stats_leaderboard (user_id)"
+            " WHERE rank = 1"
+        )
+        errors = check_stats_views(databases=["default"])
+    assert [(error.id, error.msg) for error in errors] == [
+        (
+            "stats.E002",
+            "materialized view stats_leaderboard has no unique index on (user_id), "
+            "so it cannot be refreshed concurrently",
+        )
+    ]
+
+
+def test_dropping_a_column_the_views_read_is_reported() -> None:
+    """Django drops a column with CASCADE, which silently drops every view built on it; the
+    check turns that into one stats.E002 error per lost view."""
+    with rolled_back():
+        with connection.schema_editor() as editor:
+            editor.remove_field(Prediction, Prediction._meta.get_field("points"))
+        errors = check_stats_views(databases=["default"])
+    assert errors == [
+        checks.Error(f"materialized view {view.name} does not exist", hint=HINT, id="stats.E002")
+        for view in STATS_VIEWS
+    ]
+
+
+def test_manage_py_check_fails_on_a_missing_view() -> None:
+    """`manage.py check --database default` fails loudly when a view is missing."""
+    with rolled_back():
+        _execute("DROP MATERIALIZED VIEW stats_match_summary")
+        with pytest.raises(SystemCheckError, match=r"stats\.E002.*stats_match_summary"):
+            call_command("check", databases=["default"], tags=["database"])
+    call_command("check", databases=["default"], tags=["database"])
