@@ -1,0 +1,251 @@
+"""/health (is the pipeline keeping up?) and /metrics (the same numbers for Prometheus)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from pytest_django import Settings
+
+from stats.models import Match
+from stats.services import match_score_predictions, stats_views_refresh
+from tests.factories import complete, make_match, make_prediction, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def insert_job(
+    task_name: str = "stats.tasks.refresh_stats_views",
+    *,
+    status: str = "todo",
+    scheduled: str | None = None,
+    deferred: str | None = None,
+) -> int:
+    """A job row as Procrastinate writes it, moved to `status` the way a worker moves it (so its
+    triggers record the events). `scheduled` and `deferred` are SQL intervals from now (such as
+    "-10 minutes"): its scheduled time, and when it was deferred."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, scheduled_at)"
+            " VALUES ('default', %s, '{}', 'todo', now() + %s::interval) RETURNING id",
+            [task_name, scheduled],
+        )
+        (job_id,) = cursor.fetchone()
+        if deferred is not None:
+            cursor.execute(
+                "UPDATE procrastinate_events SET at = now() + %s::interval WHERE job_id = %s",
+                [deferred, job_id],
+            )
+        for step in {"todo": [], "doing": ["doing"]}.get(status, ["doing", status]):
+            cursor.execute(
+                "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [step, job_id]
+            )
+    return int(job_id)
+
+
+def settle_without_points(*, ago: timedelta) -> Match:
+    """A match completed `ago`, whose points were never calculated (no job was enqueued)."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED,
+        home_score=2,
+        away_score=0,
+        completed_at=timezone.now() - ago,
+    )
+    return match
+
+
+HEALTHY_AND_EMPTY: dict[str, object] = {
+    "status": "ok",
+    "reasons": [],
+    "database": "ok",
+    "queue_depth": {"todo": 0, "doing": 0},
+    "oldest_waiting_job_age_seconds": None,
+    "matches_with_stale_points": 0,
+    "oldest_stale_points_age_seconds": None,
+    "last_refresh_age_seconds": None,
+    "unrefreshed_points_age_seconds": None,
+}
+
+
+def test_empty_league_is_healthy(client: Client) -> None:
+    """No jobs, no matches, no refresh yet: nothing lags, so 200 with every field present."""
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == HEALTHY_AND_EMPTY
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_a_scored_and_refreshed_league_is_healthy(client: Client) -> None:
+    """After scoring and a refresh, nothing is stale and the refresh age is reported."""
+    match = make_match()
+    make_prediction(make_user(), match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    stats_views_refresh()
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["matches_with_stale_points"] == 0
+    assert 0 <= body["last_refresh_age_seconds"] < 60
+    assert body["unrefreshed_points_age_seconds"] is None
+
+
+def test_an_old_due_job_makes_it_unhealthy(client: Client) -> None:
+    """A job due 10 minutes ago and still waiting (limit 300 s): the workers are not keeping up."""
+    insert_job(scheduled="-10 minutes")
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["queue_depth"] == {"todo": 1, "doing": 0}
+    assert 600 <= body["oldest_waiting_job_age_seconds"] < 660
+    [reason] = body["reasons"]
+    assert re.fullmatch(
+        r"a due job has waited 6\d\d s \(limit 300 s\): are the workers running\?", reason
+    )
+
+
+def test_an_unscheduled_job_waits_from_when_it_was_deferred(client: Client) -> None:
+    """Without a scheduled time, a job's wait counts from its `deferred` event."""
+    insert_job(deferred="-20 minutes")
+    body = client.get("/health").json()
+    assert 1200 <= body["oldest_waiting_job_age_seconds"] < 1260
+    assert body["status"] == "unhealthy"
+
+
+def test_a_job_scheduled_for_later_is_not_late(client: Client) -> None:
+    """A delayed refresh waiting for its time is queued, not overdue."""
+    insert_job(scheduled="+1 minute")
+    insert_job(status="doing", scheduled="-1 hour")
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {**HEALTHY_AND_EMPTY, "queue_depth": {"todo": 1, "doing": 1}}
+
+
+def test_the_queue_age_limit_is_a_setting(client: Client, settings: Settings) -> None:
+    """STATS_HEALTH_MAX_QUEUE_AGE, read at each request, moves the limit."""
+    insert_job(scheduled="-10 minutes")
+    settings.STATS_HEALTH_MAX_QUEUE_AGE = 3600
+    assert client.get("/health").status_code == 200
+    settings.STATS_HEALTH_MAX_QUEUE_AGE = 60
+    assert (
+        client.get("/health")
+        .json()["reasons"][0]
+        .endswith("(limit 60 s): are the workers running?")
+    )
+
+
+def test_points_stale_for_over_an_hour_make_it_unhealthy(client: Client) -> None:
+    """A result recorded two hours ago whose points were never calculated breaks the one-hour
+    promise; one from ten minutes ago is reported but still within it."""
+    settle_without_points(ago=timedelta(minutes=10))
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["matches_with_stale_points"] == 1
+
+    settle_without_points(ago=timedelta(hours=2))
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["matches_with_stale_points"] == 2
+    assert 7200 <= body["oldest_stale_points_age_seconds"] < 7260
+    [reason] = body["reasons"]
+    assert re.fullmatch(
+        r"2 match\(es\) have stale points, the oldest for 72\d\d s \(limit 3600 s\)", reason
+    )
+
+
+def test_points_missing_from_the_views_for_over_an_hour_make_it_unhealthy(client: Client) -> None:
+    """Points scored two hours ago that no refresh has picked up: the refresh job is failing.
+    A refresh clears it."""
+    match = make_match()
+    make_prediction(make_user(), match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    Match.objects.filter(pk=match.pk).update(
+        completed_at=timezone.now() - timedelta(hours=2, minutes=1),
+        points_calculated_at=timezone.now() - timedelta(hours=2),
+    )
+    response = client.get("/health")
+    assert response.status_code == 503
+    [reason] = response.json()["reasons"]
+    assert re.fullmatch(
+        r"points scored 72\d\d s ago are not in the views yet \(limit 3600 s\): "
+        r"is the refresh job failing\?",
+        reason,
+    )
+    stats_views_refresh()
+    assert client.get("/health").status_code == 200
+
+
+@pytest.fixture
+def unreachable_database() -> Iterator[None]:
+    """Point the connection at a port where no PostgreSQL listens, then put it back."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+def test_an_unreachable_database_is_a_quick_503(client: Client) -> None:
+    """No database: 503 with the reason, at once (no hang, no 500)."""
+    started = time.monotonic()
+    response = client.get("/health")
+    assert time.monotonic() - started < 6
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "unreachable"
+    assert body["status"] == "unhealthy"
+    [reason] = body["reasons"]
+    assert reason.startswith("database unreachable: cannot connect to PostgreSQL at 127.0.0.1:9/")
+
+
+# --- /metrics ----------------------------------------------------------------------------------
+
+
+def test_metrics_are_prometheus_text_read_from_the_database(client: Client) -> None:
+    """Jobs by task and status, queue lag, stale matches, and each view's refresh age and time."""
+    insert_job(scheduled="-10 minutes")
+    insert_job("stats.tasks.calculate_points", status="failed")
+    settle_without_points(ago=timedelta(minutes=5))
+    stats_views_refresh()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    text = response.content.decode()
+    for line in (
+        "# TYPE matchday_jobs gauge",
+        'matchday_jobs{status="todo",task="stats.tasks.refresh_stats_views"} 1.0',
+        'matchday_jobs{status="failed",task="stats.tasks.calculate_points"} 1.0',
+        "matchday_jobs_failed_last_day 1.0",
+        "matchday_stale_matches 1.0",
+    ):
+        assert line in text.splitlines()
+    for pattern in (
+        r"matchday_oldest_waiting_job_age_seconds 6\d\d\.\d+",
+        r"matchday_oldest_stale_match_age_seconds 3\d\d\.\d+",
+        r'matchday_view_refresh_age_seconds\{view="stats_leaderboard"\} \d+\.\d+(e-\d+)?',
+        r'matchday_view_refresh_duration_seconds\{view="stats_match_summary"\} \d+\.\d+',
+    ):
+        assert re.search(f"^{pattern}$", text, re.MULTILINE), pattern
+
+
+def test_metrics_of_an_empty_league(client: Client) -> None:
+    """Before anything happened: zeros, and no per-view samples for views never refreshed."""
+    text = client.get("/metrics").content.decode()
+    assert "matchday_oldest_waiting_job_age_seconds 0.0" in text.splitlines()
+    assert "matchday_stale_matches 0.0" in text.splitlines()
+    assert "matchday_view_refresh_age_seconds{" not in text
