@@ -1,0 +1,106 @@
+"""The operator's commands: `refresh_stats` and `stats_status`, by their exact output."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from stats.models import LeaderboardEntry, ViewRefresh
+from stats.services import match_score_predictions, stats_views_refresh
+from tests.factories import complete, make_match, make_prediction, make_user
+from tests.test_health import insert_job, settle_without_points
+
+pytestmark = pytest.mark.django_db
+
+
+def run(command: str) -> str:
+    out = StringIO()
+    call_command(command, stdout=out)
+    return out.getvalue()
+
+
+def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
+    """One line per view with its duration in ms, in refresh order, then the total."""
+    user = make_user()
+    match = make_match()
+    make_prediction(user, match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    assert not LeaderboardEntry.objects.exists()
+
+    output = run("refresh_stats")
+
+    assert re.fullmatch(
+        r"stats_leaderboard              +\d+ ms\n"
+        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"stats_round_leaderboard        +\d+ ms\n"
+        r"stats_match_summary            +\d+ ms\n"
+        r"4 views refreshed in \d+ ms\n",
+        output,
+    ), output
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
+    assert ViewRefresh.objects.count() == 4
+
+
+def test_stats_status_of_an_empty_league() -> None:
+    """Every status listed with a zero, nothing waiting, no view refreshed yet."""
+    assert run("stats_status") == (
+        "Jobs by status:\n"
+        "  todo       0 jobs\n"
+        "  doing      0 jobs\n"
+        "  succeeded  0 jobs\n"
+        "  failed     0 jobs\n"
+        "  cancelled  0 jobs\n"
+        "  aborted    0 jobs\n"
+        "Jobs by task:\n"
+        "  (no jobs)\n"
+        "Oldest waiting due job: none\n"
+        "Failed jobs in the last day: 0 jobs\n"
+        "Matches with stale points: 0 matches, oldest none\n"
+        "Views:\n"
+        "  stats_leaderboard              never refreshed\n"
+        "  stats_competition_leaderboard  never refreshed\n"
+        "  stats_round_leaderboard        never refreshed\n"
+        "  stats_match_summary            never refreshed\n"
+    )
+
+
+def test_stats_status_reports_the_queue_and_freshness() -> None:
+    """Counts by status and by task, the oldest due job, recent failures, stale matches, and each
+    view's last refresh with its age and duration; every number with its unit."""
+    insert_job(scheduled="-10 minutes")
+    insert_job(scheduled="+1 minute")
+    insert_job("stats.tasks.calculate_points", status="doing")
+    insert_job("stats.tasks.calculate_points", status="failed")
+    settle_without_points(ago=timedelta(minutes=20))
+    stats_views_refresh()
+
+    output = run("stats_status")
+
+    when = r"refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, \d+ s ago, took \d+ ms"
+    assert re.fullmatch(
+        "Jobs by status:\n"
+        "  todo       2 jobs\n"
+        "  doing      1 job\n"
+        "  succeeded  0 jobs\n"
+        "  failed     1 job\n"
+        "  cancelled  0 jobs\n"
+        "  aborted    0 jobs\n"
+        "Jobs by task:\n"
+        "  stats.tasks.calculate_points     doing      1 job\n"
+        "  stats.tasks.calculate_points     failed     1 job\n"
+        "  stats.tasks.refresh_stats_views  todo       2 jobs\n"
+        r"Oldest waiting due job: 6\d\d s\n"
+        "Failed jobs in the last day: 1 job\n"
+        r"Matches with stale points: 1 match, oldest 12\d\d s\n"
+        "Views:\n"
+        f"  stats_leaderboard              {when}\n"
+        f"  stats_competition_leaderboard  {when}\n"
+        f"  stats_round_leaderboard        {when}\n"
+        f"  stats_match_summary            {when}\n",
+        output,
+    ), output
