@@ -1,0 +1,426 @@
+"""The measurements that need no worker: scoring, re-scoring, the view refresh, and reads.
+
+Each figure is paired with its reference in the same run (raw SQL for the same work, the naive
+ORM loop, the views' plain queries, idle reads), interleaved, so a busy shared machine shifts
+both sides of a ratio alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.test import Client
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from bench.generate import League
+from stats.matviews import STATS_VIEWS
+from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction
+from stats.scoring import PointTiers, prediction_points
+from stats.services import (
+    match_score_predictions,
+    materialized_view_refresh,
+    stats_views_refresh,
+)
+
+Say = Callable[[str], None]
+
+# The same work as the scoring service, written out by hand: one UPDATE, the tiers as a CASE.
+RAW_SCORING_SQL = """
+UPDATE stats_prediction
+SET points = CASE
+    WHEN home_score = %(home)s AND away_score = %(away)s THEN %(exact)s
+    WHEN home_score - away_score = %(home)s - %(away)s THEN %(goal_difference)s
+    WHEN sign(home_score - away_score) = sign(%(home)s - %(away)s) THEN %(outcome)s
+    ELSE 0
+END
+WHERE match_id = %(match_id)s
+"""
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def timed_ms(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return elapsed_ms(started)
+
+
+def percentile(samples: list[float], percent: float) -> float:
+    """The nearest-rank percentile: the smallest sample with `percent` % of samples at or below."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def rounded(value: float) -> float:
+    return round(value, 3 if value < 10 else 1)
+
+
+# --- Scoring -----------------------------------------------------------------------------------
+
+
+def _raw_scoring(match_id: int) -> None:
+    tiers = PointTiers.from_settings()
+    home, away = Match.objects.filter(pk=match_id).values_list("home_score", "away_score").get()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            RAW_SCORING_SQL,
+            {
+                "match_id": match_id,
+                "home": home,
+                "away": away,
+                "exact": tiers.exact,
+                "goal_difference": tiers.goal_difference,
+                "outcome": tiers.outcome,
+            },
+        )
+
+
+def _naive_scoring(match_id: int, limit: int | None) -> None:
+    """How a first version scores a match: load each prediction, compute in Python, save() it.
+
+    In one transaction (a per-row commit would only make it slower); `limit` takes the first
+    predictions of the match when the whole match would take too long.
+    """
+    tiers = PointTiers.from_settings()
+    with transaction.atomic():
+        match = Match.objects.get(pk=match_id)
+        if match.home_score is None or match.away_score is None:
+            raise ValueError(f"match {match_id} has no result to score")
+        result = (match.home_score, match.away_score)
+        predictions = Prediction.objects.filter(match_id=match_id).order_by("id")
+        for prediction in predictions[:limit] if limit else predictions:
+            prediction.points = prediction_points(
+                (prediction.home_score, prediction.away_score), result, tiers
+            )
+            prediction.save()
+
+
+def scoring_measure(
+    league: League, *, repetitions: int, naive_repetitions: int, naive_limit: int, say: Say
+) -> dict[str, Any]:
+    """points_ms, points_raw_sql_ms, naive_orm_ms, rescore_unchanged_ms and their ratios.
+
+    Every scoring writes a match that was never scored (the league's reserved matches), so each
+    repetition does the full work of a first scoring; the service and the raw UPDATE alternate
+    which goes first.
+    """
+    reserved = list(league.reserved_match_ids)
+    needed = 2 * repetitions + naive_repetitions
+    if len(reserved) < needed:
+        raise ValueError(f"{needed} unscored matches are needed, the league has {len(reserved)}")
+    service_matches = reserved[0 : 2 * repetitions : 2]
+    raw_matches = reserved[1 : 2 * repetitions : 2]
+    naive_matches = reserved[2 * repetitions : needed]
+    users = league.scale.users
+
+    service_ms: list[float] = []
+    raw_ms: list[float] = []
+    for index, (service_match, raw_match) in enumerate(
+        zip(service_matches, raw_matches, strict=True)
+    ):
+        service = (service_ms, functools.partial(match_score_predictions, match_id=service_match))
+        raw = (raw_ms, functools.partial(_raw_scoring, raw_match))
+        for samples, action in (service, raw) if index % 2 == 0 else (raw, service):
+            samples.append(timed_ms(action))
+        say(
+            f"  scoring {index + 1}/{repetitions}: service {service_ms[-1]:.1f} ms, "
+            f"raw UPDATE {raw_ms[-1]:.1f} ms ({users:,} predictions each)"
+        )
+
+    naive_count = min(users, naive_limit)
+    naive_ms: list[float] = []
+    for index, naive_match in enumerate(naive_matches):
+        naive_ms.append(timed_ms(functools.partial(_naive_scoring, naive_match, naive_count)))
+        say(
+            f"  naive ORM {index + 1}/{naive_repetitions}: {naive_ms[-1]:,.0f} ms "
+            f"({naive_count:,} predictions)"
+        )
+        # Finish the match (and stamp it) so the league is left consistent.
+        match_score_predictions(match_id=naive_match)
+
+    rescore_ms: list[float] = []
+    for index, service_match in enumerate(service_matches):
+        rescore_ms.append(
+            timed_ms(functools.partial(match_score_predictions, match_id=service_match))
+        )
+        say(f"  re-scoring unchanged {index + 1}/{repetitions}: {rescore_ms[-1]:.1f} ms")
+
+    points_ms, raw_sql_ms, rescore = median(service_ms), median(raw_ms), median(rescore_ms)
+    # Per prediction, so a naive run on part of a match compares with a whole-match scoring.
+    naive_per_prediction = median(naive_ms) / naive_count
+    naive_note = (
+        f"measured on the whole of an equivalent match ({naive_count:,} predictions)"
+        if naive_count == users
+        else f"measured on {naive_count:,} of the {users:,} predictions of an equivalent match "
+        "(the whole match would take too long); naive_orm_ms is that time scaled to the whole "
+        "match, and naive_vs_points compares the time per prediction"
+    )
+    return {
+        "points_ms": rounded(points_ms),
+        "points_raw_sql_ms": rounded(raw_sql_ms),
+        "points_vs_raw_sql": round(points_ms / raw_sql_ms, 3),
+        "naive_orm_ms": rounded(naive_per_prediction * users),
+        "naive_orm_predictions": naive_count,
+        "naive_orm_note": naive_note
+        + "; one transaction around the loop (a commit per save() would be slower still)",
+        "naive_vs_points": round(naive_per_prediction / (points_ms / users), 1),
+        "rescore_unchanged_ms": rounded(rescore),
+        "rescore_unchanged_vs_points": round(rescore / points_ms, 3),
+        "samples": {
+            "points_ms": [rounded(x) for x in service_ms],
+            "points_raw_sql_ms": [rounded(x) for x in raw_ms],
+            "naive_orm_ms": [rounded(x) for x in naive_ms],
+            "rescore_unchanged_ms": [rounded(x) for x in rescore_ms],
+        },
+    }
+
+
+# --- The view refresh ---------------------------------------------------------------------------
+
+
+def result_correct(match_id: int) -> None:
+    """Correct a completed match's result (one more home goal) and re-score it: its points change.
+
+    A queryset update, not save(): the benchmark scores it itself, no job is queued.
+    """
+    Match.objects.filter(pk=match_id).update(
+        home_score=F("home_score") + 1, completed_at=timezone.now()
+    )
+    match_score_predictions(match_id=match_id)
+
+
+def view_queries() -> dict[str, str]:
+    """Each stats view's defining SELECT, as PostgreSQL stores it."""
+    queries = {}
+    with connection.cursor() as cursor:
+        for view in STATS_VIEWS:
+            cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
+            queries[view.name] = cursor.fetchone()[0].strip().rstrip(";")
+    return queries
+
+
+def view_queries_run(queries: dict[str, str]) -> dict[str, float]:
+    """Run each view's query to completion on the server, rows discarded; ms per view."""
+    timings = {}
+    with connection.cursor() as cursor:
+        for name, query in queries.items():
+            started = time.perf_counter()
+            cursor.execute(f"EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) {query}")
+            cursor.fetchall()
+            timings[name] = elapsed_ms(started)
+    return timings
+
+
+def views_refresh_timed() -> dict[str, float]:
+    """stats_views_refresh(), with each view's wall time in ms (its own figure is whole ms)."""
+    timings = {}
+    for view in STATS_VIEWS:
+        started = time.perf_counter()
+        materialized_view_refresh(view)
+        timings[view.name] = elapsed_ms(started)
+    return timings
+
+
+def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, Any]:
+    """refresh_ms (every view, CONCURRENTLY, after one match's points changed) against
+    refresh_raw_query_ms (the views' defining queries run plainly), interleaved."""
+    say("  catching the views up with the scorings above")
+    stats_views_refresh()
+    queries = view_queries()
+    refresh_runs: list[dict[str, float]] = []
+    raw_runs: list[dict[str, float]] = []
+    for index in range(repetitions):
+        result_correct(league.scored_match_ids[index % len(league.scored_match_ids)])
+        started = time.perf_counter()
+        stats_views_refresh()
+        refresh_total = elapsed_ms(started)
+        refresh_runs.append({"total": refresh_total})
+        raw = view_queries_run(queries)
+        raw_runs.append({**raw, "total": sum(raw.values())})
+        say(
+            f"  refresh {index + 1}/{repetitions}: {refresh_total:,.0f} ms; "
+            f"the views' queries alone {raw_runs[-1]['total']:,.0f} ms"
+        )
+    # Per view, on one more change: where the refresh time goes.
+    result_correct(league.scored_match_ids[repetitions % len(league.scored_match_ids)])
+    by_view = views_refresh_timed()
+    raw_by_view = view_queries_run(queries)
+
+    refresh_ms = median([run["total"] for run in refresh_runs])
+    raw_ms = median([run["total"] for run in raw_runs])
+    return {
+        "refresh_ms": rounded(refresh_ms),
+        "refresh_raw_query_ms": rounded(raw_ms),
+        "refresh_vs_raw_query": round(refresh_ms / raw_ms, 3),
+        "refresh_raw_query_note": "each view's defining SELECT (pg_get_viewdef) run to "
+        "completion on the server, rows discarded (EXPLAIN ANALYZE, TIMING OFF), one after "
+        "another",
+        "refresh_by_view_ms": {
+            name: {"refresh": rounded(by_view[name]), "raw_query": rounded(raw_by_view[name])}
+            for name in by_view
+        },
+        "samples": {
+            "refresh_ms": [rounded(run["total"]) for run in refresh_runs],
+            "refresh_raw_query_ms": [rounded(run["total"]) for run in raw_runs],
+        },
+    }
+
+
+# --- Reads -------------------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def api_available() -> bool:
+    try:
+        resolve("/api/leaderboard")
+        resolve("/api/users/1/stats")
+    except Resolver404:
+        return False
+    return True
+
+
+@dataclass
+class Reader:
+    """The reads a league's visitors make: leaderboard pages (mostly the first few, sometimes a
+    deep one), a competition's board, and one user's totals and ranks."""
+
+    league: League
+    through_api: bool
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    client: Client = field(default_factory=Client)
+    _count: int = 0
+
+    def read(self) -> float:
+        """One read, in ms; they rotate: overall page, competition page, user stats."""
+        kind, self._count = self._count % 3, self._count + 1
+        users = self.league.scale.users
+        pages = max(1, math.ceil(users / PAGE_SIZE))
+        page = self.rng.randint(1, pages) if self.rng.random() < 0.2 else self.rng.randint(1, 5)
+        page = min(page, pages)
+        competition = self.rng.choice(self.league.competition_slugs)
+        user_id = self.rng.randint(*self.league.user_ids)
+        started = time.perf_counter()
+        if self.through_api:
+            if kind == 0:
+                url = f"/api/leaderboard?page={page}&page_size={PAGE_SIZE}"
+            elif kind == 1:
+                url = (
+                    f"/api/leaderboard?competition={competition}&page={page}&page_size={PAGE_SIZE}"
+                )
+            else:
+                url = f"/api/users/{user_id}/stats"
+            response = self.client.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"GET {url} answered {response.status_code}: {response.content!r}"
+                )
+        else:
+            offset = (page - 1) * PAGE_SIZE
+            if kind == 0:
+                list(
+                    LeaderboardEntry.objects.order_by("rank", "user_id")[
+                        offset : offset + PAGE_SIZE
+                    ]
+                )
+            elif kind == 1:
+                list(
+                    CompetitionStanding.objects.filter(competition__slug=competition).order_by(
+                        "rank", "user_id"
+                    )[offset : offset + PAGE_SIZE]
+                )
+            else:
+                LeaderboardEntry.objects.filter(user_id=user_id).first()
+                list(CompetitionStanding.objects.filter(user_id=user_id))
+        return elapsed_ms(started)
+
+
+def reads_measure(
+    league: League, *, idle_reads: int, refresh_repetitions: int, say: Say
+) -> dict[str, Any]:
+    """Read latencies idle, then while a refresh runs in another thread with its own connection."""
+    through_api = api_available()
+    reader = Reader(league, through_api)
+    for _ in range(20):  # warm-up: URL resolver, prepared plans, caches
+        reader.read()
+    idle = [reader.read() for _ in range(idle_reads)]
+    say(
+        f"  idle: {len(idle)} reads, p50 {percentile(idle, 50):.1f} ms, "
+        f"p99 {percentile(idle, 99):.1f} ms"
+    )
+    during: list[float] = []
+    refreshing = threading.Event()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def refresh_loop() -> None:
+        try:
+            for index in range(refresh_repetitions):
+                result_correct(league.scored_match_ids[-1 - index % len(league.scored_match_ids)])
+                refreshing.set()
+                started = time.perf_counter()
+                stats_views_refresh()
+                refreshing.clear()
+                say(
+                    f"  refresh {index + 1}/{refresh_repetitions} in the background: "
+                    f"{elapsed_ms(started):,.0f} ms, {len(during)} reads so far"
+                )
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+        finally:
+            refreshing.clear()
+            finished.set()
+            connection.close()
+
+    thread = threading.Thread(target=refresh_loop, name="bench-refresh", daemon=True)
+    thread.start()
+    while not finished.is_set():
+        if refreshing.is_set():
+            sample = reader.read()
+            if refreshing.is_set():
+                during.append(sample)
+        else:
+            time.sleep(0.001)
+    thread.join()
+    if errors:
+        raise errors[0]
+    if not during:
+        raise RuntimeError("no read ran while a refresh was running; the refresh is too quick")
+    say(
+        f"  during refresh: {len(during)} reads, p99 {percentile(during, 99):.1f} ms, "
+        f"max {max(during):.1f} ms"
+    )
+    return {
+        "read_p50_ms_idle": rounded(percentile(idle, 50)),
+        "read_p99_ms_idle": rounded(percentile(idle, 99)),
+        "read_p99_ms_during_refresh": rounded(percentile(during, 99)),
+        "read_max_ms_during_refresh": rounded(max(during)),
+        "read_p50_ms_during_refresh": rounded(percentile(during, 50)),
+        "read_samples": {"idle": len(idle), "during_refresh": len(during)},
+        "read_note": (
+            "GET /api/leaderboard (overall and per competition, page size 50, mostly the first "
+            "5 pages, 1 in 5 a random deeper page) and GET /api/users/<id>/stats, in turn, "
+            "through Django's test Client"
+            if through_api
+            else "the API URLs do not exist yet: the equivalent ORM reads of LeaderboardEntry "
+            "and CompetitionStanding (a page of 50 by rank; one user's rows)"
+        )
+        + "; the refresh runs in another thread with its own database connection",
+    }

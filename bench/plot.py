@@ -1,0 +1,56 @@
+"""scaling.png: how scoring and refresh times grow with the league, each beside its raw-SQL line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a server or in CI
+
+import matplotlib.pyplot as plt
+
+
+def sweep_plot(runs: list[dict[str, Any]], path: Path) -> Path:
+    """Scoring time against predictions per match; refresh time against total predictions."""
+    runs = sorted(runs, key=lambda run: run["scale"]["predictions"])
+    per_match = [run["scale"]["users"] for run in runs]
+    total = [run["scale"]["predictions"] for run in runs]
+    figure, (scoring, refresh) = plt.subplots(1, 2, figsize=(12, 4.8))
+
+    scoring.plot(per_match, [run["points_ms"] for run in runs], "o-", label="scoring service")
+    scoring.plot(
+        per_match, [run["points_raw_sql_ms"] for run in runs], "s--", label="raw UPDATE (limit)"
+    )
+    scoring.plot(
+        per_match, [run["rescore_unchanged_ms"] for run in runs], "^:", label="re-score, unchanged"
+    )
+    scoring.set_title("Scoring one match")
+    scoring.set_xlabel("predictions per match")
+    scoring.set_ylabel("ms (median)")
+
+    refresh.plot(total, [run["refresh_ms"] for run in runs], "o-", label="refresh, concurrently")
+    refresh.plot(
+        total,
+        [run["refresh_raw_query_ms"] for run in runs],
+        "s--",
+        label="the views' queries alone (limit)",
+    )
+    refresh.set_title("Refreshing the four views")
+    refresh.set_xlabel("predictions in the league")
+    refresh.set_ylabel("ms (median)")
+
+    for axes in (scoring, refresh):
+        axes.set_xlim(left=0)
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        axes.ticklabel_format(axis="x", style="plain")
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    figure.suptitle("matchday stats: cost against league size (one run per scale)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,131 @@
+"""The targets each run is checked against, the printed table, and the JSON files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure of the run compared with a limit, both taken from the results."""
+
+    figure: str
+    wanted: str  # how the table states the target
+    value: Callable[[dict[str, Any]], float | None]
+    limit: Callable[[dict[str, Any]], float | None]
+    holds_when: Callable[[float, float], bool]
+
+
+def _key(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda results: results.get(name)
+
+
+def _times(factor: float, name: str) -> Callable[[dict[str, Any]], float | None]:
+    def limit(results: dict[str, Any]) -> float | None:
+        value = results.get(name)
+        return None if value is None else factor * value
+
+    return limit
+
+
+def _constant(limit: float) -> Callable[[dict[str, Any]], float | None]:
+    return lambda results: limit
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("points_vs_raw_sql", "<= 1.25", _key("points_vs_raw_sql"), _constant(1.25), operator.le),
+    Target("naive_vs_points", ">= 30", _key("naive_vs_points"), _constant(30), operator.ge),
+    Target(
+        "rescore_unchanged_ms",
+        "<= 0.2 x points_ms",
+        _key("rescore_unchanged_ms"),
+        _times(0.2, "points_ms"),
+        operator.le,
+    ),
+    Target(
+        "refresh_vs_raw_query",
+        "<= 2.0",
+        _key("refresh_vs_raw_query"),
+        _constant(2.0),
+        operator.le,
+    ),
+    Target(
+        "read_max_ms_during_refresh",
+        "<= 100 ms",
+        _key("read_max_ms_during_refresh"),
+        _constant(100),
+        operator.le,
+    ),
+    Target(
+        "read_p99_ms_during_refresh",
+        "<= 3 x read_p99_ms_idle",
+        _key("read_p99_ms_during_refresh"),
+        _times(3, "read_p99_ms_idle"),
+        operator.le,
+    ),
+    Target(
+        "queue_overhead_ratio",
+        "<= 1.3",
+        _key("queue_overhead_ratio"),
+        _constant(1.3),
+        operator.le,
+    ),
+    Target("refreshes_for_burst", "= 1", _key("refreshes_for_burst"), _constant(1), operator.eq),
+)
+
+
+def targets_check(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target with the run's value, its limit, and whether it holds (None: not measured)."""
+    checked = {}
+    for target in TARGETS:
+        value, limit = target.value(results), target.limit(results)
+        holds = None if value is None or limit is None else target.holds_when(value, limit)
+        checked[target.figure] = {
+            "target": target.wanted,
+            "value": value,
+            "limit": None if limit is None else round(limit, 3),
+            "holds": holds,
+        }
+    return checked
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def targets_table(checked: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table of the targets: it prints well and pastes into the README as it is."""
+    lines = [
+        "| figure | target | value | limit | holds |",
+        "|---|---|---:|---:|---|",
+    ]
+    for figure, check in checked.items():
+        holds = {True: "yes", False: "**NO**", None: "not measured"}[check["holds"]]
+        lines.append(
+            f"| `{figure}` | {check['target']} | {_number(check['value'])} | "
+            f"{_number(check['limit'])} | {holds} |"
+        )
+    return "\n".join(lines)
+
+
+def results_write(results: dict[str, Any], *, name: str = "latest") -> list[Path]:
+    """Write `<name>.json` and a dated copy beside it; return both paths."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(results, indent=2) + "\n"
+    paths = [RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}-{stamp}.json"]
+    for path in paths:
+        path.write_text(text, encoding="utf-8")
+    return paths

@@ -1,0 +1,182 @@
+"""The benchmark runner: `python -m bench [--users U] [--matches M] [--sweep] ...`.
+
+One run recreates the benchmark database, generates a league, measures, checks the targets,
+prints the table and writes bench/results/latest.json (and a dated copy). `--sweep` does that
+at three scales and draws bench/results/scaling.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import django
+
+from bench.console import Progress
+
+DEFAULT_USERS = 20_000
+DEFAULT_MATCHES = 100
+DEFAULT_SWEEP = "5000x40,10000x70,20000x100"
+# Completed matches left unscored for the scoring benchmarks: a pair (service, raw UPDATE) per
+# repetition plus the naive ORM's matches.
+NAIVE_REPETITIONS = 3
+# Scheduled matches the pipeline benchmarks complete, each a first scoring like points_ms.
+PIPELINE_COMPLETIONS = 20
+# Above this many predictions in a match, the naive ORM loop runs on the first this-many only.
+NAIVE_LIMIT = 20_000
+
+
+def _scale(text: str) -> tuple[int, int]:
+    users, _, matches = text.lower().partition("x")
+    try:
+        return int(users), int(matches)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not USERSxMATCHES, e.g. 5000x40") from None
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="default %(default)s")
+    parser.add_argument("--matches", type=int, default=DEFAULT_MATCHES, help="default %(default)s")
+    parser.add_argument("--seed", type=int, default=20250101, help="generator seed")
+    parser.add_argument(
+        "--repetitions", type=int, default=5, help="repetitions of each timing (default 5)"
+    )
+    parser.add_argument(
+        "--idle-reads", type=int, default=400, help="reads timed while idle (default 400)"
+    )
+    parser.add_argument(
+        "--refreshes-during-reads",
+        type=int,
+        default=3,
+        help="refreshes to time reads against (default 3)",
+    )
+    parser.add_argument(
+        "--no-pipeline", action="store_true", help="skip the measurements that need a worker"
+    )
+    parser.add_argument(
+        "--sweep",
+        nargs="?",
+        const=DEFAULT_SWEEP,
+        metavar="UxM,UxM,UxM",
+        help=f"run at three scales and draw scaling.png (default {DEFAULT_SWEEP})",
+    )
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("BENCH_DATABASE") or "matchday_bench",
+        help="the benchmark database, dropped and recreated (default %(default)s)",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    arguments = _arguments()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["BENCH_DATABASE"] = arguments.database
+    django.setup()
+
+    from bench.generate import Scale
+
+    progress = Progress()
+    if arguments.sweep:
+        scales = [Scale(*_scale(text)) for text in arguments.sweep.split(",")]
+        sweep = [run_at_scale(scale, arguments, progress) for scale in scales]
+        from bench.plot import sweep_plot
+        from bench.report import RESULTS_DIR, results_write
+
+        results_write({"runs": sweep}, name="sweep")
+        path = sweep_plot(sweep, RESULTS_DIR / "scaling.png")
+        progress.say(f"sweep of {len(sweep)} scales drawn in {path}")
+    else:
+        run_at_scale(Scale(arguments.users, arguments.matches), arguments, progress)
+
+
+def run_at_scale(scale: Any, arguments: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from bench import measure, pipeline
+    from bench.database import database_recreate, server_description
+    from bench.generate import league_generate
+    from bench.report import results_write, targets_check, targets_table
+
+    started = time.perf_counter()
+    say = progress.say
+    repetitions = arguments.repetitions
+    database = database_recreate()
+    say(f"database {database} recreated and migrated")
+    reserved = 2 * repetitions + NAIVE_REPETITIONS
+    scheduled = max(0, min(PIPELINE_COMPLETIONS, scale.matches - reserved - 4))
+    league = league_generate(
+        scale, reserved=reserved, scheduled=scheduled, seed=arguments.seed, say=say
+    )
+    generated_s = time.perf_counter() - started
+
+    say("scoring one match: the service, the raw UPDATE, the naive ORM loop")
+    scoring = measure.scoring_measure(
+        league,
+        repetitions=repetitions,
+        naive_repetitions=NAIVE_REPETITIONS,
+        naive_limit=NAIVE_LIMIT,
+        say=say,
+    )
+    say("refreshing the views after one match's points changed")
+    refresh = measure.refresh_measure(league, repetitions=repetitions, say=say)
+    say("reads: idle, then during refreshes")
+    reads = measure.reads_measure(
+        league,
+        idle_reads=arguments.idle_reads,
+        refresh_repetitions=arguments.refreshes_during_reads,
+        say=say,
+    )
+    if arguments.no_pipeline:
+        queued: dict[str, Any] = pipeline.not_measured("skipped (--no-pipeline)")
+    else:
+        say("the pipeline: real worker processes")
+        queued = pipeline.pipeline_measure(
+            league, points_ms=scoring["points_ms"], database=database, say=say
+        )
+
+    samples = {**scoring.pop("samples"), **refresh.pop("samples"), **queued.pop("samples", {})}
+    results: dict[str, Any] = {
+        "scale": {
+            "users": scale.users,
+            "matches": scale.matches,
+            "predictions": scale.predictions,
+        },
+        **scoring,
+        **refresh,
+        **reads,
+        **queued,
+        "repetitions": repetitions,
+        "samples": samples,
+        "generate_s": round(generated_s, 1),
+        "total_s": round(time.perf_counter() - started, 1),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "machine": server_description(),
+        "seed": arguments.seed,
+    }
+    results["targets"] = targets_check(results)
+    paths = results_write(results)
+    print(f"\n{scale}, medians of {repetitions}:\n")
+    print(targets_table(results["targets"]))
+    print()
+    say(f"written {paths[0]} and {paths[1].name}; {results['total_s']:.0f} s in all")
+    return results
+
+
+def _git_commit() -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return completed.stdout.strip()

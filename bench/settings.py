@@ -1,0 +1,26 @@
+"""The project's settings pointed at the benchmark database; used by the runner and its workers.
+
+The server is the configured one (DATABASE_URL, or the embedded server when unset); only the
+database name changes, so a benchmark never reads or writes development data.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, cast
+
+from stats_project.settings import *  # noqa: F403
+from stats_project.settings import ALLOWED_HOSTS, DATABASES, LOGGING
+
+DEFAULT_BENCH_DATABASE = "matchday_bench"
+
+DATABASES["default"]["NAME"] = os.environ.get("BENCH_DATABASE") or DEFAULT_BENCH_DATABASE
+
+# Reads go through the API with Django's test Client, as in production: no DEBUG query log.
+DEBUG = False
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+
+# A refresh logs one INFO line per view, Procrastinate one per job: the runner prints its own.
+if not os.environ.get("LOG_LEVEL"):
+    cast(dict[str, Any], LOGGING["root"])["level"] = "WARNING"
+    cast(dict[str, Any], LOGGING["loggers"])["procrastinate"]["level"] = "WARNING"
