@@ -1,0 +1,173 @@
+"""The HTML leaderboard page: rendered by the server, and driven end to end in a real browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from pytest_django.live_server_helper import LiveServer
+
+from stats.models import Prediction
+from stats.services import stats_views_refresh
+from tests.test_api import scored_league
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.django_db
+def test_page_shows_the_board_with_ranks_and_the_last_refresh(client: Client) -> None:
+    """Every player with their rank, the pickers' choices, and when the board was refreshed."""
+    scored_league()
+    response = client.get("/leaderboard/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for fragment in (
+        '<td class="rank">1</td>\n        <td class="name">alice</td>',
+        '<td class="rank">4</td>\n        <td class="name">carol</td>',
+        '<option value="premier">Premier League</option>',
+        '<option value="cup">Cup</option>',
+        "Last refreshed <time",
+        "Page 1 of 1 · 4 players",
+    ):
+        assert fragment in html
+    assert 'class="me"' not in html
+
+
+@pytest.mark.django_db
+def test_page_highlights_the_logged_in_players_row(client: Client) -> None:
+    """A logged-in player sees their own row marked, and their rank above the board."""
+    league = scored_league()
+    client.force_login(league.dave)
+    html = client.get("/leaderboard/").content.decode()
+    assert (
+        '<tr class="me" aria-current="true">\n        <td class="rank">3</td>\n'
+        '        <td class="name">dave</td>'
+    ) in html
+    assert html.count('class="me"') == 1
+    assert "You are ranked <strong>#3</strong> with 3 points." in html
+
+
+@pytest.mark.django_db
+def test_page_for_a_round_offers_the_competitions_rounds(client: Client) -> None:
+    """Picking a competition lists its rounds; the chosen ones stay selected."""
+    scored_league()
+    html = client.get("/leaderboard/", {"competition": "premier", "round": "2"}).content.decode()
+    assert '<option value="premier" selected>Premier League</option>' in html
+    assert '<option value="1">Round 1</option>' in html
+    assert '<option value="2" selected>Round 2</option>' in html
+    assert "<h1>Leaderboard: Premier League, round 2</h1>" in html
+
+
+@pytest.mark.django_db
+def test_page_links_to_its_neighbours_keeping_the_choice(client: Client) -> None:
+    """Previous and next keep the competition and page size; the ends have no link outward."""
+    scored_league()
+    first = client.get("/leaderboard/", {"competition": "premier", "page_size": "2"})
+    last = client.get("/leaderboard/", {"competition": "premier", "page_size": "2", "page": "2"})
+    assert (
+        '<a href="?competition=premier&amp;page_size=2&amp;page=2">Next' in first.content.decode()
+    )
+    assert "Previous" not in first.content.decode()
+    assert '<a href="?competition=premier&amp;page_size=2&amp;page=1">' in last.content.decode()
+    assert "Next" not in last.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"page": "0"}, 400, "page must be a whole number from 1 to 2147483647, not &#x27;0&#x27;"),
+        ({"round": "1"}, 400, "round needs a competition"),
+        ({"competition": "nope"}, 404, "no competition has the slug &#x27;nope&#x27;"),
+        ({"page": "9"}, 404, "page 9 is past the end"),
+    ],
+)
+def test_page_explains_a_bad_choice(
+    client: Client, params: dict[str, str], status: int, message: str
+) -> None:
+    """The same reasons as the API, shown on the page (escaped) with the picker still there."""
+    scored_league()
+    response = client.get("/leaderboard/", params)
+    assert response.status_code == status
+    html = response.content.decode()
+    assert message in html
+    assert '<select name="competition"' in html
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+def test_browser_renders_the_board_and_the_picker_switches_it(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """In headless Chromium: the board shows ranks with my row highlighted; choosing another
+    competition in the picker reloads the page with that competition's board."""
+    from playwright.sync_api import expect, sync_playwright
+
+    league = scored_league()
+    visitor = Client()
+    visitor.force_login(league.carol)
+    session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
+    # No ORM calls below: Playwright's sync API runs an event loop, in which Django refuses them.
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            context = browser.new_context()
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session_cookie,
+                        "url": live_server.url,
+                    }
+                ]
+            )
+            page = context.new_page()
+            page.goto(f"{live_server.url}/leaderboard/")
+
+            board = page.locator("#board tbody tr")
+            expect(board).to_have_count(4)
+            assert page.locator("#board td.rank").all_inner_texts() == ["1", "1", "3", "4"]
+            assert page.locator("#board td.name").all_inner_texts() == [
+                "alice",
+                "bob",
+                "dave",
+                "carol",
+            ]
+            expect(page.locator("#board tr.me td.name")).to_have_text("carol")
+            expect(page.locator("#refreshed")).to_contain_text("Last refreshed")
+
+            page.select_option("#competition", "cup")
+            page.wait_for_url("**/leaderboard/?competition=cup**")
+            expect(page.locator("h1")).to_have_text("Leaderboard: Cup")
+            expect(board).to_have_count(2)
+            assert page.locator("#board td.rank").all_inner_texts() == ["1", "2"]
+            assert page.locator("#board td.name").all_inner_texts() == ["dave", "carol"]
+            expect(page.locator("#board tr.me td.rank")).to_have_text("2")
+
+            page.select_option("#round", "1")
+            page.click("button[type=submit]")
+            page.wait_for_url("**round=1**")
+            expect(page.locator("h1")).to_have_text("Leaderboard: Cup, round 1")
+            page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
+            browser.close()
+    finally:
+        # The flush after a transactional test empties the tables but not the views.
+        Prediction.objects.all().delete()
+        stats_views_refresh()
