@@ -86,19 +86,25 @@ def board_get(*, competition_slug: str | None = None, round: int | None = None) 
     return Board("stats_round_leaderboard", RoundStanding, _ROUND_COLUMNS, competition, round)
 
 
+def _board_rows(board: Board) -> QuerySet[Any, Any]:
+    rows: QuerySet[Any, Any] = board.model._default_manager.all()
+    if board.competition is not None:
+        rows = rows.filter(competition_id=board.competition.pk)
+    if board.round is not None:
+        rows = rows.filter(round=board.round)
+    return rows
+
+
 def board_standings(*, board: Board) -> QuerySet[Any, dict[str, Any]]:
     """Every row of a board as plain dicts, best first, with the username joined in.
 
     The ordering (rank, user_id) within the board's competition and round matches the views'
     indexes, so slicing a page reads only that page.
     """
-    standings: QuerySet[Any, Any] = board.model._default_manager.all()
-    if board.competition is not None:
-        standings = standings.filter(competition_id=board.competition.pk)
-    if board.round is not None:
-        standings = standings.filter(round=board.round)
-    return standings.order_by("rank", "user_id").values(
-        "rank", "user_id", *board.columns, username=F("user__username")
+    return (
+        _board_rows(board)
+        .order_by("rank", "user_id")
+        .values("rank", "user_id", *board.columns, username=F("user__username"))
     )
 
 
@@ -122,13 +128,8 @@ def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardP
 
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
-    # The count reads the view alone (no join): it is an index-only scan.
-    counted: QuerySet[Any, Any] = board.model._default_manager.all()
-    if board.competition is not None:
-        counted = counted.filter(competition_id=board.competition.pk)
-    if board.round is not None:
-        counted = counted.filter(round=board.round)
-    total_entries = counted.count()
+    # The count reads the view alone, without the join to users.
+    total_entries = _board_rows(board).count()
     if page > 1 and (page - 1) * page_size >= total_entries:
         raise PageOutOfRange(
             f"page {page} is past the end: the board has "

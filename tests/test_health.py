@@ -249,3 +249,12 @@ def test_metrics_of_an_empty_league(client: Client) -> None:
     assert "matchday_oldest_waiting_job_age_seconds 0.0" in text.splitlines()
     assert "matchday_stale_matches 0.0" in text.splitlines()
     assert "matchday_view_refresh_age_seconds{" not in text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+def test_metrics_without_a_database_is_a_503(client: Client) -> None:
+    """No database, no numbers: a 503 that says why, not a 500 or a page of zeros."""
+    response = client.get("/metrics")
+    assert response.status_code == 503
+    assert response.content.decode() == "# database unreachable: OperationalError\n"
