@@ -123,6 +123,10 @@ class Match(models.Model):
         super().save(*args, **kwargs)
         self._loaded_result = self._result()
 
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._loaded_result = self._result()
+
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Match:
         instance = super().from_db(db, field_names, values)

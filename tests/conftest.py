@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -10,13 +11,16 @@ from tests.workers import Workers
 
 
 @pytest.fixture(autouse=True)
-def _empty_procrastinate_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+def _empty_procrastinate_tables(
+    request: pytest.FixtureRequest, django_db_blocker: Any
+) -> Iterator[None]:
     """Procrastinate's tables are unmanaged, so Django's flush between transactional tests
     leaves their rows; empty them so one test's jobs never leak into the next."""
     yield
     marker = request.node.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction"):
-        with connection.cursor() as cursor:
+    transactional = marker is not None and marker.kwargs.get("transaction")
+    if transactional or "transactional_db" in request.fixturenames:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers,"
                 " procrastinate_workers RESTART IDENTITY CASCADE"

@@ -411,11 +411,6 @@ def test_saving_an_unrelated_field_keeps_completed_at(update_fields: list[str] |
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: Match.refresh_from_db() keeps the stale _loaded_result (stats/models.py, "
-    "Match.save/from_db), so a correction back to the pre-refresh score is not stamped",
-)
 def test_score_correction_after_refresh_from_db_restamps_completed_at() -> None:
     """An instance refreshed from the database compares a correction with the refreshed
     result: setting the score back to what it was before someone else's correction is a

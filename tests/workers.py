@@ -51,20 +51,21 @@ class Workers:
     def start(self, count: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
         started = []
         for _ in range(count):
-            log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
-            process = subprocess.Popen(
-                [sys.executable, "manage.py", "procrastinate", "worker"],
-                cwd=REPO_ROOT,
-                env={
-                    **os.environ,
-                    "DJANGO_SETTINGS_MODULE": "tests.settings",
-                    "DATABASE_URL": test_database_url(),
-                    **WORKER_ENV,
-                    **env,
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            log_path = self.log_dir / f"worker-{len(self.processes)}.log"
+            with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+                process = subprocess.Popen(
+                    [sys.executable, "manage.py", "procrastinate", "worker"],
+                    cwd=REPO_ROOT,
+                    env={
+                        **os.environ,
+                        "DJANGO_SETTINGS_MODULE": "tests.settings",
+                        "DATABASE_URL": test_database_url(),
+                        **WORKER_ENV,
+                        **env,
+                    },
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             self.processes.append(process)
             started.append(process)
         wait_until(

@@ -1,0 +1,229 @@
+"""The pipeline end to end, with real worker processes on the test database."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import psycopg
+import pytest
+from django.db import connection
+from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.contrib.django.utils import connector_params
+
+from stats import jobs
+from stats.models import JobError, LeaderboardEntry, Match, Prediction
+from stats.scoring import PointTiers, prediction_points
+from tests.factories import complete, make_competition, make_match, make_prediction, make_user
+from tests.workers import Workers, wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
+
+TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
+
+
+def jobs_of(task_name: str, status: str | None = None) -> list[ProcrastinateJob]:
+    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
+    return list(found.filter(status=status) if status else found)
+
+
+def points_are_right(match: Match) -> bool:
+    match.refresh_from_db()
+    result = None if match.is_void else (match.home_score, match.away_score)
+    return all(
+        points == prediction_points((home, away), result, TIERS)  # type: ignore[arg-type]
+        for home, away, points in match.predictions.values_list(
+            "home_score", "away_score", "points"
+        )
+    )
+
+
+def all_scored(*matches: Match) -> bool:
+    return not Prediction.objects.filter(match__in=matches, points__isnull=True).exists()
+
+
+def test_completed_match_is_scored_then_the_views_refreshed(workers: Workers) -> None:
+    """Save a result; the worker scores it, then the delayed refresh fills the leaderboard."""
+    workers.start()
+    match = make_match()
+    alice, bob = make_user("alice"), make_user("bob")
+    make_prediction(alice, match, 2, 1)
+    make_prediction(bob, match, 0, 0)
+    complete(match, 2, 1)
+    wait_until(lambda: LeaderboardEntry.objects.count() == 2, timeout=20, what="the leaderboard")
+    assert list(LeaderboardEntry.objects.values_list("user__username", "total_points", "rank")) == [
+        ("alice", 3, 1),
+        ("bob", 0, 2),
+    ]
+
+
+def test_a_burst_of_completions_costs_one_refresh(workers: Workers) -> None:
+    """Fifteen results inside one refresh delay: fifteen scorings, one refresh."""
+    workers.start(STATS_REFRESH_DELAY="4")
+    user = make_user()
+    matches = [make_match() for _ in range(15)]
+    for match in matches:
+        make_prediction(user, match, 1, 0)
+    for match in matches:
+        complete(match, 1, 0)
+    wait_until(lambda: jobs_of(jobs.REFRESH_STATS_VIEWS, "succeeded"), timeout=30, what="a refresh")
+    assert len(jobs_of(jobs.CALCULATE_POINTS, "succeeded")) == 15
+    assert len(jobs_of(jobs.REFRESH_STATS_VIEWS)) == 1
+    assert LeaderboardEntry.objects.get().total_points == 45
+
+
+def test_transient_failure_is_retried_with_growing_delays(workers: Workers) -> None:
+    """A match whose result is not final is retried later and later, then scored once final."""
+    match = make_match(status=Match.Status.LIVE)
+    make_prediction(make_user(), match, 3, 1)
+    jobs.enqueue_match_scoring(match.pk)
+    workers.start()
+    wait_until(lambda: JobError.objects.count() >= 3, timeout=40, what="three failed attempts")
+    raised = list(JobError.objects.order_by("attempt").values_list("attempt", "raised_at"))
+    assert [attempt for attempt, _ in raised[:3]] == [0, 1, 2]
+    gaps = [
+        (later - earlier).total_seconds()
+        for (_, earlier), (_, later) in itertools.pairwise(raised[:3])
+    ]
+    assert 1 <= gaps[0] <= gaps[1]  # waits of [1, 2] s, then [2, 4] s
+    assert JobError.objects.filter(error__startswith="MatchNotSettled").count() == len(raised)
+
+    # The result becomes final: the waiting retry scores it (saving queues no second job).
+    complete(match, 3, 1)
+    wait_until(lambda: all_scored(match), timeout=30, what="the retried scoring")
+    assert points_are_right(match)
+
+
+def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: Workers) -> None:
+    """No retry can create a missing match: one attempt, failed, its error kept."""
+    job_id = jobs.enqueue_match_scoring(987654)
+    workers.start()
+    wait_until(
+        lambda: ProcrastinateJob.objects.get(pk=job_id).status == "failed",
+        timeout=20,
+        what="the job to fail",
+    )
+    assert ProcrastinateJob.objects.get(pk=job_id).attempts == 1  # counts the one run
+    assert list(JobError.objects.values_list("job_id", "attempt", "error")) == [
+        (job_id, 0, "MatchNotFound: match 987654 does not exist")
+    ]
+
+
+@pytest.mark.parametrize("task_fails", [False, True])
+def test_enqueue_inside_a_running_task_commits_with_the_task(
+    workers: Workers, task_fails: bool
+) -> None:
+    """A task that records a result queues scoring in its own transaction: if the task fails,
+    neither the result nor the scoring job exists."""
+    from procrastinate.contrib.django import app
+
+    match = make_match()
+    make_prediction(make_user(), match, 1, 1)
+    app.configure_task("tests.record_result_then").defer(
+        match_id=match.pk, home_score=1, away_score=1, fail=task_fails
+    )
+    workers.start()
+    wait_until(
+        lambda: jobs_of("tests.record_result_then")[0].status in {"succeeded", "failed"},
+        timeout=20,
+        what="the task to end",
+    )
+    if task_fails:
+        match.refresh_from_db()
+        assert (match.status, jobs_of(jobs.CALCULATE_POINTS)) == (Match.Status.SCHEDULED, [])
+    else:
+        wait_until(lambda: all_scored(match), timeout=20, what="the scoring")
+        assert points_are_right(match)
+
+
+def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: Workers) -> None:
+    """A bulk update() queues nothing; the periodic sweep finds and scores the match."""
+    from procrastinate.contrib.django import app
+
+    match = make_match()
+    make_prediction(make_user(), match, 0, 2)
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED, home_score=0, away_score=1
+    )
+    workers.start()
+    # The sweep runs every minute; run it now rather than wait for the clock.
+    app.configure_task("stats.tasks.sweep_stale_points").defer(timestamp=0)
+    wait_until(lambda: all_scored(match), timeout=20, what="the sweep's scoring")
+    assert points_are_right(match)
+
+
+def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -> None:
+    """SIGKILL a worker while it scores (blocked on the match row we hold); once its heartbeat
+    is stale, the periodic rescue on another worker runs the job again, and the points are exact."""
+    match = make_match()
+    users = [make_user() for _ in range(20)]
+    for user in users:
+        make_prediction(user, match, random.randint(0, 3), random.randint(0, 3))
+    [doomed] = workers.start()
+    with psycopg.connect(**connector_params()) as blocker:
+        complete(match, 2, 2)
+        blocker.execute("SELECT 1 FROM stats_match WHERE id = %s FOR UPDATE", [match.pk])
+        wait_until(
+            lambda: jobs_of(jobs.CALCULATE_POINTS, "doing"), timeout=20, what="scoring to start"
+        )
+        workers.kill(doomed)
+    workers.start()
+    wait_until(lambda: all_scored(match), timeout=60, what="the rescued scoring")
+    assert points_are_right(match)
+    # The killed job ends too: run again, or, when the sweep had queued a follow-up meanwhile,
+    # settled as failed by the queueing-lock guard while the follow-up did the work.
+    killed = jobs_of(jobs.CALCULATE_POINTS)[0]
+    wait_until(
+        lambda: ProcrastinateJob.objects.get(pk=killed.id).status in {"succeeded", "failed"},
+        timeout=20,
+        what="the killed job to end",
+    )
+    assert not jobs_of(jobs.CALCULATE_POINTS, "doing")
+
+
+def test_three_workers_score_a_matchday_without_overlap(workers: Workers) -> None:
+    """Three workers, ten matches, every result saved twice: each match is scored one job at a
+    time, and every prediction ends exactly right."""
+    competition = make_competition()
+    users = [make_user() for _ in range(30)]
+    matches = [make_match(competition) for _ in range(10)]
+    rng = random.Random(7)
+    Prediction.objects.bulk_create(
+        Prediction(
+            user=user, match=match, home_score=rng.randint(0, 4), away_score=rng.randint(0, 4)
+        )
+        for user in users
+        for match in matches
+    )
+    workers.start(3)
+    results = [(rng.randint(0, 4), rng.randint(0, 4)) for _ in matches]
+    for match, (home_score, away_score) in zip(matches, results, strict=True):
+        complete(match, home_score, away_score)
+    for match, (home_score, away_score) in zip(matches, results, strict=True):
+        complete(match, home_score + 1, away_score)  # a correction, while the scorings run
+    wait_until(
+        lambda: all(points_are_right(match) for match in matches), timeout=60, what="the matchday"
+    )
+    with connection.cursor() as cursor:
+        # Each run of a scoring job, from its start to its end; two runs of one match overlap?
+        cursor.execute(
+            """
+            WITH runs AS (
+                SELECT j.args, started.at AS started_at, min(ended.at) AS ended_at
+                FROM procrastinate_jobs AS j
+                JOIN procrastinate_events AS started
+                    ON started.job_id = j.id AND started.type = 'started'
+                JOIN procrastinate_events AS ended
+                    ON ended.job_id = j.id AND ended.at >= started.at
+                    AND ended.type IN ('succeeded', 'failed', 'deferred_for_retry')
+                WHERE j.task_name = %s
+                GROUP BY j.id, started.id
+            )
+            SELECT count(*) FROM runs AS a JOIN runs AS b
+                ON a.args = b.args AND a.started_at < b.started_at AND b.started_at < a.ended_at
+            """,
+            [jobs.CALCULATE_POINTS],
+        )
+        assert cursor.fetchone()[0] == 0
+    assert len(jobs_of(jobs.CALCULATE_POINTS, "succeeded")) >= 10
+    assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
