@@ -1,4 +1,4 @@
-"""HTTP doors: parse the request, call one selector, shape the answer. No logic lives here."""
+"""HTTP doors: parse the request, call the selectors, shape the answer (JSON, HTML, metrics)."""
 
 from __future__ import annotations
 

@@ -189,7 +189,8 @@ def unreachable_database() -> Iterator[None]:
     """Point the connection at a port where no PostgreSQL listens, then put it back."""
     saved = dict(connection.settings_dict)
     connection.close()
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="9")
+    # An empty EMBEDDED_PGDATA stops the embedded backend from starting its own server instead.
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
     try:
         yield
     finally:
