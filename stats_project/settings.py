@@ -112,6 +112,7 @@ LOGGING = {
         # Procrastinate logs every poll at DEBUG; its INFO lines (job started/ended) are enough.
         "procrastinate": {"level": "INFO"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},  # "Deferred 1 job", on every save
         "pgserver": {"level": "WARNING"},
     },
 }
