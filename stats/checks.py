@@ -1,4 +1,4 @@
-"""System checks: every stats view exists and can be refreshed concurrently.
+"""System checks: every stats view exists and can be refreshed concurrently; the cron secret.
 
 Django drops a column with CASCADE, which silently drops a materialized view built on it; this
 check (run by `manage.py check --database default` and before every `migrate`) makes it loud.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
@@ -43,3 +44,22 @@ def check_stats_views(
             for problem in problems
         )
     return errors
+
+
+# A bearer secret shorter than this can be guessed or brute-forced in reach of a determined caller.
+MIN_CRON_SECRET_LENGTH = 32
+
+
+@checks.register(checks.Tags.security)
+def check_cron_secret(**kwargs: Any) -> list[checks.CheckMessage]:
+    secret = settings.CRON_SECRET
+    if secret and len(secret) < MIN_CRON_SECRET_LENGTH:
+        return [
+            checks.Warning(
+                f"CRON_SECRET is {len(secret)} characters long; use at least "
+                f"{MIN_CRON_SECRET_LENGTH}.",
+                hint="python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                id="stats.W001",
+            )
+        ]
+    return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,13 +13,18 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stats import selectors
+from stats.jobs import request_stats_refresh_now
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -271,3 +278,33 @@ def metrics(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Cron ----------------------------------------------------------------------------------------
+
+
+@csrf_exempt  # called by a scheduler with a bearer secret, never by a browser session
+@require_POST
+@never_cache
+def cron_update_stats(request: HttpRequest) -> JsonResponse:
+    """POST /api/cron/update-stats: make a view refresh due now (bearer CRON_SECRET)."""
+    secret = settings.CRON_SECRET
+    if not secret:
+        return _error("CRON_SECRET is not set; the cron endpoint is disabled", 503)
+    presented = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    # Constant time: how much of a guess matched must not show in the answer's timing.
+    if not hmac.compare_digest(presented, f"Bearer {secret}".encode()):
+        return _error("Unauthorized", 401)
+    try:
+        refresh = request_stats_refresh_now()
+    except DatabaseError:
+        logger.exception("cron refresh request failed")
+        return _error("the database is unavailable; try again shortly", 503)
+    logger.info("cron refresh request: %s, job %d", refresh.status, refresh.job_id)
+    return JsonResponse(
+        {
+            "status": refresh.status,
+            "job_id": refresh.job_id,
+            "timestamp": timezone.now().isoformat(),
+        }
+    )
