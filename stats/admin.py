@@ -1,8 +1,30 @@
+"""The admin, for running the league and for inspecting the pipeline during an incident."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from stats.models import Competition, Match, Prediction, Team
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from stats import jobs
+from stats.models import (
+    Competition,
+    CompetitionStanding,
+    JobError,
+    LeaderboardEntry,
+    Match,
+    MatchSummary,
+    Prediction,
+    RoundStanding,
+    Team,
+    ViewRefresh,
+)
 
 
 @admin.register(Competition)
@@ -17,18 +39,194 @@ class TeamAdmin(admin.ModelAdmin[Team]):
     search_fields = ("name",)
 
 
+class PointsStatusFilter(admin.SimpleListFilter):
+    title = "points"
+    parameter_name = "points"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [("stale", "missing or stale"), ("fresh", "up to date")]
+
+    def queryset(self, request: Any, queryset: QuerySet[Match]) -> QuerySet[Match]:
+        stale = Match.objects.settled().with_stale_points().values("pk")
+        if self.value() == "stale":
+            return queryset.filter(pk__in=stale)
+        if self.value() == "fresh":
+            return queryset.filter(status__in=Match.SETTLED_STATUSES).exclude(pk__in=stale)
+        return queryset
+
+
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin[Match]):
-    list_display = ("__str__", "status", "kickoff_at", "completed_at", "points_calculated_at")
-    list_filter = ("competition", "status", "round")
+    list_display = (
+        "__str__",
+        "round",
+        "status",
+        "kickoff_at",
+        "points_status",
+        "points_calculated_at",
+    )
+    list_filter = ("competition", "status", "round", PointsStatusFilter)
     list_select_related = ("competition", "home_team", "away_team")
+    search_fields = ("home_team__name", "away_team__name", "competition__name")
     autocomplete_fields = ("home_team", "away_team")
-    readonly_fields = ("points_calculated_at",)
+    readonly_fields = ("completed_at", "points_calculated_at", "scoring_jobs")
+    date_hierarchy = "kickoff_at"
+    actions = ("recalculate_points", "void_matches")
+
+    @admin.display(description="points")
+    def points_status(self, match: Match) -> str:
+        if not match.is_settled:
+            return "—"
+        if match.points_calculated_at is None:
+            return "missing"
+        if match.completed_at and match.points_calculated_at < match.completed_at:
+            return "stale"
+        return "up to date"
+
+    @admin.display(description="scoring jobs")
+    def scoring_jobs(self, match: Match) -> str:
+        found = ProcrastinateJob.objects.filter(
+            task_name=jobs.CALCULATE_POINTS, args__match_id=match.pk
+        ).order_by("-id")[:20]
+        if not found:
+            return "none"
+        return format_html_join(
+            ", ",
+            '<a href="{}">#{}</a> {} ({} attempts)',
+            (
+                (
+                    reverse("admin:procrastinate_procrastinatejob_change", args=[job.id]),
+                    job.id,
+                    job.status,
+                    job.attempts,
+                )
+                for job in found
+            ),
+        )
+
+    @admin.action(description="Recalculate points of the selected settled matches")
+    def recalculate_points(self, request: HttpRequest, queryset: QuerySet[Match]) -> None:
+        settled = list(
+            queryset.filter(status__in=Match.SETTLED_STATUSES).values_list("pk", flat=True)
+        )
+        queued = sum(jobs.enqueue_match_scoring(match_id) is not None for match_id in settled)
+        self.message_user(
+            request,
+            f"{queued} scoring job(s) queued; {len(settled) - queued} already waiting; "
+            f"{queryset.count() - len(settled)} unsettled match(es) skipped.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Void the selected matches (cancelled: their points are cleared)")
+    def void_matches(self, request: HttpRequest, queryset: QuerySet[Match]) -> None:
+        voided = 0
+        for match in queryset.exclude(status=Match.Status.CANCELLED):
+            match.status = Match.Status.CANCELLED
+            match.save()  # each save queues the job that clears the points
+            voided += 1
+        self.message_user(request, f"{voided} match(es) voided.", messages.SUCCESS)
 
 
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin[Prediction]):
-    list_display = ("user", "match", "home_score", "away_score", "points")
-    list_filter = ("match__competition",)
+    list_display = ("id", "user", "match", "home_score", "away_score", "points", "updated_at")
+    list_filter = ("match__competition", "match__status", "points")
+    list_select_related = ("user", "match__home_team", "match__away_team", "match__competition")
     raw_id_fields = ("user", "match")
-    readonly_fields = ("points",)
+    search_fields = ("user__username",)
+    readonly_fields = ("points", "created_at", "updated_at")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Rows written by the pipeline only: staff may look, nobody may change them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LeaderboardEntry)
+class LeaderboardEntryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "rank",
+        "user",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    ordering = ("rank", "user_id")
+
+
+@admin.register(CompetitionStanding)
+class CompetitionStandingAdmin(ReadOnlyAdmin):
+    list_display = ("rank", "user", "competition", "total_points", "exact_scores")
+    list_filter = ("competition",)
+    list_select_related = ("user", "competition")
+    search_fields = ("user__username",)
+    ordering = ("competition_id", "rank", "user_id")
+
+
+@admin.register(RoundStanding)
+class RoundStandingAdmin(ReadOnlyAdmin):
+    list_display = ("rank", "user", "competition", "round", "total_points", "exact_scores")
+    list_filter = ("competition", "round")
+    list_select_related = ("user", "competition")
+    search_fields = ("user__username",)
+    ordering = ("competition_id", "round", "rank", "user_id")
+
+
+@admin.register(MatchSummary)
+class MatchSummaryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "match",
+        "predictions_count",
+        "home_win_predictions",
+        "draw_predictions",
+        "away_win_predictions",
+        "exact_scores",
+        "average_points",
+    )
+    list_select_related = ("match__home_team", "match__away_team", "match__competition")
+
+
+@admin.register(JobError)
+class JobErrorAdmin(ReadOnlyAdmin):
+    list_display = ("raised_at", "job_link", "task_name", "attempt", "error")
+    list_filter = ("task_name",)
+    search_fields = ("error",)
+
+    @admin.display(description="job")
+    def job_link(self, error: JobError) -> str:
+        url = reverse("admin:procrastinate_procrastinatejob_change", args=[error.job_id])
+        return format_html('<a href="{}">#{}</a>', url, error.job_id)
+
+
+@admin.register(ViewRefresh)
+class ViewRefreshAdmin(ReadOnlyAdmin):
+    """Each view's last refresh, and a button to refresh them all now."""
+
+    list_display = ("view_name", "refreshed_at", "duration_ms")
+    change_list_template = "admin/stats/viewrefresh/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        refresh_now = self.admin_site.admin_view(require_POST(self.refresh_now_view))
+        return [
+            path("refresh-now/", refresh_now, name="stats_viewrefresh_refresh_now"),
+            *super().get_urls(),
+        ]
+
+    def refresh_now_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        refresh = jobs.request_stats_refresh_now()
+        verb = "queued" if refresh.status == "queued" else "was already queued"
+        self.message_user(request, f"A refresh of every view {verb} (job #{refresh.job_id}).")
+        return HttpResponseRedirect(reverse("admin:stats_viewrefresh_changelist"))

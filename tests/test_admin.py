@@ -1,0 +1,152 @@
+"""The admin: open to staff only, read-only where the pipeline writes, actions that act."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from stats import jobs
+from stats.models import Match
+from stats.services import match_score_predictions, stats_views_refresh
+from tests.factories import complete, make_match, make_prediction, make_user
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "stats_competition",
+    "stats_team",
+    "stats_match",
+    "stats_prediction",
+    "stats_leaderboardentry",
+    "stats_competitionstanding",
+    "stats_roundstanding",
+    "stats_matchsummary",
+    "stats_viewrefresh",
+    "stats_joberror",
+    "procrastinate_procrastinatejob",
+]
+READ_ONLY = [
+    "stats_leaderboardentry",
+    "stats_competitionstanding",
+    "stats_roundstanding",
+    "stats_matchsummary",
+    "stats_viewrefresh",
+    "stats_joberror",
+]
+
+
+@pytest.fixture
+def league() -> Match:
+    """A scored, refreshed match, so every page has rows to show."""
+    match = make_match()
+    make_prediction(make_user("alice"), match, 2, 0)
+    complete(match, 2, 0)
+    match_score_predictions(match_id=match.pk)
+    stats_views_refresh()
+    return match
+
+
+@pytest.mark.parametrize("changelist", CHANGELISTS)
+def test_every_page_opens_for_staff(admin_client: Client, league: Match, changelist: str) -> None:
+    """Changelists answer 200 with rows in them."""
+    response = admin_client.get(reverse(f"admin:{changelist}_changelist"))
+    assert response.status_code == 200
+    assert b"0 results" not in response.content
+
+
+@pytest.mark.parametrize("changelist", CHANGELISTS)
+def test_non_staff_are_sent_to_the_login_page(client: Client, changelist: str) -> None:
+    """Anonymous users and logged-in non-staff users get the login page, never the data."""
+    url = reverse(f"admin:{changelist}_changelist")
+    assert client.get(url)["Location"].startswith("/admin/login/")
+    User.objects.create_user("fan", password="pw")
+    client.login(username="fan", password="pw")
+    assert client.get(url)["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("changelist", READ_ONLY)
+def test_pipeline_rows_cannot_be_added_here(admin_client: Client, changelist: str) -> None:
+    """The views and the refresh log are written by the pipeline only."""
+    assert admin_client.get(reverse(f"admin:{changelist}_add")).status_code == 403
+
+
+def test_match_page_shows_its_scoring_jobs(admin_client: Client) -> None:
+    """During an incident: which jobs scored this match, and how they ended."""
+    match = complete(make_match(), 1, 0)
+    [job] = ProcrastinateJob.objects.filter(task_name=jobs.CALCULATE_POINTS)
+    response = admin_client.get(reverse("admin:stats_match_change", args=[match.pk]))
+    assert f"#{job.id}</a> todo (0 attempts)".encode() in response.content
+
+
+def test_points_filter_finds_stale_matches(admin_client: Client, league: Match) -> None:
+    """A settled match without points is listed as stale; the scored one is not."""
+    stale = make_match()
+    Match.objects.filter(pk=stale.pk).update(status="completed", home_score=0, away_score=0)
+    response = admin_client.get(reverse("admin:stats_match_changelist") + "?points=stale")
+    assert list(response.context["cl"].queryset) == [stale]
+
+
+def test_recalculate_action_queues_scoring_for_settled_matches(admin_client: Client) -> None:
+    """Settled matches get a job; unsettled ones are skipped and said so."""
+    settled = make_match()
+    Match.objects.filter(pk=settled.pk).update(status="completed", home_score=1, away_score=1)
+    scheduled = make_match()
+    response = admin_client.post(
+        reverse("admin:stats_match_changelist"),
+        {"action": "recalculate_points", "_selected_action": [settled.pk, scheduled.pk]},
+        follow=True,
+    )
+    assert [job.args for job in ProcrastinateJob.objects.all()] == [{"match_id": settled.pk}]
+    assert "1 scoring job(s) queued; 0 already waiting; 1 unsettled match(es) skipped." in [
+        str(message) for message in response.context["messages"]
+    ]
+
+
+def test_void_action_cancels_and_queues_the_clearing(admin_client: Client, league: Match) -> None:
+    """Voiding is a save: the match is cancelled and its points-clearing job queued with it."""
+    admin_client.post(
+        reverse("admin:stats_match_changelist"),
+        {"action": "void_matches", "_selected_action": [league.pk]},
+    )
+    league.refresh_from_db()
+    assert league.status == Match.Status.CANCELLED
+    assert [job.args for job in ProcrastinateJob.objects.filter(status="todo")] == [
+        {"match_id": league.pk}
+    ]
+
+
+def test_refresh_now_button_queues_one_refresh(admin_client: Client) -> None:
+    """The button on the refresh log queues a refresh due now; pressing twice queues one."""
+    url = reverse("admin:stats_viewrefresh_refresh_now")
+    assert (
+        b"Refresh stats now"
+        in admin_client.get(reverse("admin:stats_viewrefresh_changelist")).content
+    )
+    admin_client.post(url)
+    admin_client.post(url)
+    assert ProcrastinateJob.objects.filter(task_name=jobs.REFRESH_STATS_VIEWS).count() == 1
+    assert admin_client.get(url).status_code == 405
+
+
+def test_invalid_scores_in_the_match_form_are_form_errors(admin_client: Client) -> None:
+    """A negative score or a completed match without a score is refused with a message."""
+    match = make_match()
+    data = {
+        "competition": match.competition_id,
+        "round": 1,
+        "home_team": match.home_team_id,
+        "away_team": match.away_team_id,
+        "kickoff_at_0": "2026-01-01",
+        "kickoff_at_1": "12:00:00",
+        "status": "completed",
+        "home_score": "-1",
+        "away_score": "",
+    }
+    response = admin_client.post(reverse("admin:stats_match_change", args=[match.pk]), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    match.refresh_from_db()
+    assert match.status == Match.Status.SCHEDULED
