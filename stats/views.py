@@ -194,7 +194,7 @@ def _seconds(age: float | None) -> float | None:
 def health(request: HttpRequest) -> JsonResponse:
     """GET /health: 200 while the database answers and the pipeline keeps up, else 503."""
     report = selectors.health_check(
-        max_queue_age=getattr(settings, "STATS_HEALTH_MAX_QUEUE_AGE", 300)
+        max_queue_age=settings.STATS_HEALTH_MAX_QUEUE_AGE
     )
     return JsonResponse(
         {

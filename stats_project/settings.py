@@ -137,5 +137,7 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # LISTEN/NOTIFY starts a new job at once; polling only catches delayed jobs falling due.
     "fetch_job_polling_interval": STATS_WORKER_POLL_INTERVAL,
 }
+# /health answers 503 when a job due to run has waited longer than this, in seconds.
+STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
