@@ -113,6 +113,7 @@ LOGGING = {
         "procrastinate": {"level": "INFO"},
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.jobs": {"level": "WARNING"},  # "Deferred 1 job", on every save
+        "procrastinate.periodic": {"level": "WARNING"},  # every registration and deferral
         "pgserver": {"level": "WARNING"},
     },
 }

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from argparse import ArgumentParser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,7 @@ class Command(BaseCommand):
             ]
 
     def _wait_for_workers(self, count: int) -> None:
-        deadline = time.monotonic() + 60
-        while ProcrastinateWorker.objects.count() < count:
-            if time.monotonic() > deadline:
-                raise CommandError("the workers did not start within 60 s; see their log")
-            time.sleep(0.1)
+        self._wait("workers starting", lambda: max(0, count - ProcrastinateWorker.objects.count()))
 
     def _stop_workers(self, workers: list[subprocess.Popen[bytes]]) -> None:
         for worker in workers:
@@ -103,18 +100,27 @@ class Command(BaseCommand):
             match.home_score, match.away_score = demo_result(match)
             match.status = Match.Status.COMPLETED
             match.save()  # the post_save receiver queues the scoring, in this transaction
-        self.stdout.write(f"Round {round_number}: {len(matches)} results saved", ending="")
-        while pending := self._pending(first_job, CALCULATE_POINTS):
-            self.stdout.write(
-                f"\rRound {round_number}: scoring, {pending} job(s) left   ", ending=""
-            )
-            self.stdout.flush()
-            time.sleep(0.2)
-        self.stdout.write(f"\rRound {round_number}: {len(matches)} matches scored        ")
+        self._wait(
+            f"Round {round_number}: scoring", lambda: self._pending(first_job, CALCULATE_POINTS)
+        )
+        self.stdout.write(f"\rRound {round_number}: {len(matches)} matches scored          ")
 
     def _wait_for_refresh(self, first_job: int) -> None:
-        self.stdout.write("Waiting for the batched leaderboard refresh...")
-        while self._pending(first_job, REFRESH_STATS_VIEWS):
+        self._wait(
+            "batched leaderboard refresh", lambda: self._pending(first_job, REFRESH_STATS_VIEWS)
+        )
+        self.stdout.write("\rLeaderboard views refreshed                 ")
+
+    def _wait(self, what: str, remaining: Callable[[], int], timeout: float = 120) -> None:
+        """Poll until nothing remains, showing how much does; give up after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while left := remaining():
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"{what}: {left} left after {timeout:.0f} s; see the workers' log"
+                )
+            self.stdout.write(f"\r{what}: {left} left   ", ending="")
+            self.stdout.flush()
             time.sleep(0.2)
 
     @staticmethod
