@@ -34,8 +34,12 @@ web: migrate
 worker: migrate
 	$(PY) manage.py procrastinate worker
 
+# Benchmarks in their own database (matchday_bench), recreated each run; see bench/README.md.
 bench: $(INSTALLED)
-	@echo "bench: not yet (see the benchmarks issue)"
+	$(PY) -m bench
+
+bench-quick: $(INSTALLED)
+	$(PY) -m bench --users 5000 --matches 40
 
 # Stops the embedded server and deletes its data; the next command starts a fresh one.
 clean-db: $(INSTALLED)

@@ -130,6 +130,8 @@ def scoring_measure(
     naive_matches = reserved[2 * repetitions : needed]
     users = league.scale.users
 
+    # Warm-up: the service's code path and plans, on a match already scored (it writes nothing).
+    match_score_predictions(match_id=league.scored_match_ids[0])
     service_ms: list[float] = []
     raw_ms: list[float] = []
     for index, (service_match, raw_match) in enumerate(
@@ -143,6 +145,9 @@ def scoring_measure(
             f"  scoring {index + 1}/{repetitions}: service {service_ms[-1]:.1f} ms, "
             f"raw UPDATE {raw_ms[-1]:.1f} ms ({users:,} predictions each)"
         )
+
+    # The raw UPDATE does not stamp its matches; stamp them, or the safety net re-scores them.
+    Match.objects.filter(pk__in=raw_matches).update(points_calculated_at=timezone.now())
 
     naive_count = min(users, naive_limit)
     naive_ms: list[float] = []
@@ -248,23 +253,15 @@ def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, 
     raw_runs: list[dict[str, float]] = []
     for index in range(repetitions):
         result_correct(league.scored_match_ids[index % len(league.scored_match_ids)])
-        started = time.perf_counter()
-        stats_views_refresh()
-        refresh_total = elapsed_ms(started)
-        refresh_runs.append({"total": refresh_total})
-        raw = view_queries_run(queries)
-        raw_runs.append({**raw, "total": sum(raw.values())})
+        # What stats_views_refresh() does, view by view, to see where the time goes.
+        refresh_runs.append(views_refresh_timed())
+        raw_runs.append(view_queries_run(queries))
         say(
-            f"  refresh {index + 1}/{repetitions}: {refresh_total:,.0f} ms; "
-            f"the views' queries alone {raw_runs[-1]['total']:,.0f} ms"
+            f"  refresh {index + 1}/{repetitions}: {sum(refresh_runs[-1].values()):,.0f} ms; "
+            f"the views' queries alone {sum(raw_runs[-1].values()):,.0f} ms"
         )
-    # Per view, on one more change: where the refresh time goes.
-    result_correct(league.scored_match_ids[repetitions % len(league.scored_match_ids)])
-    by_view = views_refresh_timed()
-    raw_by_view = view_queries_run(queries)
-
-    refresh_ms = median([run["total"] for run in refresh_runs])
-    raw_ms = median([run["total"] for run in raw_runs])
+    refresh_ms = median([sum(run.values()) for run in refresh_runs])
+    raw_ms = median([sum(run.values()) for run in raw_runs])
     return {
         "refresh_ms": rounded(refresh_ms),
         "refresh_raw_query_ms": rounded(raw_ms),
@@ -273,12 +270,15 @@ def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, 
         "completion on the server, rows discarded (EXPLAIN ANALYZE, TIMING OFF), one after "
         "another",
         "refresh_by_view_ms": {
-            name: {"refresh": rounded(by_view[name]), "raw_query": rounded(raw_by_view[name])}
-            for name in by_view
+            view.name: {
+                "refresh": rounded(median([run[view.name] for run in refresh_runs])),
+                "raw_query": rounded(median([run[view.name] for run in raw_runs])),
+            }
+            for view in STATS_VIEWS
         },
         "samples": {
-            "refresh_ms": [rounded(run["total"]) for run in refresh_runs],
-            "refresh_raw_query_ms": [rounded(run["total"]) for run in raw_runs],
+            "refresh_ms": [rounded(sum(run.values())) for run in refresh_runs],
+            "refresh_raw_query_ms": [rounded(sum(run.values())) for run in raw_runs],
         },
     }
 
@@ -308,8 +308,10 @@ class Reader:
     client: Client = field(default_factory=Client)
     _count: int = 0
 
-    def read(self) -> float:
-        """One read, in ms; they rotate: overall page, competition page, user stats."""
+    def read(self) -> tuple[str, float]:
+        """One read: what was read, and its time in ms. They rotate: overall board page,
+        competition board page, a user's stats; a page is one of the first 5, or 1 in 5 times
+        a random one."""
         kind, self._count = self._count % 3, self._count + 1
         users = self.league.scale.users
         pages = max(1, math.ceil(users / PAGE_SIZE))
@@ -317,39 +319,40 @@ class Reader:
         page = min(page, pages)
         competition = self.rng.choice(self.league.competition_slugs)
         user_id = self.rng.randint(*self.league.user_ids)
+        label = ("board", "competition_board", "user_stats")[kind]
+        if kind < 2:
+            label += "_first_pages" if page <= 5 else "_deep_page"
         started = time.perf_counter()
         if self.through_api:
-            if kind == 0:
-                url = f"/api/leaderboard?page={page}&page_size={PAGE_SIZE}"
-            elif kind == 1:
-                url = (
-                    f"/api/leaderboard?competition={competition}&page={page}&page_size={PAGE_SIZE}"
-                )
-            else:
-                url = f"/api/users/{user_id}/stats"
-            response = self.client.get(url)
-            if response.status_code != 200:
-                raise RuntimeError(
-                    f"GET {url} answered {response.status_code}: {response.content!r}"
-                )
+            self._read_api(kind, page, competition, user_id)
         else:
-            offset = (page - 1) * PAGE_SIZE
-            if kind == 0:
-                list(
-                    LeaderboardEntry.objects.order_by("rank", "user_id")[
-                        offset : offset + PAGE_SIZE
-                    ]
-                )
-            elif kind == 1:
-                list(
-                    CompetitionStanding.objects.filter(competition__slug=competition).order_by(
-                        "rank", "user_id"
-                    )[offset : offset + PAGE_SIZE]
-                )
-            else:
-                LeaderboardEntry.objects.filter(user_id=user_id).first()
-                list(CompetitionStanding.objects.filter(user_id=user_id))
-        return elapsed_ms(started)
+            self._read_orm(kind, page, competition, user_id)
+        return label, elapsed_ms(started)
+
+    def _read_api(self, kind: int, page: int, competition: str, user_id: int) -> None:
+        if kind == 0:
+            url = f"/api/leaderboard?page={page}&page_size={PAGE_SIZE}"
+        elif kind == 1:
+            url = f"/api/leaderboard?competition={competition}&page={page}&page_size={PAGE_SIZE}"
+        else:
+            url = f"/api/users/{user_id}/stats"
+        response = self.client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content!r}")
+
+    def _read_orm(self, kind: int, page: int, competition: str, user_id: int) -> None:
+        offset = (page - 1) * PAGE_SIZE
+        if kind == 0:
+            list(LeaderboardEntry.objects.order_by("rank", "user_id")[offset : offset + PAGE_SIZE])
+        elif kind == 1:
+            list(
+                CompetitionStanding.objects.filter(competition__slug=competition).order_by(
+                    "rank", "user_id"
+                )[offset : offset + PAGE_SIZE]
+            )
+        else:
+            LeaderboardEntry.objects.filter(user_id=user_id).first()
+            list(CompetitionStanding.objects.filter(user_id=user_id))
 
 
 def reads_measure(
@@ -360,12 +363,13 @@ def reads_measure(
     reader = Reader(league, through_api)
     for _ in range(20):  # warm-up: URL resolver, prepared plans, caches
         reader.read()
-    idle = [reader.read() for _ in range(idle_reads)]
+    idle_reads_done = [reader.read() for _ in range(idle_reads)]
+    idle = [ms for _, ms in idle_reads_done]
     say(
         f"  idle: {len(idle)} reads, p50 {percentile(idle, 50):.1f} ms, "
         f"p99 {percentile(idle, 99):.1f} ms"
     )
-    during: list[float] = []
+    during_reads: list[tuple[str, float]] = []
     refreshing = threading.Event()
     finished = threading.Event()
     errors: list[BaseException] = []
@@ -380,7 +384,7 @@ def reads_measure(
                 refreshing.clear()
                 say(
                     f"  refresh {index + 1}/{refresh_repetitions} in the background: "
-                    f"{elapsed_ms(started):,.0f} ms, {len(during)} reads so far"
+                    f"{elapsed_ms(started):,.0f} ms, {len(during_reads)} reads so far"
                 )
         except BaseException as exc:  # re-raised in the main thread
             errors.append(exc)
@@ -395,12 +399,13 @@ def reads_measure(
         if refreshing.is_set():
             sample = reader.read()
             if refreshing.is_set():
-                during.append(sample)
+                during_reads.append(sample)
         else:
             time.sleep(0.001)
     thread.join()
     if errors:
         raise errors[0]
+    during = [ms for _, ms in during_reads]
     if not during:
         raise RuntimeError("no read ran while a refresh was running; the refresh is too quick")
     say(
@@ -414,6 +419,13 @@ def reads_measure(
         "read_max_ms_during_refresh": rounded(max(during)),
         "read_p50_ms_during_refresh": rounded(percentile(during, 50)),
         "read_samples": {"idle": len(idle), "during_refresh": len(during)},
+        "reads_by_kind_ms": {
+            "idle": _by_kind(idle_reads_done),
+            "during_refresh": _by_kind(during_reads),
+        },
+        "slowest_reads_during_refresh_ms": [
+            [label, rounded(ms)] for label, ms in sorted(during_reads, key=lambda r: -r[1])[:5]
+        ],
         "read_note": (
             "GET /api/leaderboard (overall and per competition, page size 50, mostly the first "
             "5 pages, 1 in 5 a random deeper page) and GET /api/users/<id>/stats, in turn, "
@@ -423,4 +435,19 @@ def reads_measure(
             "and CompetitionStanding (a page of 50 by rank; one user's rows)"
         )
         + "; the refresh runs in another thread with its own database connection",
+    }
+
+
+def _by_kind(reads: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
+    kinds: dict[str, list[float]] = {}
+    for label, ms in reads:
+        kinds.setdefault(label, []).append(ms)
+    return {
+        label: {
+            "reads": len(samples),
+            "p50": rounded(percentile(samples, 50)),
+            "p99": rounded(percentile(samples, 99)),
+            "max": rounded(max(samples)),
+        }
+        for label, samples in sorted(kinds.items())
     }

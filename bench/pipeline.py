@@ -1,11 +1,40 @@
-"""The measurements that need real worker processes (`manage.py procrastinate worker`)."""
+"""The measurements that need real worker processes (`manage.py procrastinate worker`).
+
+Workers run as the project runs them (`make worker`: its settings, concurrency and polling), on the
+benchmark database (bench/settings.py via DJANGO_SETTINGS_MODULE), one at a time:
+- the first measures the no-op job rate and, one completion at a time, the delay from the commit
+  of a completed match to its points being visible; its refresh delay is long, so no refresh runs
+  meanwhile;
+- the second counts the refreshes a burst of 100 completions triggers, with a refresh delay
+  longer than the burst takes to score, as STATS_REFRESH_DELAY is meant to be.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from bench.generate import League
+from django.db.models import F
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from bench.generate import GOALS, League
+from bench.measure import elapsed_ms, percentile, rounded
+from stats.models import Match
+from stats.services import stats_views_refresh
+
+Say = Callable[[str], None]
 
 PIPELINE_KEYS = (
     "completion_to_points_p50_ms",
@@ -14,13 +43,267 @@ PIPELINE_KEYS = (
     "refreshes_for_burst",
     "worker_jobs_per_s",
 )
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CALCULATE_POINTS = "stats.tasks.calculate_points"
+REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
+NOOP = "bench.tasks.noop"
+COMPLETIONS = 20
+BURST = 100
+NOOP_JOBS = 500
+# Long enough that no refresh runs while completion latencies are measured.
+QUIET_REFRESH_DELAY_S = 3600
+# How often the benchmark looks for the points; each look is a query, competing for the CPU.
+POLL_S = 0.005
 
 
 def not_measured(reason: str) -> dict[str, Any]:
     return {**dict.fromkeys(PIPELINE_KEYS), "pipeline_note": f"not measured: {reason}"}
 
 
+def pipeline_missing() -> str | None:
+    """Why the pipeline cannot be measured (no stats.tasks yet), or None when it can."""
+    try:
+        from stats import tasks
+    except ImportError as exc:
+        return f"stats.tasks cannot be imported ({exc})"
+    missing = [
+        name for name in ("calculate_points", "refresh_stats_views") if not hasattr(tasks, name)
+    ]
+    if missing:
+        return f"stats.tasks has no {', '.join(missing)} yet"
+    return None
+
+
 def pipeline_measure(
-    league: League, *, points_ms: float, database: str, say: Callable[[str], None]
+    league: League, *, points_ms: float, database: str, say: Say
 ) -> dict[str, Any]:
-    return not_measured("not implemented yet")
+    """Every worker-based figure; see the module docstring."""
+    reason = pipeline_missing()
+    if reason:
+        say(f"  skipped: {reason}")
+        return not_measured(reason)
+    log_dir = Path(tempfile.mkdtemp(prefix="matchday-bench-"))
+    results: dict[str, Any] = {}
+    first_log = log_dir / "worker-1.log"
+    with worker_running(database, QUIET_REFRESH_DELAY_S, first_log, say):
+        results.update(worker_throughput_measure(say))
+        results.update(completion_to_points_measure(league, points_ms=points_ms, say=say))
+    # The worker logs how long each job ran: the rest of the delay is the queue's.
+    in_worker = jobs_lasted_ms(first_log, results.pop("completion_job_ids"))
+    if in_worker:
+        results["completion_job_lasted_p50_ms"] = rounded(percentile(in_worker, 50))
+    waiting_refreshes_cancel()
+    stats_views_refresh()  # the burst starts from fresh views, as after any refresh
+    # Scoring a burst takes about BURST x points_ms over the worker's concurrency; the delay
+    # leaves it room twice over, so every completion lands inside one refresh delay.
+    delay_s = max(10, math.ceil(2 * BURST * points_ms / 1000) + 5)
+    with worker_running(database, delay_s, log_dir / "worker-2.log", say):
+        results.update(refreshes_for_burst_measure(league, delay_s=delay_s, say=say))
+    results["pipeline_note"] = (
+        f"real `manage.py procrastinate worker` processes with the project's settings; "
+        f"worker logs in {log_dir}"
+    )
+    return results
+
+
+@contextlib.contextmanager
+def worker_running(
+    database: str, refresh_delay_s: int, log_path: Path, say: Say
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker on the benchmark database, ready (it has run a job) when the block starts."""
+    environment = {
+        **os.environ,
+        # Another settings module (one that imports bench.settings) tries a change to the
+        # workers' configuration without touching the project.
+        "DJANGO_SETTINGS_MODULE": os.environ.get("BENCH_WORKER_SETTINGS") or "bench.settings",
+        "BENCH_DATABASE": database,
+        "STATS_REFRESH_DELAY": str(refresh_delay_s),
+        "LOG_LEVEL": "INFO",
+    }
+    started = time.perf_counter()
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "procrastinate", "worker"],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            (probe,) = app.tasks[NOOP].batch_defer({})
+            _wait_until(lambda: _finished([probe]), worker, log_path, timeout_s=120)
+            say(
+                f"  worker {worker.pid} ready in {time.perf_counter() - started:.1f} s "
+                f"(refresh delay {refresh_delay_s} s)"
+            )
+            yield worker
+        finally:
+            worker.send_signal(signal.SIGTERM)  # graceful: it finishes its current jobs
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def _finished(job_ids: list[int]) -> bool:
+    return not ProcrastinateJob.objects.filter(
+        id__in=job_ids, status__in=("todo", "doing")
+    ).exists()
+
+
+def _wait_until(
+    condition: Callable[[], bool],
+    worker: subprocess.Popen[bytes],
+    log_path: Path,
+    *,
+    timeout_s: float,
+    poll_s: float = POLL_S,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker did not get there in {timeout_s:.0f} s; see {log_path}")
+        time.sleep(poll_s)
+
+
+def worker_throughput_measure(say: Say) -> dict[str, Any]:
+    """worker_jobs_per_s: NOOP_JOBS no-op jobs queued at once, and the time the worker takes."""
+    job_ids = app.tasks[NOOP].batch_defer(*({} for _ in range(NOOP_JOBS)))
+    started = time.perf_counter()
+    while not _finished(job_ids):
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    say(f"  {NOOP_JOBS} no-op jobs in {seconds:.2f} s: {NOOP_JOBS / seconds:.0f} jobs/s")
+    return {"worker_jobs_per_s": round(NOOP_JOBS / seconds, 1), "worker_noop_jobs": NOOP_JOBS}
+
+
+def _result_save(match_id: int, rng: random.Random) -> None:
+    """Save a match as completed with a new result, as an admin or a feed would: Match.save()
+    queues its scoring in the same transaction."""
+    match = Match.objects.get(pk=match_id)
+    if match.status == Match.Status.COMPLETED:  # a correction: one more home goal
+        assert match.home_score is not None
+        match.home_score += 1
+    else:
+        match.status = Match.Status.COMPLETED
+        match.home_score, match.away_score = rng.choice(GOALS), rng.choice(GOALS)
+    match.save()
+
+
+def _points_visible(match_id: int) -> bool:
+    return Match.objects.filter(pk=match_id, points_calculated_at__gte=F("completed_at")).exists()
+
+
+def completion_to_points_measure(league: League, *, points_ms: float, say: Say) -> dict[str, Any]:
+    """From the commit of a completed match to its points being visible, one completion at a
+    time, on matches never scored (the same work as points_ms)."""
+    rng = random.Random(11)
+    fresh = list(league.scheduled_match_ids[:COMPLETIONS])
+    # A small league has fewer scheduled matches: corrections of completed ones make up the rest.
+    corrections = list(league.scored_match_ids[: COMPLETIONS - len(fresh)])
+    first_job_id = _last_job_id()
+    latencies: list[float] = []
+    for match_id in fresh + corrections:
+        time.sleep(0.2)  # completions arrive one by one: the worker is idle at each commit
+        _result_save(match_id, rng)
+        committed = time.perf_counter()
+        while not _points_visible(match_id):
+            time.sleep(POLL_S)
+        latencies.append(elapsed_ms(committed))
+    job_ids = list(
+        ProcrastinateJob.objects.filter(
+            id__gt=first_job_id, task_name=CALCULATE_POINTS
+        ).values_list("id", flat=True)
+    )
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    say(
+        f"  {len(latencies)} completions: commit to visible points p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms (points_ms {points_ms:.1f} ms)"
+    )
+    results: dict[str, Any] = {
+        "completion_to_points_p50_ms": rounded(p50),
+        "completion_to_points_p99_ms": rounded(p99),
+        "queue_overhead_ratio": round(p50 / points_ms, 3),
+        "completions": len(latencies),
+        "completion_job_ids": job_ids,
+        "samples": {"completion_to_points_ms": [rounded(x) for x in latencies]},
+    }
+    if corrections:
+        results["completions_note"] = (
+            f"{len(fresh)} first completions and {len(corrections)} corrected results "
+            "(the league has too few scheduled matches)"
+        )
+    return results
+
+
+def _last_job_id() -> int:
+    return ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def jobs_lasted_ms(log_path: Path, job_ids: list[int]) -> list[float]:
+    """How long the worker says each of these jobs ran, from its "ended ... lasted" log lines."""
+    wanted = set(job_ids)
+    lasted = []
+    ended = re.compile(r"\[(\d+)\]\(.*\) ended with status: \w+, lasted ([0-9.]+) s")
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        found = ended.search(line)
+        if found and int(found.group(1)) in wanted:
+            lasted.append(float(found.group(2)) * 1000)
+    return lasted
+
+
+def waiting_refreshes_cancel() -> None:
+    for job_id in ProcrastinateJob.objects.filter(
+        task_name=REFRESH_STATS_VIEWS, status="todo"
+    ).values_list("id", flat=True):
+        app.job_manager.cancel_job_by_id(job_id, delete_job=True)
+
+
+def refreshes_for_burst_measure(league: League, *, delay_s: int, say: Say) -> dict[str, Any]:
+    """refreshes_for_burst: BURST completions committed one after another inside one refresh
+    delay, then the refresh jobs run once the worker is quiet again."""
+    rng = random.Random(13)
+    first_job_id = _last_job_id()
+    completed = [*league.scored_match_ids, *league.reserved_match_ids, *league.scheduled_match_ids]
+    burst = [completed[index % len(completed)] for index in range(BURST)]
+    started = time.perf_counter()
+    for match_id in burst:
+        _result_save(match_id, rng)
+    committed_s = time.perf_counter() - started
+    say(f"  {BURST} completions committed in {committed_s:.1f} s (refresh delay {delay_s} s)")
+
+    jobs = ProcrastinateJob.objects.filter(id__gt=first_job_id)
+    deadline = time.monotonic() + delay_s + BURST * 5 + 300
+    while True:
+        busy = jobs.filter(
+            task_name__in=(CALCULATE_POINTS, REFRESH_STATS_VIEWS), status__in=("todo", "doing")
+        ).exists()
+        refreshed = jobs.filter(task_name=REFRESH_STATS_VIEWS, status="succeeded").exists()
+        if refreshed and not busy:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("the burst's scorings and refresh did not finish")
+        time.sleep(0.2)
+    settled_s = time.perf_counter() - started
+    refreshes = jobs.filter(task_name=REFRESH_STATS_VIEWS).exclude(status="cancelled").count()
+    scorings = jobs.filter(task_name=CALCULATE_POINTS).count()
+    failed = jobs.filter(status="failed").count()
+    say(
+        f"  {scorings} scoring jobs, {refreshes} refresh(es), {failed} failed; "
+        f"all settled {settled_s:.1f} s after the first commit"
+    )
+    return {
+        "refreshes_for_burst": refreshes,
+        "burst": {
+            "completions": BURST,
+            "distinct_matches": len(set(burst)),
+            "committed_in_s": round(committed_s, 2),
+            "refresh_delay_s": delay_s,
+            "scoring_jobs": scorings,
+            "failed_jobs": failed,
+            "settled_after_s": round(settled_s, 1),
+        },
+    }

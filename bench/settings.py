@@ -10,11 +10,14 @@ import os
 from typing import Any, cast
 
 from stats_project.settings import *  # noqa: F403
-from stats_project.settings import ALLOWED_HOSTS, DATABASES, LOGGING
+from stats_project.settings import ALLOWED_HOSTS, DATABASES, INSTALLED_APPS, LOGGING
 
 DEFAULT_BENCH_DATABASE = "matchday_bench"
 
 DATABASES["default"]["NAME"] = os.environ.get("BENCH_DATABASE") or DEFAULT_BENCH_DATABASE
+
+# Installed for its no-op task (bench/tasks.py), which measures the worker's job rate.
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 
 # Reads go through the API with Django's test Client, as in production: no DEBUG query log.
 DEBUG = False
