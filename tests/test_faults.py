@@ -1,0 +1,839 @@
+"""Faults: killed workers, a restarted database, duplicate storms, overlapping refreshes and a
+poison job, each with real worker processes on a real PostgreSQL.
+
+The bar: a committed job runs to completion at least once, its effect is applied exactly once,
+and the numbers end exactly right (every prediction's points against the Python reference,
+every view row against its own definition run from scratch).
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import Client
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
+from procrastinate.contrib.django.utils import connector_params
+
+from stats import jobs
+from stats.matviews import STATS_VIEWS
+from stats.models import JobError, Match, Prediction, ViewRefresh
+from stats.scoring import PointTiers, prediction_points
+from stats.services import match_score_predictions
+from stats_project.embedded_postgres.server import stop_server
+from tests.factories import complete, make_competition, make_match, make_user
+from tests.workers import REPO_ROOT, WORKER_ENV, Workers, wait_until
+from tests.workers import test_database_url as database_url_of_this_test
+
+pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
+
+TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
+STATS_JOBS = (jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS)
+
+
+# --- Exactly right: points and views against a from-scratch recomputation ----------------------
+
+
+def wrong_points(cursor: Any) -> list[tuple[int, int | None, int | None]]:
+    """(prediction id, points, expected) for every prediction whose points are not what the
+    Python reference gives for its match's current result (NULL unless completed)."""
+    cursor.execute(
+        "SELECT p.id, p.home_score, p.away_score, p.points, m.status, m.home_score, m.away_score"
+        " FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
+    )
+    wrong = []
+    for pk, home, away, points, status, result_home, result_away in cursor.fetchall():
+        result = (result_home, result_away) if status == Match.Status.COMPLETED else None
+        expected = prediction_points((home, away), result, TIERS)
+        if points != expected:
+            wrong.append((pk, points, expected))
+    return wrong
+
+
+def view_differences(cursor: Any) -> dict[str, int]:
+    """Rows by which each view differs from its own definition run now (0 when exactly right)."""
+    differences = {}
+    for view in STATS_VIEWS:
+        cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
+        definition = cursor.fetchone()[0].strip().rstrip(";")
+        cursor.execute(
+            f"SELECT count(*) FROM ((TABLE {view.name} EXCEPT ALL ({definition}))"
+            f" UNION ALL (({definition}) EXCEPT ALL TABLE {view.name})) AS differences"
+        )
+        differences[view.name] = cursor.fetchone()[0]
+    return differences
+
+
+def stats_all_right() -> bool:
+    with connection.cursor() as cursor:
+        return not wrong_points(cursor) and not any(view_differences(cursor).values())
+
+
+def jobs_of(task_name: str, *statuses: str) -> list[ProcrastinateJob]:
+    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
+    return list(found.filter(status__in=statuses) if statuses else found)
+
+
+def stats_jobs_pending() -> int:
+    return ProcrastinateJob.objects.filter(
+        task_name__in=STATS_JOBS, status__in=("todo", "doing")
+    ).count()
+
+
+def overlapping_runs(task_name: str) -> int:
+    """Pairs of runs of `task_name` with the same arguments whose start-to-end spans overlap,
+    from Procrastinate's events (every run of a refresh has the same, empty, arguments)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH runs AS (
+                SELECT j.args, started.at AS started_at, min(ended.at) AS ended_at
+                FROM procrastinate_jobs AS j
+                JOIN procrastinate_events AS started
+                    ON started.job_id = j.id AND started.type = 'started'
+                JOIN procrastinate_events AS ended
+                    ON ended.job_id = j.id AND ended.at >= started.at
+                    AND ended.type IN ('succeeded', 'failed', 'deferred_for_retry')
+                WHERE j.task_name = %s
+                GROUP BY j.id, started.id
+            )
+            SELECT count(*) FROM runs AS a JOIN runs AS b
+                ON a.args = b.args AND a.started_at < b.started_at AND b.started_at < a.ended_at
+            """,
+            [task_name],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def backend_waits_on_a_lock(query_fragment: str) -> bool:
+    """Whether some session (a worker's) is blocked on a lock while running this statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query ILIKE %s",
+            [f"%{query_fragment}%"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def hold_view_refresh_lock(blocker: psycopg.Connection[Any], view_name: str) -> None:
+    """Refresh a view in `blocker`'s open transaction: until it ends, a worker's refresh of that
+    view waits (materialized views cannot be locked with LOCK TABLE)."""
+    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view_name}")
+
+
+def settle_quietly(match: Match, home_score: int, away_score: int) -> None:
+    """Complete a match and score it in this process, queueing no job (an update() sends no
+    signal): a league that is already scored when the workers start."""
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED, home_score=home_score, away_score=away_score
+    )
+    match_score_predictions(match_id=match.pk)
+
+
+def predicted_league(matches: int, users: int, *, seed: int = 1) -> list[Match]:
+    competition = make_competition()
+    fans = [make_user() for _ in range(users)]
+    fixtures = [make_match(competition, round=1 + index // 5) for index in range(matches)]
+    Prediction.objects.bulk_create(
+        Prediction(
+            user=fan,
+            match=fixture,
+            home_score=(fan.pk * 7 + fixture.pk * seed) % 4,
+            away_score=(fan.pk * 3 + fixture.pk * 5 * seed) % 3,
+        )
+        for fan in fans
+        for fixture in fixtures
+    )
+    return fixtures
+
+
+# --- A worker killed with SIGKILL ----------------------------------------------------------------
+
+
+def test_worker_killed_mid_scoring_statement_is_rescued(workers: Workers) -> None:
+    """SIGKILL a worker while its scoring UPDATE has written part of a match's predictions (it is
+    blocked on one row we hold): the half-done transaction dies with it, the job is rescued by
+    another worker, and every point ends exactly right, applied once."""
+    [match] = predicted_league(matches=1, users=40)
+    [doomed] = workers.start()
+    with psycopg.connect(**connector_params()) as blocker:
+        last = Prediction.objects.filter(match=match).order_by("-id").first()
+        assert last is not None
+        blocker.execute("SELECT 1 FROM stats_prediction WHERE id = %s FOR UPDATE", [last.pk])
+        complete(match, 2, 1)
+        wait_until(
+            lambda: backend_waits_on_a_lock("UPDATE stats_prediction"),
+            timeout=20,
+            what="the scoring statement to block half-way",
+        )
+        workers.kill(doomed)
+        killed_at = time.monotonic()
+    [killed_job] = jobs_of(jobs.CALCULATE_POINTS)
+    assert killed_job.status == "doing"
+    workers.start()
+    wait_until(stats_all_right, timeout=60, what="the rescued scoring and its refresh")
+    recovered_in = time.monotonic() - killed_at
+    wait_until(lambda: stats_jobs_pending() == 0, timeout=30, what="the queue to drain")
+    killed_job.refresh_from_db()
+    assert killed_job.status in {"succeeded", "failed"}  # failed: settled by the lock guard
+    assert jobs_of(jobs.CALCULATE_POINTS, "succeeded")
+    match.refresh_from_db()
+    assert match.points_calculated_at is not None
+    assert match.points_calculated_at >= match.completed_at  # type: ignore[operator]
+    print(f"FIGURE kill-mid-scoring: recovered in {recovered_in:.1f} s")
+
+
+def test_worker_killed_mid_refresh_is_rescued(workers: Workers) -> None:
+    """SIGKILL a worker in the middle of the refresh (two views refreshed, the third blocked on a
+    lock we hold): the job is rescued, runs again from the start, and every view ends equal to
+    its definition run from scratch; never two refreshes at once."""
+    matches = predicted_league(matches=4, users=15)
+    for index, match in enumerate(matches):
+        settle_quietly(match, index % 3, 1)
+    jobs.enqueue_stats_refresh(delay_seconds=0)
+    with psycopg.connect(**connector_params()) as blocker:
+        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        [doomed] = workers.start(STATS_REFRESH_LOCK_TIMEOUT="60")
+        wait_until(
+            lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
+            timeout=20,
+            what="the refresh to block on the third view",
+        )
+        assert set(ViewRefresh.objects.values_list("view_name", flat=True)) == {
+            "stats_leaderboard",
+            "stats_competition_leaderboard",
+        }
+        workers.kill(doomed)
+        killed_at = time.monotonic()
+    [killed_job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")
+    workers.start()
+    wait_until(
+        lambda: ViewRefresh.objects.count() == len(STATS_VIEWS) and stats_all_right(),
+        timeout=60,
+        what="the rescued refresh",
+    )
+    recovered_in = time.monotonic() - killed_at
+    wait_until(lambda: stats_jobs_pending() == 0, timeout=30, what="the queue to drain")
+    killed_job.refresh_from_db()
+    assert killed_job.status in {"succeeded", "failed"}
+    assert overlapping_runs(jobs.REFRESH_STATS_VIEWS) == 0
+    print(f"FIGURE kill-mid-refresh: recovered in {recovered_in:.1f} s")
+
+
+# --- A duplicate storm --------------------------------------------------------------------------
+
+STORM_SCRIPT = """
+import sys
+import django
+django.setup()
+from stats.models import Match
+match_id, process, saves = (int(arg) for arg in sys.argv[1:4])
+for save in range(saves):
+    match = Match.objects.get(pk=match_id)
+    match.status = Match.Status.COMPLETED
+    match.home_score, match.away_score = (save + process) % 4, (save // 2 + process) % 3
+    match.save()
+print(saves)
+"""
+
+
+def test_one_match_saved_a_thousand_times_from_four_processes(workers: Workers) -> None:
+    """A storm of 1,000 saves of one match, from 4 processes at once, with results changing:
+    at most one scoring of the match at a time, none failed, far fewer scorings than saves, and
+    the points exact for the result that committed last."""
+    [match] = predicted_league(matches=1, users=50)
+    workers.start(2)
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url_of_this_test(),
+    }
+    started = time.monotonic()
+    storm = [
+        subprocess.Popen(
+            [sys.executable, "-c", STORM_SCRIPT, str(match.pk), str(process), "250"],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for process in range(4)
+    ]
+    outputs = [process.communicate(timeout=120) for process in storm]
+    storm_seconds = time.monotonic() - started
+    assert [process.returncode for process in storm] == [0] * 4, outputs
+    assert sum(int(out) for out, _ in outputs) == 1000
+
+    wait_until(lambda: stats_jobs_pending() == 0, timeout=60, what="the scorings to drain")
+    wait_until(stats_all_right, timeout=30, what="exact points and views")
+    scorings = jobs_of(jobs.CALCULATE_POINTS)
+    assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
+    assert overlapping_runs(jobs.CALCULATE_POINTS) == 0
+    assert 1 <= len(scorings) < 1000
+    assert JobError.objects.count() == 0
+    match.refresh_from_db()
+    assert match.points_calculated_at >= match.completed_at  # type: ignore[operator]
+    print(
+        f"FIGURE storm: 1000 saves in {storm_seconds:.1f} s, {len(scorings)} scoring jobs, "
+        f"{len(jobs_of(jobs.REFRESH_STATS_VIEWS))} refresh jobs"
+    )
+
+
+# --- A long refresh overlapping new triggers ---------------------------------------------------
+
+
+def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Workers) -> None:
+    """A refresh slowed on purpose (a lock we hold on its third view) while every kind of trigger
+    arrives: delayed and immediate enqueues, cron requests, new results being scored. Never two
+    refreshes run at once, and the triggers cost exactly one follow-up, which ends the views
+    exactly right."""
+    matches = predicted_league(matches=6, users=12)
+    for index, match in enumerate(matches[:3]):
+        settle_quietly(match, index, 0)
+    first_id = jobs.enqueue_stats_refresh(delay_seconds=0)
+    samples: list[tuple[int, int]] = []
+
+    def sample() -> None:
+        samples.append(
+            (
+                len(jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")),
+                len(jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")),
+            )
+        )
+
+    with psycopg.connect(**connector_params()) as blocker:
+        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        workers.start(2, STATS_REFRESH_LOCK_TIMEOUT="60")
+        wait_until(
+            lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
+            timeout=20,
+            what="the first refresh to block",
+        )
+        statuses = []
+        for round_of_triggers in range(5):
+            jobs.enqueue_stats_refresh(delay_seconds=0)
+            jobs.enqueue_stats_refresh(delay_seconds=1)
+            statuses.append(jobs.request_stats_refresh_now().status)
+            sample()
+            if round_of_triggers < 3:
+                complete(matches[3 + round_of_triggers], 1, round_of_triggers)
+        wait_until(
+            lambda: not Match.objects.settled().with_stale_points().exists(),
+            timeout=20,
+            what="the new results to be scored while the refresh is held",
+        )
+        for _ in range(20):
+            sample()
+            time.sleep(0.05)
+        [follow_up] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
+        assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")] == [first_id]
+        blocker.rollback()  # the first refresh goes on
+
+    wait_until(
+        lambda: ProcrastinateJob.objects.get(pk=follow_up.id).status == "succeeded",
+        timeout=40,
+        what="the follow-up refresh",
+    )
+    assert ProcrastinateJob.objects.get(pk=first_id).status == "succeeded"
+    assert max(doing for doing, _ in samples) == 1
+    assert max(todo for _, todo in samples) == 1
+    # A cron request brings a delayed follow-up forward (replacing it) at most once; after
+    # that every request finds one due now.
+    assert statuses.count("queued") <= 1
+    assert set(statuses) <= {"queued", "already_queued"}
+    first_ended = ProcrastinateEvent.objects.filter(job_id=first_id, type="succeeded").get().at
+    deferred_before = ProcrastinateEvent.objects.filter(
+        job__task_name=jobs.REFRESH_STATS_VIEWS, type="deferred", at__lt=first_ended
+    )
+    assert sorted(deferred_before.values_list("job_id", flat=True)) == [first_id, follow_up.id]
+    assert overlapping_runs(jobs.REFRESH_STATS_VIEWS) == 0
+    assert stats_all_right()
+
+
+# --- A poison job ----------------------------------------------------------------------------
+
+
+def test_poison_job_is_retried_with_growing_waits_then_parked_while_others_flow(
+    workers: Workers,
+) -> None:
+    """A task that always raises a transient error is retried after waits that double (1 s
+    base, equal jitter), four attempts in all, then parked as failed with every attempt's
+    error kept; results saved meanwhile are scored within seconds."""
+    matches = predicted_league(matches=4, users=10)
+    workers.start()
+    poison_id = app.configure_task("tests.poison").defer(label="p1")
+    latencies = []
+    for match in matches:
+        saved_at = time.monotonic()
+        complete(match, 2, 2)
+        wait_until(
+            lambda: not Prediction.objects.filter(match=match, points__isnull=True).exists(),  # noqa: B023  (called at once)
+            timeout=10,
+            what="a result to be scored beside the poison job",
+        )
+        latencies.append(time.monotonic() - saved_at)
+        time.sleep(0.5)
+    wait_until(
+        lambda: ProcrastinateJob.objects.get(pk=poison_id).status == "failed",
+        timeout=30,
+        what="the poison job to be parked",
+    )
+    poison = ProcrastinateJob.objects.get(pk=poison_id)
+    assert poison.attempts == 4
+    errors = list(
+        JobError.objects.filter(job_id=poison_id)
+        .order_by("attempt")
+        .values_list("attempt", "error", "raised_at")
+    )
+    assert [(attempt, error) for attempt, error, _ in errors] == [
+        (attempt, "OperationalError: poison job p1 fails on purpose, every time")
+        for attempt in range(4)
+    ]
+    waits = [
+        (later - earlier).total_seconds()
+        for (_, _, earlier), (_, _, later) in itertools.pairwise(errors)
+    ]
+    for attempt, wait in enumerate(waits):
+        step = 1.0 * 2**attempt
+        assert step / 2 <= wait <= step + 1.0, (attempt, waits)
+    assert waits[2] > waits[0]
+    events = ProcrastinateEvent.objects.filter(job_id=poison_id)
+    assert events.filter(type="deferred_for_retry").count() == 3
+    assert events.filter(type="failed").count() == 1
+    assert max(latencies) < 5
+    wait_until(stats_all_right, timeout=20, what="the other jobs' points and views")
+    print(
+        f"FIGURE poison: waits {[round(wait, 2) for wait in waits]} s; "
+        f"other results scored in at most {max(latencies):.2f} s"
+    )
+
+
+# --- The database restarted under load ---------------------------------------------------------
+
+PRIVATE_DATABASE = "faults"
+START_SERVER_SCRIPT = """
+import sys
+from pathlib import Path
+from stats_project.embedded_postgres.server import ensure_server
+address = ensure_server(Path(sys.argv[1]), sys.argv[2])
+print(address.socket_dir, address.port)
+"""
+# Saves results one at a time through Match.save() (so each enqueues its scoring in the same
+# transaction), riding out the outage: on a database error it reconnects and saves again.
+FEEDER_SCRIPT = """
+import sys, time
+import django
+django.setup()
+from django.db import DatabaseError, connections
+from stats.models import Match
+match_ids = [int(arg) for arg in sys.argv[1].split(",")]
+errors = 0
+for match_id in match_ids:
+    while True:
+        try:
+            match = Match.objects.get(pk=match_id)
+            match.status = Match.Status.COMPLETED
+            match.home_score, match.away_score = match_id % 4, (match_id // 4) % 3
+            match.save()
+            break
+        except DatabaseError:
+            errors += 1
+            connections.close_all()
+            time.sleep(0.2)
+    time.sleep(0.1)
+print(len(match_ids), errors)
+"""
+RESTART_SECONDS = 1.0  # RestartSec= of docs/deploy/matchday-worker.service
+
+
+def start_private_server(pgdata: Path) -> str:
+    """Start (or start again) the embedded server in `pgdata`; return its DATABASE_URL.
+
+    In a child process: pgserver keeps a process's server object for good, so the test process
+    itself could not start a server again after stopping it.
+    """
+    output = subprocess.run(
+        [sys.executable, "-c", START_SERVER_SCRIPT, str(pgdata), PRIVATE_DATABASE],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    socket_dir, port = output.split()
+    return f"postgres://postgres@{quote(socket_dir, safe='')}:{port}/{PRIVATE_DATABASE}"
+
+
+def stop_private_server(pgdata: Path) -> None:
+    with warnings.catch_warnings():
+        # Importing pgserver warns without XDG_RUNTIME_DIR (stop_server does not silence it).
+        warnings.simplefilter("ignore")
+        stop_server(pgdata)
+
+
+@dataclass
+class PrivateServer:
+    pgdata: Path
+    url: str
+    log_dir: Path
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": self.url,
+            **WORKER_ENV,
+            **extra,
+        }
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+    """A migrated database on an embedded server of our own, which this test may stop: never the
+    server the rest of the suite (or anyone else) uses."""
+    # A short path: the server's socket lives in its data folder.
+    pgdata = Path(tempfile.mkdtemp(prefix="matchday-faults-")) / "pgdata"
+    try:
+        server = PrivateServer(pgdata, start_private_server(pgdata), tmp_path)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=REPO_ROOT,
+            env=server.environment(),
+            check=True,
+            timeout=120,
+        )
+        yield server
+    finally:
+        stop_private_server(pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+@dataclass
+class Supervisor:
+    """Keeps `count` workers running on the private server the way the shipped systemd unit does
+    (Restart=always): a worker that exits, whatever its status, is started again
+    RESTART_SECONDS later. Each exit is kept with its status and time."""
+
+    server: PrivateServer
+    count: int
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    exits: list[tuple[float, int]] = field(default_factory=list)
+    _due: list[float] = field(default_factory=list)
+    _started = 0
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.count)]
+        self._due = [0.0] * self.count
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        log_path = self.server.log_dir / f"worker-{self._started}.log"
+        self._started += 1
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "manage.py", "procrastinate", "worker"],
+                cwd=REPO_ROOT,
+                env=self.server.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def tend(self) -> None:
+        now = time.monotonic()
+        for slot, process in enumerate(self.processes):
+            if process.poll() is None:
+                continue
+            if not self._due[slot]:
+                self.exits.append((now, process.returncode))
+                self._due[slot] = now + RESTART_SECONDS
+            elif now >= self._due[slot]:
+                self.processes[slot], self._due[slot] = self._spawn(), 0.0
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+            for path in sorted(self.server.log_dir.glob("*.log"))
+        )
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: float
+    path: str
+    status: int  # 0: no answer (refused, reset or timed out)
+    seconds: float
+
+
+def read_steadily(port: int, stop: threading.Event, readings: list[Reading]) -> None:
+    """GET the API and /health in turn, one request at a time, until told to stop."""
+    for path in itertools.cycle(("/api/leaderboard?page_size=10", "/health")):
+        if stop.is_set():
+            return
+        started = time.monotonic()
+        status = 0
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            conn.request("GET", path)
+            status = conn.getresponse().status
+            conn.close()
+        except OSError:
+            pass
+        readings.append(Reading(started, path, status, time.monotonic() - started))
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def private_stats_settled(server: PrivateServer) -> bool:
+    with server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = ANY(%s)"
+            " AND status IN ('todo', 'doing')",
+            [list(STATS_JOBS)],
+        )
+        [(pending,)] = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM stats_viewrefresh")
+        [(refreshed,)] = cursor.fetchall()
+        return (
+            pending == 0
+            and refreshed == len(STATS_VIEWS)
+            and not wrong_points(cursor)
+            and not any(view_differences(cursor).values())
+        )
+
+
+def test_database_restart_under_load_loses_nothing(private_server: PrivateServer) -> None:
+    """Stop the PostgreSQL server (fast shutdown) for 4 s while two workers score a stream of
+    results and a web server answers reads, then start it again. Requests during the outage get
+    an answer at once (never a hang) and /health says 503; each worker stops by itself when its
+    connection goes, and is started again by its supervisor; every committed result ends scored
+    exactly once, right, and in the views."""
+    server = private_server
+    matches = 40
+    with server.connect() as conn:
+        conn.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " SELECT '!', false, 'fan' || g, '', '', '', false, true, now()"
+            " FROM generate_series(1, 30) AS g"
+        )
+        conn.execute("INSERT INTO stats_competition (name, slug) VALUES ('Faults', 'faults')")
+        conn.execute("INSERT INTO stats_team (name) VALUES ('Home'), ('Away')")
+        conn.execute(
+            "INSERT INTO stats_match (competition_id, round, home_team_id, away_team_id,"
+            " kickoff_at, status)"
+            " SELECT (SELECT id FROM stats_competition), 1 + g / 10,"
+            " (SELECT id FROM stats_team WHERE name = 'Home'),"
+            " (SELECT id FROM stats_team WHERE name = 'Away'), now(), 'scheduled'"
+            " FROM generate_series(0, %s) AS g",
+            [matches - 1],
+        )
+        conn.execute(
+            "INSERT INTO stats_prediction (user_id, match_id, home_score, away_score,"
+            " created_at, updated_at)"
+            " SELECT u.id, m.id, (u.id * 7 + m.id) % 4, (u.id * 3 + m.id * 5) % 3, now(), now()"
+            " FROM auth_user AS u CROSS JOIN stats_match AS m"
+        )
+        match_ids = [row[0] for row in conn.execute("SELECT id FROM stats_match ORDER BY id")]
+
+    port = free_port()
+    web_log = (server.log_dir / "web.log").open("wb")
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=REPO_ROOT,
+        env=server.environment(),
+        stdout=web_log,
+        stderr=subprocess.STDOUT,
+    )
+    supervisor = Supervisor(server, count=2)
+    stop_reading = threading.Event()
+    readings: list[Reading] = []
+    reader = threading.Thread(target=read_steadily, args=(port, stop_reading, readings))
+    feeder = None
+    try:
+        wait_until(lambda: socket_accepts(port), timeout=30, what="the web server")
+        supervisor.start()
+        reader.start()
+        feeder = subprocess.Popen(
+            [sys.executable, "-c", FEEDER_SCRIPT, ",".join(map(str, match_ids))],
+            cwd=REPO_ROOT,
+            env=server.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+        def busy() -> bool:
+            supervisor.tend()
+            with server.connect() as conn:
+                [(workers, scored)] = conn.execute(
+                    "SELECT (SELECT count(*) FROM procrastinate_workers),"
+                    " (SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s"
+                    " AND status = 'succeeded')",
+                    [jobs.CALCULATE_POINTS],
+                ).fetchall()
+            return bool(workers == 2 and scored >= 3)
+
+        wait_until(busy, timeout=30, what="both workers to be scoring")
+        pause(0.5, supervisor)
+        outage_started = time.monotonic()
+        stop_private_server(server.pgdata)
+        pause(4.0, supervisor)
+        assert start_private_server(server.pgdata) == server.url  # same socket, same port
+        outage_ended = time.monotonic()
+
+        def fed() -> bool:
+            supervisor.tend()
+            return feeder.poll() is not None
+
+        wait_until(fed, timeout=60, what="the feeder to save every result")
+        out, err = feeder.communicate()
+        assert feeder.returncode == 0, err
+        saved, feeder_errors = map(int, out.split())
+        assert saved == matches
+
+        def recovered() -> bool:
+            supervisor.tend()
+            return private_stats_settled(server)
+
+        wait_until(recovered, timeout=90, what="every result scored and in the views")
+        recovered_in = time.monotonic() - outage_ended
+        pause(1.0, supervisor)
+        stop_reading.set()
+        reader.join(timeout=30)
+
+        with server.connect() as conn:
+            job_statuses = dict(
+                conn.execute(
+                    "SELECT status, count(*) FROM procrastinate_jobs"
+                    " WHERE task_name = %s GROUP BY status",
+                    [jobs.CALCULATE_POINTS],
+                ).fetchall()
+            )
+            [(completed,)] = conn.execute(
+                "SELECT count(*) FROM stats_match WHERE status = 'completed'"
+                " AND points_calculated_at >= completed_at"
+            ).fetchall()
+        assert completed == matches
+
+        # Every worker alive at the outage stopped by itself; the supervisor replaced it.
+        assert len(supervisor.exits) >= 2
+        assert all(process.poll() is None for process in supervisor.processes)
+        during = [r for r in readings if outage_started + 0.5 <= r.at <= outage_ended - 0.5]
+        after = [r for r in readings if r.at >= outage_ended + recovered_in]
+        assert during, "no request was made during the outage"
+        assert max(r.seconds for r in readings) < 6  # connect_timeout is 5 s: no hang
+        assert {r.status for r in during if r.path == "/health"} == {503}
+        # The API answers at once too; 503 is what it should say (see the xfail test below).
+        assert {r.status for r in during if r.path != "/health"} <= {500, 503}
+        assert {r.status for r in after} == {200}
+        print(
+            f"FIGURE restart: outage {outage_ended - outage_started:.1f} s, "
+            f"{len(during)} requests during it (statuses "
+            f"{sorted({(r.path.split('?')[0], r.status) for r in during})}, slowest "
+            f"{max(r.seconds for r in during):.2f} s), worker exits "
+            f"{[(round(at - outage_started, 1), code) for at, code in supervisor.exits]}, "
+            f"feeder retried {feeder_errors} saves, scoring jobs {job_statuses}, "
+            f"all right {recovered_in:.1f} s after the restart"
+        )
+    except BaseException:
+        print(supervisor.logs())
+        raise
+    finally:
+        stop_reading.set()
+        if reader.is_alive():
+            reader.join(timeout=30)
+        if feeder is not None and feeder.poll() is None:
+            feeder.kill()
+            feeder.communicate()
+        supervisor.stop_all()
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=15)
+        web_log.close()
+
+
+def socket_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pause(seconds: float, supervisor: Supervisor) -> None:
+    """Wait, tending the workers meanwhile as their supervisor would."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        supervisor.tend()
+        time.sleep(0.05)
+
+
+# --- Requests while the database is down -------------------------------------------------------
+
+
+@pytest.fixture
+def unreachable_database() -> Iterator[None]:
+    """Point the connection at a port where no PostgreSQL listens, then put it back."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+@pytest.mark.parametrize(
+    "path", ["/api/leaderboard", "/api/leaderboard?competition=x", "/api/users/1/stats"]
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="the API views let the database error through: a 500, not a 503 (see the report)",
+)
+def test_api_answers_503_at_once_while_the_database_is_down(path: str) -> None:
+    """A read while the database is unreachable: a quick 503 saying so, not a 500."""
+    client = Client(raise_request_exception=False)
+    started = time.monotonic()
+    response = client.get(path)
+    assert time.monotonic() - started < 6
+    assert response.status_code == 503
