@@ -8,4 +8,4 @@ class StatsConfig(AppConfig):
     verbose_name = "Matchday stats"
 
     def ready(self) -> None:
-        from stats import checks, signals  # noqa: F401  (registers checks and receivers)
+        from stats import checks, security_checks, signals  # noqa: F401  (registers checks, receivers)
