@@ -1,0 +1,311 @@
+"""Security: the cron secret is never logged or echoed; the admin and the read-only view models
+are closed to non-staff; production settings refuse to start with the development SECRET_KEY."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.checks import Error, run_checks
+from django.db import connection
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from stats import jobs
+from stats.models import LeaderboardEntry, Match
+from stats.services import match_score_predictions, stats_views_refresh
+from stats_project.settings import INSECURE_DEV_SECRET_KEY
+from tests.factories import complete, make_match, make_prediction, make_user
+from tests.workers import REPO_ROOT
+from tests.workers import test_database_url as database_url_of_this_test
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "cron-" + secrets.token_urlsafe(32)
+CRON_URL = "/api/cron/update-stats"
+
+
+# --- The cron secret -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def league() -> Match:
+    match = make_match()
+    make_prediction(make_user("alice"), match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    stats_views_refresh()
+    return match
+
+
+@pytest.fixture
+def unreachable_database() -> Any:
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
+    yield
+    connection.close()
+    connection.settings_dict.clear()
+    connection.settings_dict.update(saved)
+
+
+def test_the_cron_secret_is_never_logged_nor_echoed(
+    client: Client, settings: Any, caplog: pytest.LogCaptureFixture, league: Match
+) -> None:
+    """Every answer and every log record (all loggers at DEBUG) of right, wrong and near-miss
+    calls, and of every public page, is free of the secret."""
+    settings.CRON_SECRET = SECRET
+    caplog.set_level(logging.DEBUG)
+    responses = [
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET[:-1]}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"bearer {SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=SECRET),
+        client.post(f"{CRON_URL}?secret={SECRET}"),
+        client.get(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
+        client.get("/health"),
+        client.get("/metrics"),
+        client.get("/api/leaderboard"),
+        client.get("/leaderboard/"),
+    ]
+    assert [response.status_code for response in responses] == [
+        *(200, 200, 401, 401, 401, 401, 405),
+        *(200, 200, 200, 200),
+    ]
+    assert caplog.records, "nothing was logged: the check would prove nothing"
+    for response in responses:
+        assert SECRET.encode() not in response.content
+        assert all(SECRET not in value for _, value in response.items())
+    assert SECRET not in caplog.text
+    assert all(SECRET not in str(record.args) for record in caplog.records)
+
+
+@pytest.mark.usefixtures("unreachable_database")
+@pytest.mark.django_db(transaction=True)
+def test_the_cron_secret_is_not_in_the_error_logged_when_the_database_is_down(
+    client: Client, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The endpoint logs the failure with its traceback and answers 503; neither has the
+    secret."""
+    settings.CRON_SECRET = SECRET
+    caplog.set_level(logging.DEBUG)
+    response = client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
+    assert response.status_code == 503
+    assert SECRET.encode() not in response.content
+    assert "cron refresh request failed" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
+    settings: Any, rf: RequestFactory
+) -> None:
+    """Django's error report (the DEBUG page, the mail to ADMINS) cleanses both the setting and
+    the header carrying it."""
+    settings.CRON_SECRET = SECRET
+    request = rf.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
+    assert SafeExceptionReporterFilter().get_safe_settings()["CRON_SECRET"] != SECRET
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        reporter = ExceptionReporter(request, type(exc), exc, exc.__traceback__)
+        assert SECRET not in reporter.get_traceback_text()
+        assert SECRET not in reporter.get_traceback_html()
+
+
+# --- The admin and the read-only models ------------------------------------------------------
+
+CHANGELISTS = [
+    "stats_competition",
+    "stats_team",
+    "stats_match",
+    "stats_prediction",
+    "stats_leaderboardentry",
+    "stats_competitionstanding",
+    "stats_roundstanding",
+    "stats_matchsummary",
+    "stats_viewrefresh",
+    "stats_joberror",
+    "procrastinate_procrastinatejob",
+    "auth_user",
+]
+
+
+def login(client: Client, **fields: Any) -> User:
+    user = make_user(**fields)
+    client.force_login(user)
+    return user
+
+
+@pytest.mark.parametrize("who", ["anonymous", "fan", "inactive staff"])
+def test_non_staff_never_see_the_admin(client: Client, league: Match, who: str) -> None:
+    """Anonymous visitors, logged-in fans and deactivated staff: every admin page, a read-only
+    row's page and the refresh-now button send them to the login page; nothing is queued."""
+    if who == "fan":
+        login(client)
+    elif who == "inactive staff":
+        login(client, is_staff=True, is_superuser=True, is_active=False)
+    entry = LeaderboardEntry.objects.get()
+    urls = [
+        reverse("admin:index"),
+        *(reverse(f"admin:{name}_changelist") for name in CHANGELISTS),
+        reverse("admin:stats_leaderboardentry_change", args=[entry.pk]),
+        reverse("admin:stats_match_change", args=[league.pk]),
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
+    refresh_now = client.post(reverse("admin:stats_viewrefresh_refresh_now"))
+    assert refresh_now["Location"].startswith("/admin/login/")
+    assert not ProcrastinateJob.objects.filter(task_name=jobs.REFRESH_STATS_VIEWS).exists()
+
+
+def test_staff_without_permissions_are_refused_every_model(client: Client, league: Match) -> None:
+    """Staff status alone opens no model: 403 on each, and neither the refresh-now button nor a
+    match's change form does anything."""
+    login(client, is_staff=True)
+    for name in CHANGELISTS:
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 403, name
+    assert client.post(reverse("admin:stats_viewrefresh_refresh_now")).status_code == 403
+    response = client.post(
+        reverse("admin:stats_match_change", args=[league.pk]), {"status": "cancelled"}
+    )
+    assert response.status_code == 403
+    league.refresh_from_db()
+    assert league.status == Match.Status.COMPLETED
+    assert not ProcrastinateJob.objects.filter(task_name=jobs.REFRESH_STATS_VIEWS).exists()
+
+
+@pytest.mark.parametrize(
+    "model", ["leaderboardentry", "competitionstanding", "roundstanding", "matchsummary"]
+)
+def test_view_rows_are_read_only_even_for_a_superuser(
+    admin_client: Client, league: Match, model: str
+) -> None:
+    """Rows of a materialized view can be looked at, never added, changed or deleted here."""
+    from django.apps import apps
+
+    row = apps.get_model("stats", model)._default_manager.first()
+    assert row is not None
+    change = reverse(f"admin:stats_{model}_change", args=[row.pk])
+    assert admin_client.get(change).status_code == 200
+    assert admin_client.post(change, {"total_points": "999"}).status_code == 403
+    delete = reverse(f"admin:stats_{model}_delete", args=[row.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert admin_client.get(reverse(f"admin:stats_{model}_add")).status_code == 403
+    changelist = reverse(f"admin:stats_{model}_changelist")
+    bulk_delete = {"action": "delete_selected", "_selected_action": [row.pk]}
+    admin_client.post(changelist, bulk_delete)
+    assert type(row)._default_manager.filter(pk=row.pk).exists()
+
+
+def test_a_viewer_sees_the_view_rows(client: Client, league: Match) -> None:
+    """Staff allowed to view the stats rows see them, and nothing else."""
+    user = login(client, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_leaderboardentry"))
+    assert client.get(reverse("admin:stats_leaderboardentry_changelist")).status_code == 200
+    assert client.get(reverse("admin:stats_match_changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("action", ["recalculate_points", "void_matches"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="the match admin's actions declare no permissions, so view permission is enough to "
+    "run them (see the report)",
+)
+def test_a_viewer_of_matches_cannot_run_the_match_actions(
+    client: Client, league: Match, action: str
+) -> None:
+    """Staff who may only view matches: recalculating or voiding needs change permission."""
+    ProcrastinateJob.objects.all().delete()
+    user = login(client, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_match"))
+    changelist = reverse("admin:stats_match_changelist")
+    client.post(changelist, {"action": action, "_selected_action": [league.pk]})
+    league.refresh_from_db()
+    assert league.status == Match.Status.COMPLETED
+    assert not ProcrastinateJob.objects.exists()
+
+
+# --- Production settings -----------------------------------------------------------------------
+
+
+def production_check_errors() -> list[str]:
+    return [message.id for message in run_checks() if isinstance(message, Error) and message.id]
+
+
+@pytest.mark.parametrize(
+    ("debug", "secret_key", "refused"),
+    [
+        (False, INSECURE_DEV_SECRET_KEY, True),
+        (True, INSECURE_DEV_SECRET_KEY, False),
+        (False, "a-production-key-" + "k" * 40, False),
+    ],
+)
+def test_debug_off_with_the_development_key_is_a_check_error(
+    settings: Any, debug: bool, secret_key: str, refused: bool
+) -> None:
+    settings.DEBUG, settings.SECRET_KEY = debug, secret_key
+    assert ("stats.E010" in production_check_errors()) is refused
+
+
+def manage(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=REPO_ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "stats_project.settings",
+            "DATABASE_URL": database_url_of_this_test(),
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "stats.example.org",
+    "CRON_SECRET": secrets.token_urlsafe(32),
+}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--deploy"],
+        ["runserver", "127.0.0.1:0", "--noreload"],
+        ["procrastinate", "worker"],
+    ],
+)
+def test_the_web_server_and_the_worker_refuse_to_start_with_the_development_key(
+    command: list[str],
+) -> None:
+    """DEBUG off and SECRET_KEY left at its default: each exits at once, naming the problem."""
+    result = manage(*command, **{**PRODUCTION, "SECRET_KEY": INSECURE_DEV_SECRET_KEY})
+    assert result.returncode != 0
+    assert "(stats.E010) DEBUG is off but SECRET_KEY is the development default" in result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="settings leave SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS and the secure-cookie flags "
+    "unset, so check --deploy warns (W004, W008, W012, W016); see the report",
+)
+def test_check_deploy_is_clean_for_production_settings() -> None:
+    """With the environment production sets (docs/deploy/README.md), no issue at all."""
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
