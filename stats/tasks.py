@@ -31,6 +31,8 @@ RESCUE_CRON = "* * * * * */10"
 )
 def calculate_points(match_id: int) -> dict[str, Any]:
     """Score every prediction of one settled match, then queue the batched view refresh."""
+    if type(match_id) is not int:  # not even a bool, a float or a numeric string: no coercion
+        raise TypeError(f"match_id must be an integer, not {match_id!r}")
     scoring = services.match_score_predictions(match_id=match_id)
     if scoring.changed_anything:
         # After commit, so the refresh (or the one already waiting) is sure to see these points.

@@ -193,9 +193,7 @@ def _seconds(age: float | None) -> float | None:
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """GET /health: 200 while the database answers and the pipeline keeps up, else 503."""
-    report = selectors.health_check(
-        max_queue_age=settings.STATS_HEALTH_MAX_QUEUE_AGE
-    )
+    report = selectors.health_check(max_queue_age=settings.STATS_HEALTH_MAX_QUEUE_AGE)
     return JsonResponse(
         {
             "status": "ok" if report.ok else "unhealthy",
@@ -295,11 +293,7 @@ def cron_update_stats(request: HttpRequest) -> JsonResponse:
     # Constant time: how much of a guess matched must not show in the answer's timing.
     if not hmac.compare_digest(presented, f"Bearer {secret}".encode()):
         return _error("Unauthorized", 401)
-    try:
-        refresh = request_stats_refresh_now()
-    except DatabaseError:
-        logger.exception("cron refresh request failed")
-        return _error("the database is unavailable; try again shortly", 503)
+    refresh = request_stats_refresh_now()
     logger.info("cron refresh request: %s, job %d", refresh.status, refresh.job_id)
     return JsonResponse(
         {

@@ -440,11 +440,6 @@ def test_scoring_with_arguments_of_the_wrong_type_fails_at_once_with_the_reason(
 
 
 @pytest.mark.parametrize("kind", ["float", "numeric string"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="calculate_points lets Django coerce its argument: 7.9 scores match 7 and '7' is "
-    "taken as an id (see the report)",
-)
 def test_scoring_refuses_an_id_that_is_not_an_integer(kind: str) -> None:
     """An id that is not an int is a TypeError, not silently coerced to another match."""
     match = make_match()

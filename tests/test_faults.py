@@ -760,8 +760,8 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
         assert during, "no request was made during the outage"
         assert max(r.seconds for r in readings) < 6  # connect_timeout is 5 s: no hang
         assert {r.status for r in during if r.path == "/health"} == {503}
-        # The API answers at once too; 503 is what it should say (see the xfail test below).
-        assert {r.status for r in during if r.path != "/health"} <= {500, 503}
+        # The API answers at once too, with a 503 (see the test below).
+        assert {r.status for r in during if r.path != "/health"} == {503}
         assert {r.status for r in after} == {200}
         print(
             f"FIGURE restart: outage {outage_ended - outage_started:.1f} s, "
@@ -825,10 +825,6 @@ def unreachable_database() -> Iterator[None]:
 @pytest.mark.usefixtures("unreachable_database")
 @pytest.mark.parametrize(
     "path", ["/api/leaderboard", "/api/leaderboard?competition=x", "/api/users/1/stats"]
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API views let the database error through: a 500, not a 503 (see the report)",
 )
 def test_api_answers_503_at_once_while_the_database_is_down(path: str) -> None:
     """A read while the database is unreachable: a quick 503 saying so, not a 500."""

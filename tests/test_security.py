@@ -217,11 +217,6 @@ def test_a_viewer_sees_the_view_rows(client: Client, league: Match) -> None:
 
 
 @pytest.mark.parametrize("action", ["recalculate_points", "void_matches"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="the match admin's actions declare no permissions, so view permission is enough to "
-    "run them (see the report)",
-)
 def test_a_viewer_of_matches_cannot_run_the_match_actions(
     client: Client, league: Match, action: str
 ) -> None:
@@ -299,11 +294,6 @@ def test_the_web_server_and_the_worker_refuse_to_start_with_the_development_key(
     assert "(stats.E010) DEBUG is off but SECRET_KEY is the development default" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings leave SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS and the secure-cookie flags "
-    "unset, so check --deploy warns (W004, W008, W012, W016); see the report",
-)
 def test_check_deploy_is_clean_for_production_settings() -> None:
     """With the environment production sets (docs/deploy/README.md), no issue at all."""
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
