@@ -158,11 +158,11 @@ def league_generate(
         # The ids come from the tables themselves: a superuser may skip the foreign-key
         # triggers, which cost more than the inserts (session_replication_role needs superuser).
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        skip_foreign_key_checks = cursor.fetchone()[0]
+        superuser = cursor.fetchone()[0]
         # One round of both competitions at a time: its predictions interleave, user by user.
         block = MATCHES_PER_ROUND * len(COMPETITIONS)
         for start in range(0, scale.matches, block):
-            if skip_foreign_key_checks:
+            if superuser:
                 cursor.execute("SET session_replication_role = replica")
             cursor.execute(
                 """
@@ -208,6 +208,8 @@ def league_generate(
         for view in STATS_VIEWS:
             cursor.execute(f"REFRESH MATERIALIZED VIEW {view.name}")
             cursor.execute(f"VACUUM (ANALYZE) {view.name}")
+        if superuser:  # flush now, not during the first measurements
+            cursor.execute("CHECKPOINT")
 
     return League(
         scale=scale,

@@ -2,7 +2,8 @@
 
 One run recreates the benchmark database, generates a league, measures, checks the targets,
 prints the table and writes bench/results/latest.json (and a dated copy). `--sweep` does that
-at three scales and draws bench/results/scaling.png.
+at three scales, writes sweep-<U>x<M>.json for each and sweep.json for all (latest.json is left
+alone), and draws bench/results/scaling.png.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def main() -> None:
     progress = Progress()
     if arguments.sweep:
         scales = [Scale(*_scale(text)) for text in arguments.sweep.split(",")]
-        sweep = [run_at_scale(scale, arguments, progress) for scale in scales]
+        sweep = [
+            run_at_scale(scale, arguments, progress, name=f"sweep-{scale.users}x{scale.matches}")
+            for scale in scales
+        ]
         from bench.plot import sweep_plot
         from bench.report import RESULTS_DIR, results_write
 
@@ -102,7 +106,10 @@ def main() -> None:
         run_at_scale(Scale(arguments.users, arguments.matches), arguments, progress)
 
 
-def run_at_scale(scale: Any, arguments: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+def run_at_scale(
+    scale: Any, arguments: argparse.Namespace, progress: Progress, *, name: str = "latest"
+) -> dict[str, Any]:
+    """Recreate the database, generate, measure, check; write `<name>.json` and a dated copy."""
     from bench import measure, pipeline
     from bench.database import database_recreate, server_description
     from bench.generate import league_generate
@@ -170,7 +177,7 @@ def run_at_scale(scale: Any, arguments: argparse.Namespace, progress: Progress) 
         "seed": arguments.seed,
     }
     results["targets"] = targets_check(results)
-    paths = results_write(results)
+    paths = results_write(results, name=name)
     print(f"\n{scale}:\n")
     print(targets_table(results["targets"]))
     print()

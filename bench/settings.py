@@ -7,6 +7,7 @@ database name changes, so a benchmark never reads or writes development data.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any, cast
 
 from stats_project.settings import *  # noqa: F403
@@ -20,7 +21,10 @@ DATABASES["default"]["NAME"] = os.environ.get("BENCH_DATABASE") or DEFAULT_BENCH
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 
 # Reads go through the API with Django's test Client, as in production: no DEBUG query log.
+# With DEBUG off the project refuses the development SECRET_KEY; the benchmark signs nothing
+# that outlives its process, so a random one does.
 DEBUG = False
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 # A refresh logs one INFO line per view, Procrastinate one per job: the runner prints its own.
