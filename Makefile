@@ -45,3 +45,9 @@ bench-quick: $(INSTALLED)
 clean-db: $(INSTALLED)
 	$(PY) -c "import pathlib; from stats_project.embedded_postgres.server import stop_server; stop_server(pathlib.Path('.pgdata').resolve())"
 	rm -rf .pgdata
+
+# Three workers, a few hundred results over a minute, steady API reads, then a from-scratch check
+# (bench/loadtest.py; its own database, matchday_load). Not part of `make test`.
+.PHONY: loadtest
+loadtest: $(INSTALLED)
+	$(PY) -m bench.loadtest $(LOADTEST_ARGS)
