@@ -240,6 +240,15 @@ def completion_to_points_measure(league: League, *, points_ms: float, say: Say) 
     return results
 
 
+def _sweep_would_queue_refresh() -> bool | None:
+    """Whether the safety-net sweep would queue a refresh now (None: the project has no such
+    check)."""
+    from stats import services
+
+    views_behind_points = getattr(services, "views_behind_points", None)
+    return None if views_behind_points is None else bool(views_behind_points())
+
+
 def _last_job_id() -> int:
     return ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
@@ -291,11 +300,16 @@ def refreshes_for_burst_measure(league: League, *, delay_s: int, say: Say) -> di
             raise TimeoutError("the burst's scorings and refresh did not finish")
         time.sleep(0.2)
     settled_s = time.perf_counter() - started
-    refreshes = jobs.filter(task_name=REFRESH_STATS_VIEWS).exclude(status="cancelled").count()
+    ran = jobs.filter(task_name=REFRESH_STATS_VIEWS).exclude(status="cancelled").count()
+    # The periodic safety net queues a refresh when it finds the views behind the points; asked
+    # now, its answer says whether its next tick (at most a minute away) costs one more.
+    sweep_requeues = _sweep_would_queue_refresh()
+    refreshes = ran + int(bool(sweep_requeues))
     scorings = jobs.filter(task_name=CALCULATE_POINTS).count()
     failed = jobs.filter(status="failed").count()
     say(
-        f"  {scorings} scoring jobs, {refreshes} refresh(es), {failed} failed; "
+        f"  {scorings} scoring jobs, {ran} refresh(es) ran, the sweep would queue "
+        f"{int(bool(sweep_requeues))} more, {failed} failed; "
         f"all settled {settled_s:.1f} s after the first commit"
     )
     return {
@@ -306,6 +320,8 @@ def refreshes_for_burst_measure(league: League, *, delay_s: int, say: Say) -> di
             "committed_in_s": round(committed_s, 2),
             "refresh_delay_s": delay_s,
             "scoring_jobs": scorings,
+            "refreshes_ran": ran,
+            "sweep_would_queue_another_refresh": sweep_requeues,
             "failed_jobs": failed,
             "scored_after_s": None if scored_s is None else round(scored_s, 1),
             "settled_after_s": round(settled_s, 1),
