@@ -71,9 +71,10 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
     return MatchScoring(match.pk, match.status, predictions_changed, stamped)
 
 
-# Scoring stamps points_calculated_at before its transaction commits; a refresh that started in
-# between would look fresher than it is, so the sweep allows this much slack.
-STAMP_TO_COMMIT_SLACK = timedelta(seconds=60)
+# Scoring stamps points_calculated_at as the last step before its transaction commits (a few ms);
+# a refresh that started in between would look fresher than it is, so the sweep allows this much
+# slack. More would make every burst cost an extra refresh.
+STAMP_TO_COMMIT_SLACK = timedelta(seconds=5)
 
 
 def stats_sweep(*, limit: int = 500) -> dict[str, int]:

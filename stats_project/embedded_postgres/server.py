@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -9,6 +10,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -39,14 +41,19 @@ def ensure_server(pgdata: Path, database: str) -> ServerAddress:
         return _started[key]
 
 
-def _start(pgdata: Path) -> ServerAddress:
+def _pgserver() -> Any:
+    """The pgserver module that manages servers, imported quietly."""
     with warnings.catch_warnings():
         # pgserver warns at import when XDG_RUNTIME_DIR is unset; its fallback folder is fine.
         warnings.simplefilter("ignore")
-        from pgserver.postgres_server import get_server
+        from pgserver import postgres_server
 
+    return postgres_server
+
+
+def _start(pgdata: Path) -> ServerAddress:
     try:
-        server = get_server(pgdata, cleanup_mode=None)
+        server = _pgserver().get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         raise psycopg.OperationalError(
             f"the embedded PostgreSQL server in {pgdata} failed to start ({exc}); "
@@ -73,20 +80,25 @@ def _create_database(address: ServerAddress, database: str) -> None:
 
 
 def stop_server(pgdata: Path) -> None:
-    """Stop the embedded server in `pgdata` (fast shutdown), if one runs there."""
-    from pgserver._commands import POSTGRES_BIN_PATH
-    from pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(pgdata)
-    if info is None or not info.is_running():
-        return
-    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it as this user under root
-    subprocess.run(  # noqa: S603  (a fixed binary and our own data folder)
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-        check=True,
-        capture_output=True,
-        user=user,
-    )
+    """Stop the embedded server in `pgdata` (fast shutdown), if one runs there; a later
+    `ensure_server` of the same folder, in this process too, starts it again."""
+    postgres_server = _pgserver()
+    info = postgres_server.PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running():
+        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it so under root
+        subprocess.run(  # noqa: S603  (a fixed binary and our own data folder)
+            [
+                str(postgres_server.POSTGRES_BIN_PATH / "pg_ctl"),
+                *("-D", str(pgdata), "-m", "fast", "-w", "stop"),
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
     with _start_lock:
         for key in [key for key in _started if key[0] == pgdata]:
             del _started[key]
+        # pgserver caches a handle per folder and would hand back the stopped server.
+        stale = postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
+        if stale is not None:
+            atexit.unregister(stale._cleanup)
