@@ -302,32 +302,6 @@ def _refresh_windows() -> list[tuple[float, float]]:
         return [(float(start), float(end)) for start, end in cursor.fetchall()]
 
 
-def _overlapping_runs(task_name: str) -> int:
-    """Pairs of runs of one task with the same arguments whose spans overlap."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH runs AS (
-                SELECT j.args, started.at AS started_at, min(ended.at) AS ended_at
-                FROM procrastinate_jobs AS j
-                JOIN procrastinate_events AS started
-                    ON started.job_id = j.id AND started.type = 'started'
-                JOIN procrastinate_events AS ended
-                    ON ended.job_id = j.id AND ended.at >= started.at
-                    AND ended.type IN ('succeeded', 'failed', 'deferred_for_retry')
-                WHERE j.task_name = %s
-                GROUP BY j.id, started.id
-            )
-            SELECT count(*) FROM runs AS a JOIN runs AS b
-                ON a.args = b.args AND a.started_at < b.started_at AND b.started_at < a.ended_at
-            """,
-            [task_name],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _wrong_points() -> tuple[int, int]:
     """(predictions checked, predictions whose points differ from the Python reference)."""
     from django.db import connection
@@ -405,6 +379,7 @@ def _report(
 
     from stats import jobs
     from stats.models import Match
+    from stats.selectors import overlapping_job_runs
 
     windows = _refresh_windows()
 
@@ -440,8 +415,8 @@ def _report(
     checked, wrong = _wrong_points()
     views = _view_differences()
     overlaps = {
-        "scoring": _overlapping_runs(jobs.CALCULATE_POINTS),
-        "refresh": _overlapping_runs(jobs.REFRESH_STATS_VIEWS),
+        "scoring": overlapping_job_runs(task_name=jobs.CALCULATE_POINTS),
+        "refresh": overlapping_job_runs(task_name=jobs.REFRESH_STATS_VIEWS),
     }
     server_errors = sum(1 for r in readings if r.status >= 500)
     unanswered = len(readings) - len(answered)

@@ -29,6 +29,7 @@ from stats.models import (
     RoundStanding,
     ViewRefresh,
 )
+from stats.sql import load_sql
 
 # Procrastinate's job statuses, in the order a job lives through them.
 JOB_STATUSES: tuple[str, ...] = tuple(ProcrastinateJob.STATUSES)
@@ -464,3 +465,10 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
         last_refresh_age=last_refresh_age,
         unrefreshed_points_age=unrefreshed,
     )
+
+
+def overlapping_job_runs(*, task_name: str) -> int:
+    """How many pairs of runs of `task_name` with the same arguments overlapped in time."""
+    with connection.cursor() as cursor:
+        cursor.execute(load_sql("overlapping_job_runs.sql"), {"task_name": task_name})
+        return int(cursor.fetchone()[0])

@@ -38,6 +38,7 @@ from stats import jobs
 from stats.matviews import STATS_VIEWS
 from stats.models import JobError, Match, Prediction, ViewRefresh
 from stats.scoring import PointTiers, prediction_points
+from stats.selectors import overlapping_job_runs
 from stats.services import match_score_predictions
 from stats_project.embedded_postgres.server import stop_server
 from tests.factories import complete, make_competition, make_match, make_user
@@ -97,31 +98,6 @@ def stats_jobs_pending() -> int:
     return ProcrastinateJob.objects.filter(
         task_name__in=STATS_JOBS, status__in=("todo", "doing")
     ).count()
-
-
-def overlapping_runs(task_name: str) -> int:
-    """Pairs of runs of `task_name` with the same arguments whose start-to-end spans overlap,
-    from Procrastinate's events (every run of a refresh has the same, empty, arguments)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH runs AS (
-                SELECT j.args, started.at AS started_at, min(ended.at) AS ended_at
-                FROM procrastinate_jobs AS j
-                JOIN procrastinate_events AS started
-                    ON started.job_id = j.id AND started.type = 'started'
-                JOIN procrastinate_events AS ended
-                    ON ended.job_id = j.id AND ended.at >= started.at
-                    AND ended.type IN ('succeeded', 'failed', 'deferred_for_retry')
-                WHERE j.task_name = %s
-                GROUP BY j.id, started.id
-            )
-            SELECT count(*) FROM runs AS a JOIN runs AS b
-                ON a.args = b.args AND a.started_at < b.started_at AND b.started_at < a.ended_at
-            """,
-            [task_name],
-        )
-        return int(cursor.fetchone()[0])
 
 
 def backend_waits_on_a_lock(query_fragment: str) -> bool:
@@ -235,7 +211,7 @@ def test_worker_killed_mid_refresh_is_rescued(workers: Workers) -> None:
     wait_until(lambda: stats_jobs_pending() == 0, timeout=30, what="the queue to drain")
     killed_job.refresh_from_db()
     assert killed_job.status in {"succeeded", "failed"}
-    assert overlapping_runs(jobs.REFRESH_STATS_VIEWS) == 0
+    assert overlapping_job_runs(task_name=jobs.REFRESH_STATS_VIEWS) == 0
     print(f"FIGURE kill-mid-refresh: recovered in {recovered_in:.1f} s")
 
 
@@ -287,7 +263,7 @@ def test_one_match_saved_a_thousand_times_from_four_processes(workers: Workers) 
     wait_until(stats_all_right, timeout=30, what="exact points and views")
     scorings = jobs_of(jobs.CALCULATE_POINTS)
     assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
-    assert overlapping_runs(jobs.CALCULATE_POINTS) == 0
+    assert overlapping_job_runs(task_name=jobs.CALCULATE_POINTS) == 0
     assert 1 <= len(scorings) < 1000
     assert JobError.objects.count() == 0
     match.refresh_from_db()
@@ -365,7 +341,7 @@ def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Worke
         job__task_name=jobs.REFRESH_STATS_VIEWS, type="deferred", at__lt=first_ended
     )
     assert sorted(deferred_before.values_list("job_id", flat=True)) == [first_id, follow_up.id]
-    assert overlapping_runs(jobs.REFRESH_STATS_VIEWS) == 0
+    assert overlapping_job_runs(task_name=jobs.REFRESH_STATS_VIEWS) == 0
     assert stats_all_right()
 
 

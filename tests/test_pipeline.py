@@ -7,13 +7,13 @@ import random
 
 import psycopg
 import pytest
-from django.db import connection
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
 from stats.scoring import PointTiers, prediction_points
+from stats.selectors import overlapping_job_runs
 from tests.factories import complete, make_competition, make_match, make_prediction, make_user
 from tests.workers import Workers, wait_until
 
@@ -204,26 +204,6 @@ def test_three_workers_score_a_matchday_without_overlap(workers: Workers) -> Non
     wait_until(
         lambda: all(points_are_right(match) for match in matches), timeout=60, what="the matchday"
     )
-    with connection.cursor() as cursor:
-        # Each run of a scoring job, from its start to its end; two runs of one match overlap?
-        cursor.execute(
-            """
-            WITH runs AS (
-                SELECT j.args, started.at AS started_at, min(ended.at) AS ended_at
-                FROM procrastinate_jobs AS j
-                JOIN procrastinate_events AS started
-                    ON started.job_id = j.id AND started.type = 'started'
-                JOIN procrastinate_events AS ended
-                    ON ended.job_id = j.id AND ended.at >= started.at
-                    AND ended.type IN ('succeeded', 'failed', 'deferred_for_retry')
-                WHERE j.task_name = %s
-                GROUP BY j.id, started.id
-            )
-            SELECT count(*) FROM runs AS a JOIN runs AS b
-                ON a.args = b.args AND a.started_at < b.started_at AND b.started_at < a.ended_at
-            """,
-            [jobs.CALCULATE_POINTS],
-        )
-        assert cursor.fetchone()[0] == 0
+    assert overlapping_job_runs(task_name=jobs.CALCULATE_POINTS) == 0
     assert len(jobs_of(jobs.CALCULATE_POINTS, "succeeded")) >= 10
     assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
