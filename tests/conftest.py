@@ -47,3 +47,18 @@ def pytest_runtest_makereport(
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def unreachable_database() -> Iterator[None]:
+    """Point the connection at a port where no PostgreSQL listens, then put it back."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    # An empty EMBEDDED_PGDATA stops the embedded backend from starting its own server instead.
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)

@@ -782,20 +782,6 @@ def pause(seconds: float, supervisor: Supervisor) -> None:
 # --- Requests while the database is down -------------------------------------------------------
 
 
-@pytest.fixture
-def unreachable_database() -> Iterator[None]:
-    """Point the connection at a port where no PostgreSQL listens, then put it back."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("unreachable_database")
 @pytest.mark.parametrize(

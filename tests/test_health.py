@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -182,21 +181,6 @@ def test_points_missing_from_the_views_for_over_an_hour_make_it_unhealthy(client
     )
     stats_views_refresh()
     assert client.get("/health").status_code == 200
-
-
-@pytest.fixture
-def unreachable_database() -> Iterator[None]:
-    """Point the connection at a port where no PostgreSQL listens, then put it back."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    # An empty EMBEDDED_PGDATA stops the embedded backend from starting its own server instead.
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
 
 
 @pytest.mark.django_db(transaction=True)
