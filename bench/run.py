@@ -22,7 +22,7 @@ from bench.console import Progress
 
 DEFAULT_USERS = 20_000
 DEFAULT_MATCHES = 100
-DEFAULT_SWEEP = "5000x40,10000x70,20000x100"
+DEFAULT_SWEEP = "5000x40,20000x100,50000x200"
 # Completed matches left unscored for the scoring benchmarks: a pair (service, raw UPDATE) per
 # repetition, the naive ORM's matches, and one per round (at most 2) scored first, untimed.
 NAIVE_REPETITIONS = 3
@@ -46,7 +46,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--matches", type=int, default=DEFAULT_MATCHES, help="default %(default)s")
     parser.add_argument("--seed", type=int, default=20250101, help="generator seed")
     parser.add_argument(
-        "--repetitions", type=int, default=5, help="repetitions of each timing (default 5)"
+        "--repetitions", type=int, default=7, help="repetitions of the scoring timings (default 7)"
     )
     parser.add_argument(
         "--refresh-repetitions",
