@@ -9,12 +9,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
+from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import sql
 
 from stats.exceptions import MatchNotFound, MatchNotSettled, ViewNotRefreshable
-from stats.jobs import enqueue_match_scoring, enqueue_stats_refresh
+from stats.jobs import REFRESH_STATS_VIEWS, enqueue_match_scoring, enqueue_stats_refresh
 from stats.matviews import STATS_VIEWS, MaterializedView, view_states
 from stats.models import Match, ViewRefresh
 from stats.scoring import PointTiers
@@ -100,12 +101,23 @@ def stats_sweep(*, limit: int = 500) -> dict[str, int]:
 
 
 def views_behind_points() -> bool:
-    """Whether any match's points were calculated after some view's last refresh began."""
+    """Whether some match's points were calculated after the views last caught up: after the
+    oldest view's last refresh began, and after the start of a refresh running now (which
+    will cover them; without it, a sweep during a refresh would queue a needless follow-up)."""
+    newest_points = Match.objects.aggregate(newest=Max("points_calculated_at"))["newest"]
+    if newest_points is None:
+        return False
     refreshes = ViewRefresh.objects.filter(view_name__in=[view.name for view in STATS_VIEWS])
-    if refreshes.count() < len(STATS_VIEWS):
-        return Match.objects.filter(points_calculated_at__isnull=False).exists()
-    oldest = refreshes.aggregate(oldest=Min("refreshed_at"))["oldest"]
-    return Match.objects.filter(points_calculated_at__gt=oldest - STAMP_TO_COMMIT_SLACK).exists()
+    caught_up_at = [
+        refreshes.aggregate(oldest=Min("refreshed_at"))["oldest"]
+        if refreshes.count() == len(STATS_VIEWS)
+        else None,
+        ProcrastinateEvent.objects.filter(
+            type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
+        ).aggregate(started=Max("at"))["started"],
+    ]
+    horizon = max((moment for moment in caught_up_at if moment is not None), default=None)
+    return horizon is None or newest_points > horizon - STAMP_TO_COMMIT_SLACK
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
-from stats.models import Match
-from stats.services import stats_sweep, stats_views_refresh
+from stats.models import Match, ViewRefresh
+from stats.services import stats_sweep, stats_views_refresh, views_behind_points
 from tests.factories import complete, make_match, make_prediction, make_user
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +170,19 @@ def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
     [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
     assert job.scheduled_at is not None
     assert job.scheduled_at > timezone.now() + timedelta(seconds=30)
+
+
+def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
+    """A refresh running since after the newest points will show them: no follow-up queued."""
+    stats_views_refresh()
+    ViewRefresh.objects.update(refreshed_at=timezone.now() - timedelta(minutes=10))
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(
+        points_calculated_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert views_behind_points()
+    running = jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert running is not None
+    set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
+    assert not views_behind_points()
+    assert stats_sweep()["refresh_queued"] == 0
