@@ -218,10 +218,11 @@ class LeaderboardEntry(MaterializedViewModel):
     exact_scores = models.IntegerField()
     correct_outcomes = models.IntegerField()
     rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(MaterializedViewModel.Meta):
         db_table = "stats_leaderboard"
-        ordering = ("rank", "user_id")
+        ordering = ("position",)
         verbose_name_plural = "leaderboard"
 
     def __str__(self) -> str:
@@ -242,10 +243,11 @@ class CompetitionStanding(MaterializedViewModel):
     exact_scores = models.IntegerField()
     correct_outcomes = models.IntegerField()
     rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(MaterializedViewModel.Meta):
         db_table = "stats_competition_leaderboard"
-        ordering = ("competition_id", "rank", "user_id")
+        ordering = ("competition_id", "position")
 
     def __str__(self) -> str:
         return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
@@ -264,10 +266,11 @@ class RoundStanding(MaterializedViewModel):
     total_points = models.IntegerField()
     exact_scores = models.IntegerField()
     rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(MaterializedViewModel.Meta):
         db_table = "stats_round_leaderboard"
-        ordering = ("competition_id", "round", "rank", "user_id")
+        ordering = ("competition_id", "round", "position")
 
     def __str__(self) -> str:
         return f"#{self.rank} user {self.user_id} in round {self.round}"

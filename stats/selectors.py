@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
@@ -99,12 +99,12 @@ def _board_rows(board: Board) -> QuerySet[Any, Any]:
 def board_standings(*, board: Board) -> QuerySet[Any, dict[str, Any]]:
     """Every row of a board as plain dicts, best first, with the username joined in.
 
-    The ordering (rank, user_id) within the board's competition and round matches the views'
-    indexes, so slicing a page reads only that page.
+    Rows are ordered by their stored position (rank order, ties by user id), which each view
+    indexes within its competition and round: filter a position range to read one page.
     """
     return (
         _board_rows(board)
-        .order_by("rank", "user_id")
+        .order_by("position")
         .values("rank", "user_id", *board.columns, username=F("user__username"))
     )
 
@@ -125,19 +125,22 @@ class LeaderboardPage:
 
 
 def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardPage:
-    """One page of a board: a count, then one query for the page's rows with usernames.
+    """One page of a board: its size, then one query for the page's rows with usernames.
 
+    Both are index lookups at any depth: the size is the board's last position, and the page a
+    range of positions (an OFFSET would walk every row before the page).
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
-    # The count reads the view alone, without the join to users.
-    total_entries = _board_rows(board).count()
+    total_entries = _board_rows(board).aggregate(last=Max("position"))["last"] or 0
     if page > 1 and (page - 1) * page_size >= total_entries:
         raise PageOutOfRange(
             f"page {page} is past the end: the board has "
             f"{max(1, math.ceil(total_entries / page_size))} page(s) of {page_size}"
         )
     offset = (page - 1) * page_size
-    entries = list(board_standings(board=board)[offset : offset + page_size])
+    entries = list(
+        board_standings(board=board).filter(position__gt=offset, position__lte=offset + page_size)
+    )
     refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
     return LeaderboardPage(
         board=board,

@@ -540,3 +540,33 @@ def test_running_plain_refresh_blocks_reader(reader: psycopg.Connection[Any]) ->
         with pytest.raises(pg_errors.LockNotAvailable):
             _read_leaderboard(reader)
         reader.rollback()
+
+
+@pytest.mark.django_db
+def test_positions_number_each_board_in_rank_order_ties_by_user_id() -> None:
+    """position is 1..n on every board (overall, each competition, each round), in rank order,
+    tied users ordered by id: what page reads use as an index range."""
+    build_league()
+    boards: dict[Any, list[tuple[int, int, int, int]]] = defaultdict(list)
+    for entry in LeaderboardEntry.objects.all():
+        boards["overall"].append((entry.position, entry.rank, entry.user_id, entry.total_points))
+    for standing in CompetitionStanding.objects.all():
+        boards[standing.competition_id].append(
+            (standing.position, standing.rank, standing.user_id, standing.total_points)
+        )
+    for round_standing in RoundStanding.objects.all():
+        boards[(round_standing.competition_id, round_standing.round)].append(
+            (
+                round_standing.position,
+                round_standing.rank,
+                round_standing.user_id,
+                round_standing.total_points,
+            )
+        )
+    assert len(boards) > 3
+    for rows in boards.values():
+        rows.sort()
+        assert [position for position, *_ in rows] == list(range(1, len(rows) + 1))
+        assert [(rank, user_id) for _, rank, user_id, _ in rows] == sorted(
+            (rank, user_id) for _, rank, user_id, _ in rows
+        )
