@@ -42,7 +42,7 @@ from stats.selectors import overlapping_job_runs
 from stats.services import match_score_predictions
 from stats_project.embedded_postgres.server import stop_server
 from tests.factories import complete, make_competition, make_match, make_user
-from tests.workers import REPO_ROOT, WORKER_ENV, Workers, wait_until
+from tests.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
 from tests.workers import test_database_url as database_url_of_this_test
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
@@ -547,15 +547,7 @@ class Supervisor:
                 self.processes[slot], self._due[slot] = self._spawn(), 0.0
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_processes(self.processes)
 
     def logs(self) -> str:
         return "\n".join(

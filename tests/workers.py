@@ -41,6 +41,19 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str) ->
         time.sleep(0.05)
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM (a worker's graceful stop), then SIGKILL whatever is still running after 15 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class Workers:
     """Starts `manage.py procrastinate worker` processes and stops them all at the end."""
 
@@ -89,14 +102,7 @@ class Workers:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for process in self.alive():
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_processes(self.processes)
 
     def logs(self) -> str:
         return "\n".join(
