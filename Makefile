@@ -32,7 +32,7 @@ web: migrate
 	$(PY) manage.py runserver
 
 worker: migrate
-	$(PY) manage.py procrastinate worker
+	CONN_MAX_AGE=$${CONN_MAX_AGE:-60} $(PY) manage.py procrastinate worker
 
 # Benchmarks in their own database (matchday_bench), recreated each run; see bench/README.md.
 bench: $(INSTALLED)

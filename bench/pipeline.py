@@ -120,6 +120,8 @@ def worker_running(
         "BENCH_DATABASE": database,
         "STATS_REFRESH_DELAY": str(refresh_delay_s),
         "LOG_LEVEL": "INFO",
+        # As `make worker` and the systemd unit run workers (settings default to 0 for runserver).
+        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
     }
     started = time.perf_counter()
     with open(log_path, "wb") as log:

@@ -91,9 +91,11 @@ if env.str("DATABASE_URL", default=""):
     DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
 else:
     DATABASES = {"default": embedded_database(BASE_DIR / ".pgdata")}
-# Persistent connections: a new one costs a worker's job ~10 ms (connect, then a new server
-# process's cold caches); health checks replace one the server dropped, e.g. after a restart.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# Persistent connections save a worker's job ~10 ms (a connect, then a new server process's cold
+# caches), so workers and gunicorn run with CONN_MAX_AGE=60 (`make worker`, docs/deploy/). The
+# default stays 0: runserver starts a thread per request, and persistent connections would pile
+# up until PostgreSQL refuses more clients. Health checks replace a connection the server dropped.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 

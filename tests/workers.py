@@ -21,6 +21,7 @@ WORKER_ENV = {
     "STATS_STALLED_WORKER_TIMEOUT": "3",
     "STATS_WORKER_POLL_INTERVAL": "0.2",
     "STATS_REFRESH_DELAY": "1",
+    "CONN_MAX_AGE": "60",  # as `make worker` and the systemd unit run workers
 }
 
 

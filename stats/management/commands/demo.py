@@ -73,6 +73,7 @@ class Command(BaseCommand):
             **os.environ,
             "STATS_REFRESH_DELAY": str(refresh_delay),
             "STATS_WORKER_POLL_INTERVAL": "0.5",
+            "CONN_MAX_AGE": "60",  # as `make worker` runs workers
         }
         with log_path.open("wb") as log:  # each worker keeps its own copy of the descriptor
             return [
