@@ -24,6 +24,7 @@ from stats.models import LeaderboardEntry, Match
 from stats.services import match_score_predictions, stats_views_refresh
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
 from tests.factories import complete, make_match, make_prediction, make_user
+from tests.test_admin import CHANGELISTS as ADMIN_CHANGELISTS
 from tests.workers import REPO_ROOT
 from tests.workers import test_database_url as database_url_of_this_test
 
@@ -122,20 +123,8 @@ def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
 
 # --- The admin and the read-only models ------------------------------------------------------
 
-CHANGELISTS = [
-    "stats_competition",
-    "stats_team",
-    "stats_match",
-    "stats_prediction",
-    "stats_leaderboardentry",
-    "stats_competitionstanding",
-    "stats_roundstanding",
-    "stats_matchsummary",
-    "stats_viewrefresh",
-    "stats_joberror",
-    "procrastinate_procrastinatejob",
-    "auth_user",
-]
+# Every page of tests/test_admin.py, and the users too.
+CHANGELISTS = [*ADMIN_CHANGELISTS, "auth_user"]
 
 
 def login(client: Client, **fields: Any) -> User:

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
 from stats.demo import COMPETITIONS, LeagueSize, demo_league_create, demo_result
@@ -157,9 +157,7 @@ class Command(BaseCommand):
             refreshes=Count("id", filter=Q(task_name=REFRESH_STATS_VIEWS, status="succeeded")),
             failed=Count("id", filter=Q(status="failed")),
         )
-        stale = Match.objects.filter(pk__in=[m.pk for m in matches]).filter(
-            Q(points_calculated_at__isnull=True) | Q(points_calculated_at__lt=F("completed_at"))
-        )
+        stale = Match.objects.filter(pk__in=[m.pk for m in matches]).with_stale_points()
         self.stdout.write("\nFigures:")
         self.stdout.write(f"  matches completed:           {len(matches)}")
         self.stdout.write(f"  scoring jobs run:            {jobs['scorings']}")
