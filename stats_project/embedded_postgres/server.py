@@ -100,11 +100,19 @@ def start_server(pgdata: Path, database: str | None = None) -> ServerAddress:
     """Start the server in `pgdata` (initialising the folder if it is new), or join the one that
     runs there; then create `database` if it is given and missing."""
     pgdata = pgdata.resolve()
+    deadline = time.monotonic() + TIMEOUT
     with _start_lock(pgdata) as lock_fd:
-        address = _running_address(pgdata) or _start(pgdata, lock_fd)
-        if database:
-            _create_database(address, database)
-    return address
+        while True:
+            address = _running_address(pgdata) or _start(pgdata, lock_fd)
+            try:
+                _create_database(address, database or "postgres")
+                return address
+            except psycopg.OperationalError:
+                # The server died right after it was found, or it is "ready" yet refuses
+                # connections while it recovers from a crashed process: look again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def stop_server(pgdata: Path) -> bool:
@@ -235,6 +243,8 @@ def _start(pgdata: Path, lock_fd: int) -> ServerAddress:
         # its lock file belongs to a live process (a dead pid it overwrites by itself).
         (pgdata / "postmaster.pid").unlink()
     socket_dir = _socket_dir(pgdata)
+    log = pgdata / LOG_FILE
+    log_start = log.stat().st_size if log.exists() else 0
     logger.info("starting the embedded PostgreSQL server in %s", pgdata)
     started = time.monotonic()
     returncode, output = _run(
@@ -246,7 +256,7 @@ def _start(pgdata: Path, lock_fd: int) -> ServerAddress:
             "-t",
             str(int(TIMEOUT)),
             "-l",
-            str(pgdata / LOG_FILE),
+            str(log),
             "-o",
             f"-h '' -k {shlex.quote(str(socket_dir))}",
             "start",
@@ -256,7 +266,7 @@ def _start(pgdata: Path, lock_fd: int) -> ServerAddress:
     # A postmaster launched by a starter that was killed may have won the race: join it.
     address = _running_address(pgdata)
     if address is None:
-        raise _start_failed(pgdata, _last_line(output) or f"pg_ctl exited with {returncode}")
+        raise _start_failed(pgdata, _why_not_started(log, log_start, output, returncode))
     logger.info("embedded PostgreSQL ready in %dms", (time.monotonic() - started) * 1000)
     return address
 
@@ -314,7 +324,7 @@ def _create_database(address: ServerAddress, database: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return
-        # A process using another data folder's lock, or a manual CREATE, may come first.
+        # Someone outside the lock (psql, createdb) may come first.
         with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
@@ -448,6 +458,21 @@ def _socket_dir(pgdata: Path) -> Path:
     if folder.stat().st_uid != owner:
         raise EmbeddedServerError(f"{folder}, the server's socket folder, belongs to someone else")
     return folder
+
+
+def _why_not_started(log: Path, log_start: int, output: str, returncode: int | None) -> str:
+    """The server's own complaint during this start (the log's last FATAL or PANIC line, else its
+    last line), else pg_ctl's."""
+    with contextlib.suppress(OSError), open(log, errors="replace") as lines:
+        lines.seek(log_start)
+        written = [line.strip() for line in lines if line.strip()]
+        complaints = [line for line in written if "FATAL:" in line or "PANIC:" in line]
+        if complaints or written:
+            return (complaints or written)[-1]
+    if returncode is None:
+        return f"not ready after {TIMEOUT:.0f} s"
+    pg_ctl = [line for line in output.splitlines() if line.startswith("pg_ctl:")]
+    return pg_ctl[-1] if pg_ctl else f"pg_ctl exited with {returncode}"
 
 
 def _last_line(output: str) -> str:
