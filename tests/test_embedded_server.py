@@ -28,7 +28,7 @@ from stats_project.embedded_postgres.server import (
     start_server,
     stop_server,
 )
-from tests.workers import REPO_ROOT, wait_until
+from tests.support.workers import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
