@@ -168,6 +168,7 @@ def folders(scratch: Path, template: Path) -> Iterator[Folders]:
     made = Folders(Path(tempfile.mkdtemp(dir=scratch)), template)
     yield made
     made.stop_all()
+    shutil.rmtree(made.root)
 
 
 def descendants(pid: int) -> list[int]:
