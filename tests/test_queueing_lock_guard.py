@@ -23,9 +23,9 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.contrib.django.utils import connector_params
 
 from stats.models import JobError
-from tests.factories import make_user, rolled_back
+from tests.support.factories import make_user, rolled_back
+from tests.support.workers import Workers, wait_until
 from tests.worker_tasks import wait_for_follow_up
-from tests.workers import Workers, wait_until
 
 # At most this many advisory locks per transaction, whatever it defers (the guard's key space).
 GUARD_LOCK_BUCKETS = 1024
