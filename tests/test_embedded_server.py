@@ -20,10 +20,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from stats_project.embedded_postgres import __main__ as verbs
 from stats_project.embedded_postgres.server import (
     INITDB_PARTIAL,
+    bin_path,
     server_status,
     start_server,
     stop_server,
@@ -219,6 +222,41 @@ def test_dbshell_opens_the_embedded_server(folders: Folders, settings_dir: Path)
     out, err = shell.communicate(timeout=60)
     assert shell.returncode == 0, err
     assert out.strip() == f"{pgdata}|matchday"
+
+
+# --- make db-status, db-stop, db-start ---------------------------------------------------------
+
+
+def test_the_verbs_stop_start_and_report_keeping_the_data(
+    folders: Folders, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` says stopped (exit 3) or ready with a psql command line (exit 0); `stop` and
+    `start` keep the data."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    pgdata = folders.copy()
+    psql = bin_path() / "psql"
+
+    assert verbs.main(["status", "--pgdata", str(pgdata)]) == verbs.NOT_RUNNING
+    assert capsys.readouterr().out == (
+        f"embedded PostgreSQL in {pgdata}: stopped\n  log: {pgdata}/log\n"
+    )
+
+    assert verbs.main(["start", "--pgdata", str(pgdata)]) == 0
+    pid = server_status(pgdata).pid
+    assert capsys.readouterr().out == (
+        f"embedded PostgreSQL in {pgdata}: ready (pid {pid})\n"
+        f"  socket folder: {pgdata}, port 5432\n"
+        f"  psql: {psql} -h {pgdata} -p 5432 -U postgres matchday\n"
+        f"  log: {pgdata}/log\n"
+    )
+    with psycopg.connect(host=str(pgdata), user="postgres", dbname="matchday") as conn:
+        [(migrations,)] = conn.execute("SELECT count(*) FROM django_migrations").fetchall()
+    assert migrations > 0  # the template's data, kept
+
+    assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
+    assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
+    assert capsys.readouterr().out == f"{pgdata}: stopped\n{pgdata}: was not running\n"
+    assert server_status(pgdata).state == "stopped"
 
 
 # --- Faults -----------------------------------------------------------------------------------
