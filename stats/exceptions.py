@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+
 
 class StatsError(Exception):
     """Base of the errors the stats services raise on purpose."""
@@ -9,9 +11,16 @@ class MatchNotFound(StatsError):
     """No match has this id: no retry can fix it."""
 
 
-class MatchNotSettled(StatsError):
-    """The match is still scheduled or live; its result may not be recorded yet (transient)."""
-
-
 class ViewNotRefreshable(StatsError):
     """A materialized view is missing, or lacks the unique index a concurrent refresh needs."""
+
+
+class PredictionClosed(StatsError, ValidationError):
+    """The database refused a prediction: its match has kicked off or is no longer scheduled.
+
+    A ValidationError, so forms and callers that validate show its message, which names the
+    match and why.
+    """
+
+    # The SQLSTATE the prediction trigger raises (stats/sql/migrations/0008_*).
+    SQLSTATE = "23M01"
