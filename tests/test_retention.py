@@ -33,7 +33,7 @@ def finished_job(status: str, *, hours_ago: float) -> int:
             "UPDATE procrastinate_events SET at = now() - %s * interval '1 hour' WHERE job_id = %s",
             [hours_ago, job_id],
         )
-    return job_id
+    return int(job_id)
 
 
 def test_prune_keeps_failed_jobs_for_their_own_retention(settings: Settings) -> None:
