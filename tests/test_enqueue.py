@@ -17,7 +17,13 @@ from stats.services import (
     stats_views_refresh,
     views_behind_points,
 )
-from tests.factories import complete, kickoff_check_off, make_match, make_prediction, make_user
+from tests.support.factories import (
+    complete,
+    kickoff_check_off,
+    make_match,
+    make_prediction,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from stats.exceptions import PredictionClosed
 from stats.models import Match, Prediction
 from stats.services import match_score_predictions
-from tests.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import complete, make_match, make_prediction, make_user
 
 pytestmark = pytest.mark.django_db
 
