@@ -38,3 +38,7 @@ class PredictionClosed(StatsError, ValidationError):
 
     # The SQLSTATE the prediction trigger raises (stats/sql/migrations/0008_*).
     SQLSTATE = "23M01"
+
+
+class FeedError(StatsError, ValueError):
+    """A results feed file cannot be read: the message names the file, the match and why."""
