@@ -400,3 +400,27 @@ def scoring_priorities() -> dict[str, int]:
         home_teams[job.args["match_id"]]: job.priority
         for job in ProcrastinateJob.objects.filter(task_name=jobs.CALCULATE_POINTS)
     }
+
+
+def test_a_fixture_twice_in_the_database_stops_the_file_and_rolls_it_back(
+    tmp_path: Path,
+) -> None:
+    """Two matches entered by hand as the same fixture: the feed cannot tell which is meant, so
+    it refuses the file, and the competition and teams it had created are rolled back too."""
+    path = write_feed(tmp_path, [feed_match(team1="New FC", team2="Newer FC"), feed_match()])
+    sync(path)
+    first = Match.objects.get(home_team__name="Home FC")
+    Match.objects.create(
+        competition=first.competition,
+        round=1,
+        home_team=first.home_team,
+        away_team=first.away_team,
+        kickoff_at=first.kickoff_at,
+    )
+    rows, teams = match_rows(), Team.objects.count()
+    again = write_feed(
+        tmp_path, [feed_match(team1="Brand New FC", team2="New FC"), feed_match()], "en.2.json"
+    )
+    with pytest.raises(CommandError, match="are the same fixture"):
+        sync(again)
+    assert (match_rows(), Team.objects.count()) == (rows, teams)
