@@ -114,7 +114,7 @@ def _apply(entry: FeedMatch, match: Match) -> list[str]:
         return changes  # the feed knows no live state: a live match stays live until its result
     match.status = entry.status
     match.home_score, match.away_score = entry.score or (None, None)
-    if (match.status, match.home_score, match.away_score) == result_before and match.pk:
+    if (match.status, match.home_score, match.away_score) == result_before:
         return changes
     if entry.status == Match.Status.COMPLETED:
         changes.append("corrected" if result_before[0] == Match.Status.COMPLETED else "completed")
