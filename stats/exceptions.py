@@ -39,6 +39,9 @@ class PredictionClosed(StatsError, ValidationError):
     # The SQLSTATE the prediction trigger raises (stats/sql/migrations/0008_*).
     SQLSTATE = "23M01"
 
+    def __str__(self) -> str:
+        return "; ".join(self.messages)  # the reason itself, not ValidationError's list repr
+
 
 class FeedError(StatsError, ValueError):
     """A results feed file cannot be read: the message names the file, the match and why."""

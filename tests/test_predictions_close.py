@@ -51,6 +51,7 @@ def test_after_kickoff_the_orm_refuses_with_the_reason() -> None:
     with pytest.raises(PredictionClosed) as refused:
         make_prediction(make_user(), match, 1, 0)
     assert refused.value.messages == [closed_reason(match, kickoff_text(match))]
+    assert str(refused.value) == closed_reason(match, kickoff_text(match))
     assert Prediction.objects.count() == 0
 
 
