@@ -247,11 +247,15 @@ class Prediction(models.Model):
         uses, with the database's clock."""
         if self.match_id is None or not self._makes_a_prediction():
             return
+        if (reason := self.closed_reason()) is not None:
+            raise PredictionClosed(reason)
+
+    def closed_reason(self) -> str | None:
+        """Why this prediction's match takes no more predictions, or None while it does."""
         with connections[router.db_for_write(Prediction)].cursor() as cursor:
             cursor.execute("SELECT stats_prediction_closed_reason(%s)", [self.match_id])
             (reason,) = cursor.fetchone()
-        if reason is not None:
-            raise PredictionClosed(reason)
+        return reason  # type: ignore[no-any-return]
 
     def _makes_a_prediction(self) -> bool:
         if self._state.adding:

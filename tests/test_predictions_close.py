@@ -167,3 +167,25 @@ def test_admin_form_saves_an_open_prediction(admin_client: Client) -> None:
     )
     assert response.status_code == 302
     assert Prediction.objects.values_list("user_id", "match_id").get() == (user.pk, match.pk)
+
+
+def test_admin_shows_a_closed_prediction_read_only(admin_client: Client) -> None:
+    """A prediction whose match is under way is shown without inputs for its scores; an open
+    one keeps them."""
+    closed, open_match = make_match(), make_match()
+    user = make_user()
+    frozen = make_prediction(user, closed, 1, 0)
+    editable = make_prediction(user, open_match, 1, 0)
+    Match.objects.filter(pk=closed.pk).update(status=Match.Status.LIVE)
+
+    def score_inputs(prediction: Prediction) -> list[str]:
+        page = admin_client.get(reverse("admin:stats_prediction_change", args=[prediction.pk]))
+        assert page.status_code == 200
+        return [
+            name
+            for name in ("home_score", "away_score")
+            if name in page.context["adminform"].form.fields
+        ]
+
+    assert score_inputs(frozen) == []
+    assert score_inputs(editable) == ["home_score", "away_score"]
