@@ -623,7 +623,8 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
             " kickoff_at, status)"
             " SELECT (SELECT id FROM stats_competition), 1 + g / 10,"
             " (SELECT id FROM stats_team WHERE name = 'Home'),"
-            " (SELECT id FROM stats_team WHERE name = 'Away'), now(), 'scheduled'"
+            " (SELECT id FROM stats_team WHERE name = 'Away'), now() + interval '1 day',"
+            " 'scheduled'"
             " FROM generate_series(0, %s) AS g",
             [matches - 1],
         )
