@@ -144,6 +144,8 @@ LOGGING = {
 
 # --- matchday stats ------------------------------------------------------------------------
 CRON_SECRET = env.str("CRON_SECRET", default="")
+# Bearer token for /metrics and the detailed /health; unset, both refuse everyone.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 STATS_REFRESH_DELAY = env.int("STATS_REFRESH_DELAY", default=60)
 STATS_POINTS_EXACT = env.int("STATS_POINTS_EXACT", default=3)
 STATS_POINTS_GOAL_DIFFERENCE = env.int("STATS_POINTS_GOAL_DIFFERENCE", default=2)
