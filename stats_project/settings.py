@@ -6,6 +6,7 @@ they are used, never copied at import, so `override_settings` changes behaviour 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "procrastinate.contrib.django",
     "stats",
+    "axes",  # throttles failed logins (the admin's): AXES_* below
 ]
 
 MIDDLEWARE = [
@@ -66,7 +68,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "stats.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Failed logins are throttled: after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused (429) for AXES_COOLOFF_TIME, even with the right password.
+# Behind the proxy every request comes from 127.0.0.1: the client's address is the proxy's
+# X-Real-IP (stats/client_ip.py), so one attacker does not lock everyone out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 
 ROOT_URLCONF = "stats_project.urls"
 
