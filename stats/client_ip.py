@@ -15,8 +15,8 @@ def client_ip(request: HttpRequest) -> str | None:
     attacker lock every user out. nginx sets `X-Real-IP $remote_addr`, replacing whatever the
     client sent; a header from any other peer is the client's own word and is ignored.
     """
-    peer = request.META.get("REMOTE_ADDR")
-    forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
+    peer: str | None = request.META.get("REMOTE_ADDR")
+    forwarded = str(request.META.get("HTTP_X_REAL_IP", "")).strip()
     if peer in _LOOPBACK and forwarded:
         return forwarded[:45]  # the longest textual IPv6 address
     return peer

@@ -3,6 +3,8 @@ address lock that pair out, even with the right password; other addresses are no
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -19,7 +21,7 @@ def root() -> User:
     return User.objects.create_user("root", password=PASSWORD, is_staff=True, is_superuser=True)
 
 
-def log_in(client: Client, password: str, **headers: str) -> int:
+def log_in(client: Client, password: str, **headers: Any) -> int:
     response = client.post(LOGIN, {"username": "root", "password": password}, **headers)
     return response.status_code
 

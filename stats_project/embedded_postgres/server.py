@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from psycopg import sql
 
 
@@ -21,6 +22,13 @@ class ServerAddress:
     socket_dir: str
     port: int
 
+
+# pgserver is a development extra (it bundles its own PostgreSQL); production sets DATABASE_URL.
+MISSING_PGSERVER = (
+    "DATABASE_URL is not set, so the embedded PostgreSQL server would start, but its package "
+    "(pgserver) is not installed. For development: pip install -e '.[embedded]' (or "
+    "pip install -r requirements-dev.txt). In production: set DATABASE_URL to your server."
+)
 
 _started: dict[tuple[Path, str], ServerAddress] = {}
 _start_lock = threading.Lock()
@@ -46,7 +54,10 @@ def _pgserver() -> Any:
     with warnings.catch_warnings():
         # pgserver warns at import when XDG_RUNTIME_DIR is unset; its fallback folder is fine.
         warnings.simplefilter("ignore")
-        from pgserver import postgres_server
+        try:
+            from pgserver import postgres_server
+        except ImportError as exc:
+            raise ImproperlyConfigured(MISSING_PGSERVER) from exc
 
     return postgres_server
 
