@@ -229,3 +229,22 @@ def test_debug_is_off_unless_set(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("setting", "preload"), [(None, "False"), ("true", "True")])
+def test_hsts_preload_is_opt_in(setting: str | None, preload: str) -> None:
+    """Before: preload was on whenever DEBUG was off (browsers ship the list: hard to undo)."""
+    environment = {"SECRET_KEY": "k" * 50, "DEBUG": "false"}
+    if setting is not None:
+        environment["SECURE_HSTS_PRELOAD"] = setting
+    result = run(
+        [
+            sys.executable,
+            "-c",
+            "from stats_project import settings as s;"
+            " print(s.SECURE_HSTS_PRELOAD, s.SECURE_HSTS_SECONDS)",
+        ],
+        environment,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [preload, "31536000"]
