@@ -5,7 +5,6 @@ button for staff who may not press it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,12 +15,12 @@ from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Match, Prediction
 from stats.services import stats_views_refresh
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
 
 pytestmark = pytest.mark.django_db
 
-CHROMIUM = Path("/usr/bin/chromium")
 NONCE = re.compile(r"script-src 'self' 'nonce-([A-Za-z0-9_-]{16,})'")
 INLINE_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
@@ -144,8 +143,6 @@ def run_the_admin_in_chromium(
     url: str, session_cookie: str, matches: int, violations: list[str]
 ) -> None:
     from playwright.sync_api import sync_playwright
-
-    from tests.test_leaderboard_page import CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
