@@ -11,18 +11,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Prediction
 from stats.services import stats_views_refresh
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.leagues import scored_league
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.django_db
