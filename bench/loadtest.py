@@ -378,8 +378,8 @@ def _report(
     from procrastinate.contrib.django.models import ProcrastinateJob
 
     from stats import jobs
+    from stats.audit import overlapping_job_runs
     from stats.models import Match
-    from stats.selectors import overlapping_job_runs
 
     windows = _refresh_windows()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -174,12 +176,26 @@ class Prediction(models.Model):
         return f"{self.user} predicts {self.home_score}-{self.away_score} for match {self.match_id}"
 
 
+class ViewRefreshQuerySet(models.QuerySet["ViewRefresh"]):
+    def refreshed_through(self, view_names: Iterable[str]) -> datetime | None:
+        """How far these views are known to be fresh: the start of the least recent of their
+        last refreshes (writes committed after it may be missing), None while any of them was
+        never refreshed. The one answer to "refreshed through" for pages, health and the sweep."""
+        names = set(view_names)
+        refreshes = self.filter(view_name__in=names).aggregate(
+            views=models.Count("pk"), oldest=models.Min("refreshed_at")
+        )
+        return refreshes["oldest"] if refreshes["views"] == len(names) else None
+
+
 class ViewRefresh(models.Model):
     """When each materialized view was last refreshed, and how long it took."""
 
     view_name = models.CharField(max_length=63, primary_key=True)
     refreshed_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()
+
+    objects = ViewRefreshQuerySet.as_manager()
 
     class Meta:
         ordering = ("view_name",)

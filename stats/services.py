@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Max
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import sql
@@ -107,11 +107,8 @@ def views_behind_points() -> bool:
     newest_points = Match.objects.aggregate(newest=Max("points_calculated_at"))["newest"]
     if newest_points is None:
         return False
-    refreshes = ViewRefresh.objects.filter(
-        view_name__in=[view.name for view in STATS_VIEWS]
-    ).aggregate(views=Count("pk"), oldest=Min("refreshed_at"))
     caught_up_at = [
-        refreshes["oldest"] if refreshes["views"] == len(STATS_VIEWS) else None,
+        ViewRefresh.objects.refreshed_through(view.name for view in STATS_VIEWS),
         ProcrastinateEvent.objects.filter(
             type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
         ).aggregate(started=Max("at"))["started"],

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.workers import Workers
+from tests.support.workers import Workers
 
 
 @pytest.fixture(autouse=True)

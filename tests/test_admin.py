@@ -10,31 +10,10 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs
 from stats.models import Match
 from stats.services import match_score_predictions, stats_views_refresh
-from tests.factories import complete, make_match, make_prediction, make_user
+from tests.support.admin_pages import CHANGELISTS, READ_ONLY
+from tests.support.factories import complete, make_match, make_prediction, make_user
 
 pytestmark = pytest.mark.django_db
-
-CHANGELISTS = [
-    "stats_competition",
-    "stats_team",
-    "stats_match",
-    "stats_prediction",
-    "stats_leaderboardentry",
-    "stats_competitionstanding",
-    "stats_roundstanding",
-    "stats_matchsummary",
-    "stats_viewrefresh",
-    "stats_joberror",
-    "procrastinate_procrastinatejob",
-]
-READ_ONLY = [
-    "stats_leaderboardentry",
-    "stats_competitionstanding",
-    "stats_roundstanding",
-    "stats_matchsummary",
-    "stats_viewrefresh",
-    "stats_joberror",
-]
 
 
 @pytest.fixture

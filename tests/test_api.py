@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,52 +11,17 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 
-from stats.models import Competition, ViewRefresh
-from stats.services import match_score_predictions, stats_views_refresh
-from tests.factories import (
-    complete,
+from stats.models import ViewRefresh
+from stats.services import stats_views_refresh
+from tests.support.factories import (
     make_competition,
     make_match,
     make_prediction,
     make_user,
 )
+from tests.support.leagues import scored_league
 
 pytestmark = pytest.mark.django_db
-
-
-@dataclass(frozen=True)
-class League:
-    premier: Competition
-    cup: Competition
-    alice: User
-    bob: User
-    carol: User
-    dave: User
-
-
-def scored_league() -> League:
-    """Two competitions, four players, three completed matches; scored and refreshed.
-
-    Overall: alice and bob 5 points with 1 exact score (rank 1, 1), dave 3 with 1 exact (3),
-    carol 3 with none (4). Premier: alice 5, bob 5, carol 1, dave 0. Cup: dave 3, carol 2.
-    """
-    premier = make_competition("premier", name="Premier League")
-    cup = make_competition("cup", name="Cup")
-    alice, bob, carol, dave = (make_user(name) for name in ("alice", "bob", "carol", "dave"))
-    round_1 = make_match(premier, round=1)
-    round_2 = make_match(premier, round=2)
-    cup_final = make_match(cup, round=1)
-    for user, home, away in ((alice, 2, 1), (bob, 3, 2), (carol, 3, 0), (dave, 0, 1)):
-        make_prediction(user, round_1, home, away)
-    for user, home, away in ((alice, 1, 1), (bob, 0, 0), (carol, 2, 0)):
-        make_prediction(user, round_2, home, away)
-    for user, home, away in ((dave, 1, 3), (carol, 0, 2)):
-        make_prediction(user, cup_final, home, away)
-    for match, home, away in ((round_1, 2, 1), (round_2, 0, 0), (cup_final, 1, 3)):
-        complete(match, home, away)
-        match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
-    return League(premier, cup, alice, bob, carol, dave)
 
 
 def refreshed_at(view_name: str) -> str:

@@ -21,8 +21,14 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
 from stats.services import match_score_predictions, stats_views_refresh
-from tests.factories import complete, make_competition, make_match, make_prediction, make_user
-from tests.workers import Workers, wait_until
+from tests.support.factories import (
+    complete,
+    make_competition,
+    make_match,
+    make_prediction,
+    make_user,
+)
+from tests.support.workers import Workers, wait_until
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from psycopg import sql
 from stats.checks import check_stats_views
 from stats.matviews import STATS_VIEWS, MaterializedView
 from stats.models import Prediction
-from tests.factories import rolled_back
+from tests.support.factories import rolled_back
 
 pytestmark = pytest.mark.django_db
 

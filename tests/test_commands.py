@@ -11,8 +11,14 @@ from django.core.management import call_command
 
 from stats.models import LeaderboardEntry, ViewRefresh
 from stats.services import match_score_predictions, stats_views_refresh
-from tests.factories import complete, make_match, make_prediction, make_user
-from tests.test_health import insert_job, settle_without_points
+from tests.support.factories import (
+    complete,
+    make_match,
+    make_prediction,
+    make_user,
+    settle_without_points,
+)
+from tests.support.jobs import insert_job
 
 pytestmark = pytest.mark.django_db
 

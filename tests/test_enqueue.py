@@ -12,7 +12,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs
 from stats.models import Match, ViewRefresh
 from stats.services import stats_sweep, stats_views_refresh, views_behind_points
-from tests.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import complete, make_match, make_prediction, make_user
 
 pytestmark = pytest.mark.django_db
 

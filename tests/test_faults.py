@@ -35,15 +35,15 @@ from procrastinate.contrib.django.models import ProcrastinateEvent, Procrastinat
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
+from stats.audit import overlapping_job_runs
 from stats.matviews import STATS_VIEWS
 from stats.models import JobError, Match, Prediction, ViewRefresh
 from stats.scoring import PointTiers, prediction_points
-from stats.selectors import overlapping_job_runs
 from stats.services import match_score_predictions
 from stats_project.embedded_postgres.server import stop_server
-from tests.factories import complete, make_competition, make_match, make_user
-from tests.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
-from tests.workers import test_database_url as database_url_of_this_test
+from tests.support.factories import complete, make_competition, make_match, make_user
+from tests.support.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
+from tests.support.workers import test_database_url as database_url_of_this_test
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
 

@@ -7,57 +7,22 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from pytest_django import Settings
 
 from stats.models import Match
 from stats.services import match_score_predictions, stats_views_refresh
-from tests.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import (
+    complete,
+    make_match,
+    make_prediction,
+    make_user,
+    settle_without_points,
+)
+from tests.support.jobs import insert_job
 
 pytestmark = pytest.mark.django_db
-
-
-def insert_job(
-    task_name: str = "stats.tasks.refresh_stats_views",
-    *,
-    status: str = "todo",
-    scheduled: str | None = None,
-    deferred: str | None = None,
-) -> int:
-    """A job row as Procrastinate writes it, moved to `status` the way a worker moves it (so its
-    triggers record the events). `scheduled` and `deferred` are SQL intervals from now (such as
-    "-10 minutes"): its scheduled time, and when it was deferred."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, scheduled_at)"
-            " VALUES ('default', %s, '{}', 'todo', now() + %s::interval) RETURNING id",
-            [task_name, scheduled],
-        )
-        (job_id,) = cursor.fetchone()
-        if deferred is not None:
-            cursor.execute(
-                "UPDATE procrastinate_events SET at = now() + %s::interval WHERE job_id = %s",
-                [deferred, job_id],
-            )
-        for step in {"todo": [], "doing": ["doing"]}.get(status, ["doing", status]):
-            cursor.execute(
-                "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [step, job_id]
-            )
-    return int(job_id)
-
-
-def settle_without_points(*, ago: timedelta) -> Match:
-    """A match completed `ago`, whose points were never calculated (no job was enqueued)."""
-    match = make_match()
-    Match.objects.filter(pk=match.pk).update(
-        status=Match.Status.COMPLETED,
-        home_score=2,
-        away_score=0,
-        completed_at=timezone.now() - ago,
-    )
-    return match
 
 
 HEALTHY_AND_EMPTY: dict[str, object] = {

@@ -11,7 +11,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Prediction
 from stats.services import stats_views_refresh
-from tests.test_api import scored_league
+from tests.support.leagues import scored_league
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -31,7 +31,7 @@ from stats.models import (
     ViewRefresh,
 )
 from stats.services import match_score_predictions, materialized_view_refresh, stats_views_refresh
-from tests.factories import (
+from tests.support.factories import (
     complete,
     make_competition,
     make_match,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from stats.models import Match, Prediction
-from tests.factories import (
+from tests.support.factories import (
     complete,
     make_competition,
     make_match,

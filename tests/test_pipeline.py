@@ -11,11 +11,17 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
+from stats.audit import overlapping_job_runs
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
 from stats.scoring import PointTiers, prediction_points
-from stats.selectors import overlapping_job_runs
-from tests.factories import complete, make_competition, make_match, make_prediction, make_user
-from tests.workers import Workers, wait_until
+from tests.support.factories import (
+    complete,
+    make_competition,
+    make_match,
+    make_prediction,
+    make_user,
+)
+from tests.support.workers import Workers, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
 

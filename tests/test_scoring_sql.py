@@ -16,7 +16,7 @@ from stats.exceptions import MatchNotFound, MatchNotSettled
 from stats.models import Competition, Match, Prediction, Team
 from stats.scoring import PointTiers, prediction_points
 from stats.services import MatchScoring, match_score_predictions
-from tests.factories import complete, make_match, make_prediction, make_user, rolled_back
+from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
 
 pytestmark = pytest.mark.django_db
 

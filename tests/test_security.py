@@ -23,10 +23,10 @@ from stats import jobs
 from stats.models import LeaderboardEntry, Match
 from stats.services import match_score_predictions, stats_views_refresh
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
-from tests.factories import complete, make_match, make_prediction, make_user
-from tests.test_admin import CHANGELISTS as ADMIN_CHANGELISTS
-from tests.workers import REPO_ROOT
-from tests.workers import test_database_url as database_url_of_this_test
+from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
+from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.workers import REPO_ROOT
+from tests.support.workers import test_database_url as database_url_of_this_test
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from stats import selectors
+from stats import monitoring
 
 
 def _count(number: int, unit: str, units: str | None = None) -> str:
@@ -27,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        queue = selectors.queue_report(now=now)
-        fresh = selectors.freshness(now=now)
+        queue = monitoring.queue_report(now=now)
+        fresh = monitoring.freshness(now=now)
         write = self.stdout.write
 
         write("Jobs by status:")

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from django.db import connection
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Fast beats and polling so rescue and delayed jobs happen within seconds in tests.
 WORKER_ENV = {

@@ -70,3 +70,15 @@ def rolled_back() -> Iterator[None]:
     with transaction.atomic():
         yield
         transaction.set_rollback(True)
+
+
+def settle_without_points(*, ago: timedelta) -> Match:
+    """A match completed `ago`, whose points were never calculated (no job was enqueued)."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED,
+        home_score=2,
+        away_score=0,
+        completed_at=timezone.now() - ago,
+    )
+    return match

@@ -1,0 +1,96 @@
+"""The league's doors: board pages as JSON and HTML, a user's stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from stats import selectors
+from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
+from stats.views.params import database_id, error_response, parse_board_query, shown
+
+# --- Leaderboard API and page ------------------------------------------------------------------
+
+
+def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
+    query = parse_board_query(params)
+    board = selectors.board_get(competition_slug=query.competition, round=query.round)
+    return selectors.leaderboard_page(board=board, page=query.page, page_size=query.page_size)
+
+
+@require_GET
+def leaderboard_api(request: HttpRequest) -> JsonResponse:
+    """GET /api/leaderboard: one page of the overall, a competition's or a round's board."""
+    try:
+        page = _board_page(request.GET)
+    except InvalidParameter as exc:
+        return error_response(str(exc), 400)
+    except (UnknownCompetition, PageOutOfRange) as exc:
+        return error_response(str(exc), 404)
+    competition = page.board.competition
+    return JsonResponse(
+        {
+            "competition": competition.slug if competition else None,
+            "round": page.board.round,
+            "entries": page.entries,
+            "page": page.page,
+            "page_size": page.page_size,
+            "total_entries": page.total_entries,
+            "total_pages": page.total_pages,
+            "refreshed_at": page.refreshed_at,
+        }
+    )
+
+
+@require_GET
+def leaderboard_html(request: HttpRequest) -> HttpResponse:
+    """GET /leaderboard/: the board as HTML, with a competition and round picker."""
+    context: dict[str, Any] = {
+        "competitions": selectors.competition_list(),
+        "page": None,
+        "error": None,
+        "rounds": [],
+        "chosen_competition": request.GET.get("competition", ""),
+        "chosen_round": request.GET.get("round", ""),
+        "my_standing": None,
+    }
+    status = 200
+    try:
+        page = _board_page(request.GET)
+    except InvalidParameter as exc:
+        context["error"], status = str(exc), 400
+    except (UnknownCompetition, PageOutOfRange) as exc:
+        context["error"], status = str(exc), 404
+    else:
+        context["page"] = page
+        if page.board.competition is not None:
+            context["rounds"] = selectors.competition_rounds(competition=page.board.competition)
+        if request.user.is_authenticated:
+            context["my_standing"] = selectors.user_board_standing(
+                board=page.board, user_id=request.user.pk
+            )
+    return render(request, "stats/leaderboard.html", context, status=status)
+
+
+# --- A user's stats ----------------------------------------------------------------------------
+
+
+@require_GET
+def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
+    """GET /api/users/<id>/stats: a user's totals and ranks on every board they are on."""
+    row_id = database_id(user_id)
+    stats = None if row_id is None else selectors.user_stats(user_id=row_id)
+    if stats is None:
+        return error_response(f"no user has the id {shown(user_id)}", 404)
+    return JsonResponse(
+        {
+            "user": {"id": stats.user_id, "username": stats.username},
+            "overall": stats.overall,
+            "competitions": stats.competitions,
+            "rounds": stats.rounds,
+            "refreshed_at": stats.refreshed_at,
+        }
+    )
