@@ -30,7 +30,7 @@ from stats.scoring import PointTiers, prediction_points
 from stats.services import (
     match_score_predictions,
     materialized_view_refresh,
-    stats_views_refresh,
+    stats_refresh,
 )
 
 Say = Callable[[str], None]
@@ -250,7 +250,7 @@ def view_queries_run(queries: dict[str, str]) -> dict[str, float]:
 
 
 def views_refresh_timed() -> dict[str, float]:
-    """stats_views_refresh(), with each view's wall time in ms (its own figure is whole ms)."""
+    """stats_refresh(), with each view's wall time in ms (its own figure is whole ms)."""
     timings = {}
     for view in STATS_VIEWS:
         started = time.perf_counter()
@@ -263,13 +263,13 @@ def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, 
     """refresh_ms (every view, CONCURRENTLY, after one match's points changed) against
     refresh_raw_query_ms (the views' defining queries run plainly), interleaved."""
     say("  catching the views up with the scorings above")
-    stats_views_refresh()
+    stats_refresh()
     queries = view_queries()
     refresh_runs: list[dict[str, float]] = []
     raw_runs: list[dict[str, float]] = []
     for index in range(repetitions):
         result_correct(league.scored_match_ids[index % len(league.scored_match_ids)])
-        # What stats_views_refresh() does, view by view, to see where the time goes.
+        # What stats_refresh() does, view by view, to see where the time goes.
         refresh_runs.append(views_refresh_timed())
         raw_runs.append(view_queries_run(queries))
         say(
@@ -396,7 +396,7 @@ def reads_measure(
                 result_correct(league.scored_match_ids[-1 - index % len(league.scored_match_ids)])
                 refreshing.set()
                 started = time.perf_counter()
-                stats_views_refresh()
+                stats_refresh()
                 refreshing.clear()
                 say(
                     f"  refresh {index + 1}/{refresh_repetitions} in the background: "

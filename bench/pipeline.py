@@ -32,7 +32,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
-from stats.services import stats_views_refresh
+from stats.services import stats_refresh
 
 Say = Callable[[str], None]
 
@@ -93,7 +93,7 @@ def pipeline_measure(
     if in_worker:
         results["completion_job_lasted_p50_ms"] = rounded(percentile(in_worker, 50))
     waiting_refreshes_cancel()
-    stats_views_refresh()  # the burst starts from fresh views, as after any refresh
+    stats_refresh()  # the burst starts from fresh views, as after any refresh
     # Scoring a burst takes about BURST x points_ms (less with the worker's concurrency); the
     # delay leaves it room four times over, for a busy machine, so that the whole burst is
     # scored inside one refresh delay, as STATS_REFRESH_DELAY is meant to be chosen.

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from stats.models import LeaderboardEntry, ViewRefresh
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     make_match,
@@ -82,7 +82,7 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
     insert_job("stats.tasks.calculate_points", status="doing")
     insert_job("stats.tasks.calculate_points", status="failed")
     settle_without_points(ago=timedelta(minutes=20))
-    stats_views_refresh()
+    stats_refresh()
 
     output = run("stats_status")
 

@@ -11,7 +11,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import Match, ViewRefresh
-from stats.services import stats_sweep, stats_views_refresh, views_behind_points
+from stats.services import stats_sweep, stats_refresh, views_behind_points
 from tests.support.factories import complete, make_match, make_prediction, make_user
 
 pytestmark = pytest.mark.django_db
@@ -161,7 +161,7 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
 
 def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
     """Points calculated after the last refresh began mean the views are behind."""
-    stats_views_refresh()
+    stats_refresh()
     assert stats_sweep()["refresh_queued"] == 0
     match = make_match()
     make_prediction(make_user(), match, 1, 0)
@@ -174,7 +174,7 @@ def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
 
 def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
     """A refresh running since after the newest points will show them: no follow-up queued."""
-    stats_views_refresh()
+    stats_refresh()
     ViewRefresh.objects.update(refreshed_at=timezone.now() - timedelta(minutes=10))
     match = make_match()
     Match.objects.filter(pk=match.pk).update(

@@ -30,7 +30,7 @@ from stats.models import (
     Team,
     ViewRefresh,
 )
-from stats.services import match_score_predictions, materialized_view_refresh, stats_views_refresh
+from stats.services import match_score_predictions, materialized_view_refresh, stats_refresh
 from tests.support.factories import (
     complete,
     make_competition,
@@ -250,7 +250,7 @@ def build_league() -> League:
         match_score_predictions(match_id=matches[key].pk)
     # A prediction that arrives after the match was scored: it counts nowhere until scored.
     make_prediction(users[3], matches["c2a"], 1, 1)
-    stats_views_refresh()
+    stats_refresh()
     return League(users, matches)
 
 
@@ -370,7 +370,7 @@ def test_void_unscored_and_scheduled_predictions_count_nowhere() -> None:
 @pytest.mark.django_db
 def test_refresh_records_each_view() -> None:
     """A refresh of every view returns one timing per view and records when each ran."""
-    timings = stats_views_refresh()
+    timings = stats_refresh()
     assert [timing.view_name for timing in timings] == [view.name for view in STATS_VIEWS]
     assert all(timing.duration_ms >= 0 for timing in timings)
     assert {refresh.view_name: refresh.duration_ms for refresh in ViewRefresh.objects.all()} == {
@@ -384,7 +384,7 @@ def test_views_are_empty_before_the_first_result() -> None:
     predictions only."""
     match = make_match()
     make_prediction(make_user(), match, 2, 0)
-    stats_views_refresh()
+    stats_refresh()
     assert list(LeaderboardEntry.objects.all()) == []
     assert list(MatchSummary.objects.values()) == [
         {
@@ -459,12 +459,12 @@ def _views_emptied_afterwards() -> Iterator[None]:
     Match.objects.all().delete()
     Team.objects.all().delete()
     Competition.objects.all().delete()
-    stats_views_refresh()
+    stats_refresh()
 
 
 def _scored_league_of_one() -> User:
     """One user with one exact score, not yet in the (freshly refreshed, empty) views."""
-    stats_views_refresh()
+    stats_refresh()
     user = make_user()
     match = make_match()
     make_prediction(user, match, 1, 0)

@@ -36,6 +36,7 @@ CREATE INDEX stats_round_leaderboard_by_position ON stats_round_leaderboard (com
 
 -- Per (competition, user) totals: the sum of that user's round rows, carried by difference.
 CREATE TABLE stats_competition_total (
+    id text GENERATED ALWAYS AS (competition_id::text || ':' || user_id::text) STORED,
     competition_id integer NOT NULL,
     user_id integer NOT NULL,
     total_points integer NOT NULL,
@@ -124,7 +125,7 @@ FROM (
     WHERE p.points IS NOT NULL AND m.status = 'completed'
     GROUP BY m.competition_id, m.round, p.user_id
 ) AS totals (competition_id, round, user_id, total_points, predictions_scored, exact_scores, correct_outcomes);
-INSERT INTO stats_competition_total SELECT competition_id, user_id, sum(total_points), sum(predictions_scored), sum(exact_scores), sum(correct_outcomes) FROM stats_round_leaderboard GROUP BY competition_id, user_id;
+INSERT INTO stats_competition_total (competition_id, user_id, total_points, predictions_scored, exact_scores, correct_outcomes) SELECT competition_id, user_id, sum(total_points), sum(predictions_scored), sum(exact_scores), sum(correct_outcomes) FROM stats_round_leaderboard GROUP BY competition_id, user_id;
 INSERT INTO stats_match_summary
 SELECT m.id, count(p.id), count(*) FILTER (WHERE p.home_score > p.away_score), count(*) FILTER (WHERE p.home_score = p.away_score), count(*) FILTER (WHERE p.home_score < p.away_score),
        count(*) FILTER (WHERE m.status = 'completed' AND p.home_score = m.home_score AND p.away_score = m.away_score),
@@ -134,7 +135,7 @@ GROUP BY m.id;
 
 -- The two boards whose size does not grow with the season, computed from the totals.
 CREATE MATERIALIZED VIEW stats_competition_leaderboard AS
-SELECT competition_id::text || ':' || user_id::text AS id, t.*,
+SELECT t.id, t.competition_id, t.user_id, t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes,
        rank() OVER (PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC)::integer AS rank,
        row_number() OVER (PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC, user_id)::integer AS position
 FROM stats_competition_total AS t

@@ -1,5 +1,5 @@
--- Recompute the touched round boards from their predictions, carry each user's difference up to
--- the competition totals, then write only the board rows whose values change.
+-- Recompute the touched round boards from their predictions, note each user's difference for the
+-- competition totals (carry_totals.sql), then write only the board rows whose values change.
 DROP TABLE IF EXISTS pg_temp.stats_fresh_round, pg_temp.stats_total_difference;
 CREATE TEMP TABLE stats_fresh_round ON COMMIT DROP AS
 SELECT totals.*,
@@ -32,16 +32,6 @@ FROM (
 ) AS change
 GROUP BY competition_id, user_id
 HAVING (sum(total_points), sum(predictions_scored), sum(exact_scores), sum(correct_outcomes)) <> (0, 0, 0, 0);
-
-INSERT INTO stats_competition_total AS total
-SELECT * FROM stats_total_difference ORDER BY competition_id, user_id
-ON CONFLICT ON CONSTRAINT stats_competition_total_key DO UPDATE SET
-    total_points = total.total_points + excluded.total_points,
-    predictions_scored = total.predictions_scored + excluded.predictions_scored,
-    exact_scores = total.exact_scores + excluded.exact_scores,
-    correct_outcomes = total.correct_outcomes + excluded.correct_outcomes;
-DELETE FROM stats_competition_total AS total USING stats_total_difference AS d
-WHERE total.competition_id = d.competition_id AND total.user_id = d.user_id AND total.predictions_scored = 0;
 
 DELETE FROM stats_round_leaderboard AS r USING stats_touched_round AS t
 WHERE r.competition_id = t.competition_id AND r.round = t.round

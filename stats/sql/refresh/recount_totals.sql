@@ -1,4 +1,4 @@
--- A rebuild's competition totals: every one recomputed as the sum of its round rows.
+-- A rebuild: every competition total recounted as the sum of its round rows.
 DROP TABLE IF EXISTS pg_temp.stats_fresh_total;
 CREATE TEMP TABLE stats_fresh_total ON COMMIT DROP AS
 SELECT competition_id, user_id,
@@ -9,7 +9,7 @@ CREATE UNIQUE INDEX ON stats_fresh_total (competition_id, user_id);
 ANALYZE stats_fresh_total;
 DELETE FROM stats_competition_total AS total
 WHERE NOT EXISTS (SELECT FROM stats_fresh_total AS f WHERE f.competition_id = total.competition_id AND f.user_id = total.user_id);
-INSERT INTO stats_competition_total AS total
+INSERT INTO stats_competition_total AS total (competition_id, user_id, total_points, predictions_scored, exact_scores, correct_outcomes)
 SELECT * FROM stats_fresh_total ORDER BY competition_id, user_id
 ON CONFLICT ON CONSTRAINT stats_competition_total_key DO UPDATE SET
     total_points = excluded.total_points, predictions_scored = excluded.predictions_scored,
