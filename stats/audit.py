@@ -8,6 +8,7 @@ with what is stored. Points are compared with the Python reference (stats/scorin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,8 @@ def relation_audit(relation: StatsRelation, *, show: int = 20) -> RelationAudit:
         """
         WITH fresh AS MATERIALIZED ({definition}),
              stored AS MATERIALIZED (SELECT {columns} FROM {table})
-        SELECT to_jsonb(stored), to_jsonb(fresh), count(*) OVER (), (SELECT count(*) FROM stored)
+        SELECT to_jsonb(stored)::text, to_jsonb(fresh)::text, count(*) OVER (),
+               (SELECT count(*) FROM stored)
         FROM stored FULL JOIN fresh ON {key}
         WHERE to_jsonb(stored) IS DISTINCT FROM to_jsonb(fresh)
         ORDER BY {order}
@@ -94,16 +96,27 @@ def relation_audit(relation: StatsRelation, *, show: int = 20) -> RelationAudit:
                 .as_string(cursor.connection)
             )
             differences, rows = 0, cursor.fetchone()[0]
-    listed = [
-        Difference(
-            relation=relation.name,
-            key={name: (stored or fresh)[name] for name in relation.key},
-            stored=stored,
-            recomputed=fresh,
+    listed = []
+    for stored_text, fresh_text, _, _ in found:
+        stored, fresh = _row(stored_text, columns), _row(fresh_text, columns)
+        row = stored or fresh or {}
+        listed.append(
+            Difference(
+                relation=relation.name,
+                key={name: row[name] for name in relation.key},
+                stored=stored,
+                recomputed=fresh,
+            )
         )
-        for stored, fresh, _, _ in found
-    ]
     return RelationAudit(relation.name, int(rows), int(differences), listed)
+
+
+def _row(text: str | None, columns: list[str]) -> dict[str, Any] | None:
+    """A row as JSON text, back to a dict in the relation's column order."""
+    if text is None:
+        return None
+    values = json.loads(text)
+    return {column: values[column] for column in columns}
 
 
 def stats_audit(*, show: int = 20) -> list[RelationAudit]:

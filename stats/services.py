@@ -187,7 +187,7 @@ def _refuse_broken_relations() -> None:
         problem = relation_problem(relation, states.get(relation.name))
         if problem is not None:
             raise ViewNotRefreshable(
-                f"{problem}; a concurrent refresh is impossible. "
+                f"the statistics cannot be refreshed: {problem}. "
                 "Run `manage.py migrate` and `manage.py check --database default`."
             )
 
@@ -213,7 +213,9 @@ def _recompute(*, everything: bool) -> list[RefreshStep]:
         step(ROUND_BOARDS.name, load_sql("refresh/round_boards.sql"))
         totals = "recount_totals.sql" if everything else "carry_totals.sql"
         step(COMPETITION_TOTALS.name, load_sql(f"refresh/{totals}"))
-        totals_changed = everything or cursor.rowcount != 0
+        if not everything:
+            cursor.execute(load_sql("refresh/totals_changed.sql"))
+        totals_changed = everything or cursor.fetchone()[0]
         step(MATCH_SUMMARIES.name, load_sql("refresh/match_summaries.sql"))
         for view in (COMPETITION_BOARDS, OVERALL_BOARD):
             # Unchanged totals leave the view as it is: no need to recompute it.
