@@ -24,8 +24,8 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
-
 from stats.matviews import STATS_VIEWS
+
 from stats.scoring import PointTiers
 
 TEAMS_PER_COMPETITION = 20

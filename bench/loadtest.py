@@ -327,7 +327,6 @@ def _wrong_points() -> tuple[int, int]:
 def _view_differences() -> dict[str, dict[str, int]]:
     """For each view: its rows, and the rows by which it differs from its definition run now."""
     from django.db import connection
-
     from stats.matviews import STATS_VIEWS
 
     found = {}

@@ -22,9 +22,9 @@ from django.db.models import F
 from django.test import Client
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from stats.matviews import STATS_VIEWS
 
 from bench.generate import League
-from stats.matviews import STATS_VIEWS
 from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction
 from stats.scoring import PointTiers, prediction_points
 from stats.services import (

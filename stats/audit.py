@@ -57,8 +57,16 @@ def relation_columns(relation: StatsRelation) -> list[str]:
     return [field.column for field in relation.model._meta.concrete_fields if field.column != "id"]
 
 
-def relation_audit(relation: StatsRelation, *, show: int = 20) -> RelationAudit:
-    """Compare a relation with its from-scratch definition; list the first `show` differences."""
+def relation_audit(
+    relation: StatsRelation, *, show: int = 20, cursor: Any | None = None
+) -> RelationAudit:
+    """Compare a relation with its from-scratch definition; list the first `show` differences.
+
+    On Django's connection, or on `cursor` (any psycopg cursor, e.g. to a private server).
+    """
+    if cursor is None:
+        with connection.cursor() as own:
+            return relation_audit(relation, show=show, cursor=own)
     columns = relation_columns(relation)
     key = sql.SQL(" AND ").join(
         sql.SQL("stored.{0} = fresh.{0}").format(sql.Identifier(name)) for name in relation.key
@@ -75,7 +83,7 @@ def relation_audit(relation: StatsRelation, *, show: int = 20) -> RelationAudit:
         LIMIT %s
         """
     ).format(
-        definition=sql.SQL(load_sql(f"audit/{relation.name}.sql").strip().rstrip(";")),  # type: ignore[arg-type]
+        definition=sql.SQL(load_sql(f"audit/{relation.name}.sql").strip().rstrip(";")),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         table=sql.Identifier(relation.name),
         key=key,
@@ -84,18 +92,14 @@ def relation_audit(relation: StatsRelation, *, show: int = 20) -> RelationAudit:
             for name in relation.key
         ),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(query.as_string(cursor.connection), [show])
-        found = cursor.fetchall()
-        if found:
-            differences, rows = found[0][2], found[0][3]
-        else:
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {}")
-                .format(sql.Identifier(relation.name))
-                .as_string(cursor.connection)
-            )
-            differences, rows = 0, cursor.fetchone()[0]
+    cursor.execute(query.as_string(cursor.connection), [show])
+    found = cursor.fetchall()
+    if found:
+        differences, rows = found[0][2], found[0][3]
+    else:
+        count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(relation.name))
+        cursor.execute(count.as_string(cursor.connection))
+        differences, rows = 0, cursor.fetchone()[0]
     listed = []
     for stored_text, fresh_text, _, _ in found:
         stored, fresh = _row(stored_text, columns), _row(fresh_text, columns)
@@ -119,14 +123,18 @@ def _row(text: str | None, columns: list[str]) -> dict[str, Any] | None:
     return {column: values[column] for column in columns}
 
 
-def stats_audit(*, show: int = 20) -> list[RelationAudit]:
+def stats_audit(*, show: int = 20, cursor: Any | None = None) -> list[RelationAudit]:
     """Every statistics relation compared with its from-scratch definition."""
-    return [relation_audit(relation, show=show) for relation in STATS_RELATIONS]
+    return [relation_audit(relation, show=show, cursor=cursor) for relation in STATS_RELATIONS]
 
 
-def stats_differences(*, show: int = 20) -> list[Difference]:
+def stats_differences(*, show: int = 20, cursor: Any | None = None) -> list[Difference]:
     """The first differences of every relation; empty when every one is exactly right."""
-    return [difference for audit in stats_audit(show=show) for difference in audit.first_differences]
+    return [
+        difference
+        for audit in stats_audit(show=show, cursor=cursor)
+        for difference in audit.first_differences
+    ]
 
 
 @dataclass(frozen=True)
@@ -135,29 +143,31 @@ class WrongPoints:
     wrong: list[tuple[int, int | None, int | None]]  # (prediction id, stored, expected)
 
 
-def wrong_points() -> WrongPoints:
+def wrong_points(*, cursor: Any | None = None) -> WrongPoints:
     """Predictions whose points are not what the Python reference gives for their match's current
     result (NULL unless completed); reads in chunks, so it fits any league."""
+    if cursor is None:
+        with connection.chunked_cursor() as own:
+            return wrong_points(cursor=own)
     tiers = PointTiers.from_settings()
     checked, wrong = 0, []
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(
-            "SELECT p.id, p.home_score, p.away_score, p.points, m.status, m.home_score,"
-            " m.away_score FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
-        )
-        while rows := cursor.fetchmany(50_000):
-            for pk, home, away, points, status, result_home, result_away in rows:
-                checked += 1
-                result = (result_home, result_away) if status == Match.Status.COMPLETED else None
-                expected = prediction_points((home, away), result, tiers)
-                if points != expected:
-                    wrong.append((pk, points, expected))
+    cursor.execute(
+        "SELECT p.id, p.home_score, p.away_score, p.points, m.status, m.home_score,"
+        " m.away_score FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
+    )
+    while rows := cursor.fetchmany(50_000):
+        for pk, home, away, points, status, result_home, result_away in rows:
+            checked += 1
+            result = (result_home, result_away) if status == Match.Status.COMPLETED else None
+            expected = prediction_points((home, away), result, tiers)
+            if points != expected:
+                wrong.append((pk, points, expected))
     return WrongPoints(checked, wrong)
 
 
-def stats_all_right() -> bool:
+def stats_all_right(*, cursor: Any | None = None) -> bool:
     """Every prediction's points and every statistics relation exactly as recomputed now."""
-    return not wrong_points().wrong and not stats_differences(show=1)
+    return not wrong_points(cursor=cursor).wrong and not stats_differences(show=1, cursor=cursor)
 
 
 def overlapping_job_runs(*, task_name: str) -> int:

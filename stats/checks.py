@@ -33,7 +33,9 @@ def check_stats_views(
             with connection.cursor() as cursor:
                 problems = relation_problems(cursor)
         except DatabaseError as exc:
-            errors.append(checks.Error(f"cannot inspect the stats relations: {exc}", id="stats.E001"))
+            errors.append(
+                checks.Error(f"cannot inspect the stats relations: {exc}", id="stats.E001")
+            )
             continue
         errors.extend(
             checks.Error(

@@ -15,8 +15,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
 
-from stats.relations import STATS_RELATIONS
 from stats.models import Match, ViewRefresh
+from stats.relations import STATS_RELATIONS
 
 # Procrastinate's job statuses, in the order a job lives through them.
 JOB_STATUSES: tuple[str, ...] = tuple(ProcrastinateJob.STATUSES)

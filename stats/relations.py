@@ -110,5 +110,7 @@ def relation_problem(relation: StatsRelation, state: tuple[str, bool] | None) ->
 def relation_problems(cursor: CursorWrapper) -> list[str]:
     """What is wrong with any of STATS_RELATIONS in the database; empty when all is well."""
     states = relation_states(cursor, [relation.name for relation in STATS_RELATIONS])
-    problems = (relation_problem(relation, states.get(relation.name)) for relation in STATS_RELATIONS)
+    problems = (
+        relation_problem(relation, states.get(relation.name)) for relation in STATS_RELATIONS
+    )
     return [problem for problem in problems if problem is not None]

@@ -27,7 +27,6 @@ from stats.models import (
 )
 from stats.relations import BOARDS, COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS, StatsRelation
 
-
 # --- Leaderboards ------------------------------------------------------------------------------
 
 

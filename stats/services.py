@@ -19,6 +19,7 @@ from psycopg import sql
 
 from stats.exceptions import MatchNotFound, MatchNotSettled, ViewNotRefreshable
 from stats.jobs import REFRESH_STATS_VIEWS, enqueue_match_scoring, enqueue_stats_refresh
+from stats.models import Match, ViewRefresh
 from stats.relations import (
     COMPETITION_BOARDS,
     COMPETITION_TOTALS,
@@ -29,7 +30,6 @@ from stats.relations import (
     relation_problem,
     relation_states,
 )
-from stats.models import Match, ViewRefresh
 from stats.scoring import PointTiers
 from stats.sql import load_sql
 

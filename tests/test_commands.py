@@ -29,8 +29,8 @@ def run(command: str) -> str:
     return out.getvalue()
 
 
-def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
-    """One line per view with its duration in ms, in refresh order, then the total."""
+def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> None:
+    """One line per step with its duration in ms, in refresh order, then the total."""
     user = make_user()
     match = make_match()
     make_prediction(user, match, 1, 0)
@@ -40,15 +40,17 @@ def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
     output = run("refresh_stats")
 
     assert re.fullmatch(
-        r"stats_leaderboard              +\d+ ms\n"
-        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"touched rounds and matches     +\d+ ms\n"
         r"stats_round_leaderboard        +\d+ ms\n"
+        r"stats_competition_total        +\d+ ms\n"
         r"stats_match_summary            +\d+ ms\n"
-        r"4 views refreshed in \d+ ms\n",
+        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"stats_leaderboard              +\d+ ms\n"
+        r"statistics refreshed in \d+ ms\n",
         output,
     ), output
     assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
-    assert ViewRefresh.objects.count() == 4
+    assert ViewRefresh.objects.count() == 5
 
 
 def test_stats_status_of_an_empty_league() -> None:
@@ -66,11 +68,12 @@ def test_stats_status_of_an_empty_league() -> None:
         "Oldest waiting due job: none\n"
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
-        "Views:\n"
-        "  stats_leaderboard              never refreshed\n"
-        "  stats_competition_leaderboard  never refreshed\n"
+        "Statistics:\n"
         "  stats_round_leaderboard        never refreshed\n"
+        "  stats_competition_total        never refreshed\n"
         "  stats_match_summary            never refreshed\n"
+        "  stats_competition_leaderboard  never refreshed\n"
+        "  stats_leaderboard              never refreshed\n"
     )
 
 
@@ -102,10 +105,11 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         r"Oldest waiting due job: 6\d\d s\n"
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"
-        "Views:\n"
-        f"  stats_leaderboard              {when}\n"
-        f"  stats_competition_leaderboard  {when}\n"
+        "Statistics:\n"
         f"  stats_round_leaderboard        {when}\n"
-        f"  stats_match_summary            {when}\n",
+        f"  stats_competition_total        {when}\n"
+        f"  stats_match_summary            {when}\n"
+        f"  stats_competition_leaderboard  {when}\n"
+        f"  stats_leaderboard              {when}\n",
         output,
     ), output

@@ -18,7 +18,6 @@ from psycopg import sql
 from pytest_django.fixtures import Settings
 
 from stats.exceptions import ViewNotRefreshable
-from stats.relations import MATCH_SUMMARIES, OVERALL_BOARD, STATS_RELATIONS, StatsRelation
 from stats.models import (
     Competition,
     CompetitionStanding,
@@ -30,6 +29,7 @@ from stats.models import (
     Team,
     ViewRefresh,
 )
+from stats.relations import MATCH_SUMMARIES, OVERALL_BOARD, STATS_RELATIONS, StatsRelation
 from stats.services import MARKS_STEP, match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,

@@ -104,9 +104,9 @@ class StatisticsMachine(RuleBasedStateMachine):
     def change_prediction(self, prediction: Prediction | None, home: int, away: int) -> None:
         if prediction is None:
             return
-        Prediction.objects.filter(
-            pk=prediction.pk, match__status=Match.Status.SCHEDULED
-        ).update(home_score=home, away_score=away)
+        Prediction.objects.filter(pk=prediction.pk, match__status=Match.Status.SCHEDULED).update(
+            home_score=home, away_score=away
+        )
 
     @rule(prediction=consumes(predictions))
     def delete_prediction(self, prediction: Prediction | None) -> None:
@@ -192,7 +192,7 @@ def _scored_round() -> tuple[Match, Match, list[User]]:
 @pytest.mark.django_db
 def test_a_user_leaves_the_boards_when_nothing_of_theirs_counts() -> None:
     """Voiding the matches a user scored in leaves no zero row behind, on any board."""
-    first, second, users = _scored_round()
+    first, second, _users = _scored_round()
     assert LeaderboardEntry.objects.count() == 3
     for match in (first, second):
         match.status = Match.Status.CANCELLED
@@ -207,11 +207,12 @@ def test_a_user_leaves_the_boards_when_nothing_of_theirs_counts() -> None:
 @pytest.mark.django_db
 def test_a_match_moved_to_another_round_moves_its_points() -> None:
     """Editing a match's round re-ranks both rounds; the totals stay."""
-    first, _second, users = _scored_round()
+    first, _second, _users = _scored_round()
     before = list(LeaderboardEntry.objects.values_list("user_id", "total_points"))
     Match.objects.filter(pk=first.pk).update(round=2)
     run_the_jobs()
-    assert list(RoundStanding.objects.order_by("round").values_list("round", flat=True).distinct()) == [1, 2]
+    rounds = RoundStanding.objects.order_by("round").values_list("round", flat=True)
+    assert list(rounds.distinct()) == [1, 2]
     assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == before
     assert stats_differences() == []
 
