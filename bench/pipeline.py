@@ -48,6 +48,8 @@ CALCULATE_POINTS = "stats.tasks.calculate_points"
 REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
 NOOP = "bench.tasks.noop"
 COMPLETIONS = 20
+# Corrections timed from commit to the overall board (each costs a scoring and a refresh).
+BOARD_COMPLETIONS = 5
 BURST = 100
 NOOP_JOBS = 500
 # Long enough that no refresh runs while completion latencies are measured.
@@ -100,6 +102,10 @@ def pipeline_measure(
     delay_s = max(15, math.ceil(4 * BURST * points_ms / 1000) + 10)
     with worker_running(database, delay_s, log_dir / "worker-2.log", say):
         results.update(refreshes_for_burst_measure(league, delay_s=delay_s, say=say))
+    with worker_running(database, 0, log_dir / "worker-3.log", say):
+        boards = completion_to_boards_measure(league, say=say)
+        results.setdefault("samples", {}).update(boards.pop("samples"))
+        results.update(boards)
     results["pipeline_note"] = (
         f"real `manage.py procrastinate worker` processes with the project's settings; "
         f"worker logs in {log_dir}"
@@ -207,6 +213,57 @@ def _points_visible(match_id: int) -> bool:
     return bool(row and row[0])
 
 
+# A user whose board total must change with a correction (one more home goal): they predicted
+# the old result exactly. Their points over completed matches are an index range (user, match).
+_WATCHED_USER_SQL = """
+SELECT user_id FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id
+WHERE p.match_id = %s AND p.home_score = m.home_score AND p.away_score = m.away_score LIMIT 1
+"""
+_BOARD_SHOWS_POINTS_SQL = """
+SELECT m.points_calculated_at >= m.completed_at AND board.total_points = (
+    SELECT sum(p.points) FROM stats_prediction AS p JOIN stats_match AS played
+        ON played.id = p.match_id AND played.status = 'completed'
+    WHERE p.user_id = %(user_id)s
+)
+FROM stats_match AS m, stats_leaderboard AS board
+WHERE m.id = %(match_id)s AND board.user_id = %(user_id)s
+"""
+
+
+def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
+    """From the commit of a corrected result to the overall board showing it (scoring, then a
+    refresh with no delay), one correction at a time, watching a user whose total changes."""
+    rng = random.Random(13)
+    latencies: list[float] = []
+    for match_id in league.scored_match_ids[-BOARD_COMPLETIONS:]:
+        with connection.cursor() as cursor:
+            cursor.execute(_WATCHED_USER_SQL, [match_id])
+            row = cursor.fetchone()
+        if row is None:
+            continue
+        time.sleep(0.5)  # one by one: the worker is idle at each commit
+        _result_save(match_id, rng)
+        committed = time.perf_counter()
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(_BOARD_SHOWS_POINTS_SQL, {"match_id": match_id, "user_id": row[0]})
+                shown = cursor.fetchone()
+            if shown and shown[0]:
+                break
+            time.sleep(POLL_S)
+        latencies.append(elapsed_ms(committed))
+    p50 = percentile(latencies, 50)
+    say(f"  {len(latencies)} corrections: commit to the overall board p50 {p50:,.0f} ms")
+    return {
+        "completion_to_boards_p50_ms": rounded(p50),
+        "completion_to_boards_max_ms": rounded(max(latencies)),
+        "completion_to_boards_note": "a corrected result saved with Match.save(), one worker with "
+        "STATS_REFRESH_DELAY=0: its scoring job, then the refresh job, until the overall board "
+        "shows the new total of a user who had predicted the old result exactly",
+        "samples": {"completion_to_boards_ms": [rounded(x) for x in latencies]},
+    }
+
+
 def completion_to_points_measure(league: League, *, points_ms: float, say: Say) -> dict[str, Any]:
     """From the commit of a completed match to its points being visible, one completion at a
     time, on matches never scored (the same work as points_ms)."""
@@ -254,8 +311,7 @@ def _sweep_would_queue_refresh() -> bool | None:
     check)."""
     from stats import services
 
-    views_behind_points = getattr(services, "views_behind_points", None)
-    return None if views_behind_points is None else bool(views_behind_points())
+    return services.stats_behind_writes()
 
 
 def _last_job_id() -> int:

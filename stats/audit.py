@@ -92,7 +92,8 @@ def relation_audit(
             for name in relation.key
         ),
     )
-    cursor.execute(query.as_string(cursor.connection), [show])
+    # At least one row, which carries the count of every difference.
+    cursor.execute(query.as_string(cursor.connection), [max(show, 1)])
     found = cursor.fetchall()
     if found:
         differences, rows = found[0][2], found[0][3]
@@ -101,7 +102,7 @@ def relation_audit(
         cursor.execute(count.as_string(cursor.connection))
         differences, rows = 0, cursor.fetchone()[0]
     listed = []
-    for stored_text, fresh_text, _, _ in found:
+    for stored_text, fresh_text, _, _ in found[:show]:
         stored, fresh = _row(stored_text, columns), _row(fresh_text, columns)
         row = stored or fresh or {}
         listed.append(
