@@ -32,6 +32,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
+from stats.scoring import PointTiers
 from stats.services import stats_refresh
 
 Say = Callable[[str], None]
@@ -213,11 +214,15 @@ def _points_visible(match_id: int) -> bool:
     return bool(row and row[0])
 
 
-# A user whose board total must change with a correction (one more home goal): they predicted
-# the old result exactly. Their points over completed matches are an index range (user, match).
+# A user whose board total must change with a correction (one more home goal): their points for
+# the match differ under the new result. Their points over completed matches are an index range.
 _WATCHED_USER_SQL = """
 SELECT user_id FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id
-WHERE p.match_id = %s AND p.home_score = m.home_score AND p.away_score = m.away_score LIMIT 1
+WHERE p.match_id = %(match_id)s AND p.points IS DISTINCT FROM stats_prediction_points(
+    p.home_score, p.away_score, m.home_score + 1, m.away_score,
+    %(exact)s, %(goal_difference)s, %(outcome)s
+)
+LIMIT 1
 """
 _BOARD_SHOWS_POINTS_SQL = """
 SELECT m.points_calculated_at >= m.completed_at AND board.total_points = (
@@ -234,10 +239,19 @@ def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
     """From the commit of a corrected result to the overall board showing it (scoring, then a
     refresh with no delay), one correction at a time, watching a user whose total changes."""
     rng = random.Random(13)
+    tiers = PointTiers.from_settings()
     latencies: list[float] = []
     for match_id in league.scored_match_ids[-BOARD_COMPLETIONS:]:
         with connection.cursor() as cursor:
-            cursor.execute(_WATCHED_USER_SQL, [match_id])
+            cursor.execute(
+                _WATCHED_USER_SQL,
+                {
+                    "match_id": match_id,
+                    "exact": tiers.exact,
+                    "goal_difference": tiers.goal_difference,
+                    "outcome": tiers.outcome,
+                },
+            )
             row = cursor.fetchone()
         if row is None:
             continue

@@ -100,7 +100,7 @@ BEGIN
         SELECT id, competition_id, round FROM old_rows;
     ELSE
         INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT side.id, side.competition_id, side.round
+        SELECT DISTINCT side.id, side.competition_id, side.round
         FROM old_rows AS o
         JOIN new_rows AS n ON n.id = o.id
         CROSS JOIN LATERAL (VALUES (o.id, o.competition_id, o.round), (n.id, n.competition_id, n.round))
