@@ -1,4 +1,5 @@
-"""The operator's commands: `refresh_stats` and `stats_status`, by their exact output."""
+"""The operator's commands: `refresh_stats`, `rebuild_stats` and `stats_status`, by their exact
+output."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from tests.support.jobs import insert_job
 pytestmark = pytest.mark.django_db
 
 
-def run(command: str) -> str:
+def run(command: str, *args: str) -> str:
     out = StringIO()
-    call_command(command, stdout=out)
+    call_command(command, *args, stdout=out)
     return out.getvalue()
 
 
@@ -113,3 +114,34 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         f"  stats_leaderboard              {when}\n",
         output,
     ), output
+
+
+def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
+    """rebuild_stats: one line per step with its duration, then the total; --check: each
+    relation's rows and differences, then the verdict, exit 0."""
+    user = make_user()
+    match = make_match()
+    make_prediction(user, match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+
+    assert re.fullmatch(
+        r"touched rounds and matches     +\d+ ms\n"
+        r"stats_round_leaderboard        +\d+ ms\n"
+        r"stats_competition_total        +\d+ ms\n"
+        r"stats_match_summary            +\d+ ms\n"
+        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"stats_leaderboard              +\d+ ms\n"
+        r"statistics rebuilt in \d+ ms\n",
+        run("rebuild_stats"),
+    )
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
+    assert re.fullmatch(
+        r"stats_round_leaderboard                1 rows          0 differ\n"
+        r"stats_competition_total                1 rows          0 differ\n"
+        r"stats_match_summary                    1 rows          0 differ\n"
+        r"stats_competition_leaderboard          1 rows          0 differ\n"
+        r"stats_leaderboard                      1 rows          0 differ\n"
+        r"every statistic matches its recomputation \(\d+ ms\)\n",
+        run("rebuild_stats", "--check"),
+    )

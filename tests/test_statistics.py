@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -338,3 +339,29 @@ def _refresh_is_waiting() -> bool:
             " AND wait_event_type = 'Lock' AND query ILIKE 'REFRESH MATERIALIZED VIEW%%'"
         )
         return bool(cursor.fetchone()[0])
+
+
+# --- the migration --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_fills_the_statistics_from_the_data_already_there() -> None:
+    """Back to the four views of 0006 (the reverse works), a scored league written there, then
+    forward again: the new relations hold exactly the recomputation, before any refresh."""
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    MigrationExecutor(connection).migrate([("stats", "0006_board_positions")])
+    try:
+        competition = make_competition()
+        matches = [make_match(competition, round=round) for round in (1, 1, 2)]
+        users = [make_user() for _ in range(4)]
+        for index, user in enumerate(users):
+            for match in matches:
+                make_prediction(user, match, index % 3, 1)
+        for match, (home, away) in zip(matches[:2], [(2, 1), (1, 1)], strict=True):
+            complete(match, home, away)
+            match_score_predictions(match_id=match.pk)
+    finally:
+        MigrationExecutor(connection).migrate(leaves)
+    assert RoundStanding.objects.count() == 4
+    assert MatchSummary.objects.count() == 3
+    assert stats_differences() == []
