@@ -241,7 +241,10 @@ def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
     rng = random.Random(13)
     tiers = PointTiers.from_settings()
     latencies: list[float] = []
-    for match_id in league.scored_match_ids[-BOARD_COMPLETIONS:]:
+    # Matches from the middle of the season: the other measurements correct the first and the
+    # last ones, again and again, until no prediction's points change any more.
+    middle = len(league.scored_match_ids) // 2
+    for match_id in league.scored_match_ids[middle : middle + BOARD_COMPLETIONS]:
         with connection.cursor() as cursor:
             cursor.execute(
                 _WATCHED_USER_SQL,
