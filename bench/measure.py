@@ -259,7 +259,9 @@ def _floor_ms(match_id: int) -> float:
     return elapsed_ms(started)
 
 
-def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, Any]:
+def refresh_measure(
+    league: League, *, repetitions: int, say: Say, first: int = 0
+) -> dict[str, Any]:
     """refresh_after_result_ms (stats_refresh() after one result's points changed), step by step,
     against full_rebuild_ms (stats_rebuild(): every relation from the predictions), interleaved;
     and the cost per row of the boards one result touches, beside the floor of ranking and
@@ -271,7 +273,7 @@ def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, 
     floor_runs: list[float] = []
     touched_rows = 0
     for index in range(repetitions):
-        match_id = league.scored_match_ids[index % len(league.scored_match_ids)]
+        match_id = league.scored_match_ids[(first + index) % len(league.scored_match_ids)]
         result_correct(match_id)
         started = time.perf_counter()
         steps = stats_refresh()

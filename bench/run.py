@@ -200,29 +200,50 @@ def run_at_scale(
 
 def season_growth(quarter: Any, arguments: argparse.Namespace, progress: Progress) -> None:
     """The refresh after one result a quarter into a season and on the whole season (same users,
-    4 x the matches): the cost rule says it must not grow with the matches already played."""
+    4 x the matches): the cost rule says it must not grow with the matches already played.
+
+    Both leagues are generated first, each in its own database, then measured in turn,
+    repetition by repetition, so that the shared machine's load weighs on both alike.
+    """
     from bench import measure
     from bench.database import database_recreate, server_description
     from bench.generate import Scale, league_generate
     from bench.report import RESULTS_DIR, results_write
 
-    runs = {}
-    for scale in (quarter, Scale(quarter.users, 4 * quarter.matches)):
+    leagues = {}
+    for scale, suffix in (
+        (quarter, "quarter"),
+        (Scale(quarter.users, 4 * quarter.matches), "season"),
+    ):
+        _use_database(f"{arguments.database}_{suffix}")
         database_recreate()
         started = time.perf_counter()
-        league = league_generate(
+        leagues[suffix] = league_generate(
             scale, reserved=2, scheduled=0, seed=arguments.seed, say=progress.say
         )
-        progress.say(f"generated in {time.perf_counter() - started:.0f} s; refresh and rebuild")
-        runs[scale.matches] = {
+        progress.say(f"generated in {time.perf_counter() - started:.0f} s")
+    measured: dict[str, list[dict[str, Any]]] = {suffix: [] for suffix in leagues}
+    for index in range(arguments.refresh_repetitions):
+        for suffix, league in leagues.items():
+            _use_database(f"{arguments.database}_{suffix}")
+            progress.say(f"{league.scale}:")
+            measured[suffix].append(
+                measure.refresh_measure(league, repetitions=1, first=index, say=progress.say)
+            )
+    runs: dict[int, dict[str, Any]] = {}
+    for suffix, league in leagues.items():
+        refresh = measure.median([run["refresh_after_result_ms"] for run in measured[suffix]])
+        rebuild = measure.median([run["full_rebuild_ms"] for run in measured[suffix]])
+        runs[league.scale.matches] = {
             "scale": {
-                "users": scale.users,
-                "matches": scale.matches,
-                "predictions": scale.predictions,
+                "users": league.scale.users,
+                "matches": league.scale.matches,
+                "predictions": league.scale.predictions,
             },
-            **measure.refresh_measure(
-                league, repetitions=arguments.refresh_repetitions, say=progress.say
-            ),
+            "refresh_after_result_ms": measure.rounded(refresh),
+            "full_rebuild_ms": measure.rounded(rebuild),
+            "refresh_vs_full_rebuild": round(refresh / rebuild, 3),
+            "runs": measured[suffix],
         }
     small, large = (runs[matches] for matches in sorted(runs))
     growth = round(large["refresh_after_result_ms"] / small["refresh_after_result_ms"], 3)
@@ -258,6 +279,15 @@ def season_growth(quarter: Any, arguments: argparse.Namespace, progress: Progres
         f"{large['scale']['matches']} (x{growth}); full season refresh_vs_full_rebuild "
         f"{large['refresh_vs_full_rebuild']}"
     )
+
+
+def _use_database(name: str) -> None:
+    from django.conf import settings
+    from django.db import connection, connections
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
 
 
 def _git_commit() -> str | None:
