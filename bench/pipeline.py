@@ -32,6 +32,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
+from stats.relations import OVERALL_BOARD
 from stats.scoring import PointTiers
 from stats.services import stats_refresh
 
@@ -230,7 +231,7 @@ SELECT m.points_calculated_at >= m.completed_at AND board.total_points = (
         ON played.id = p.match_id AND played.status = 'completed'
     WHERE p.user_id = %(user_id)s
 )
-FROM stats_match AS m, stats_leaderboard AS board
+FROM stats_match AS m, {board} AS board
 WHERE m.id = %(match_id)s AND board.user_id = %(user_id)s
 """
 
@@ -263,7 +264,10 @@ def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
         committed = time.perf_counter()
         while True:
             with connection.cursor() as cursor:
-                cursor.execute(_BOARD_SHOWS_POINTS_SQL, {"match_id": match_id, "user_id": row[0]})
+                cursor.execute(
+                    _BOARD_SHOWS_POINTS_SQL.format(board=OVERALL_BOARD.name),
+                    {"match_id": match_id, "user_id": row[0]},
+                )
                 shown = cursor.fetchone()
             if shown and shown[0]:
                 break

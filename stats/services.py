@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -112,12 +112,18 @@ def stats_sweep(*, limit: int = 500) -> dict[str, int]:
     }
 
 
+def pending_marks() -> tuple[int, datetime | None]:
+    """Writes marked and not refreshed yet: how many marks, and when the newest was made."""
+    with connection.cursor() as cursor:
+        cursor.execute(load_sql("refresh/pending_marks.sql"))
+        count, newest = cursor.fetchone()
+    return int(count), newest
+
+
 def stats_behind_writes() -> bool:
     """Whether some write touched the statistics after the refresh running now started (it will
     not cover it), or at all when none runs: then a refresh is needed."""
-    with connection.cursor() as cursor:
-        cursor.execute(load_sql("refresh/newest_mark.sql"))
-        (newest_mark,) = cursor.fetchone()
+    _, newest_mark = pending_marks()
     if newest_mark is None:
         return False
     running_since = ProcrastinateEvent.objects.filter(

@@ -11,7 +11,7 @@ from stats.audit import stats_audit
 from stats.exceptions import ViewNotRefreshable
 from stats.management.commands.refresh_stats import print_steps
 from stats.monitoring import stale_points
-from stats.services import stats_rebuild
+from stats.services import pending_marks, stats_rebuild
 
 
 class Command(BaseCommand):
@@ -38,6 +38,12 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{stale_matches} settled match(es) have missing or stale points: the statistics "
                 "follow the points as they are; the sweep queues their scoring within a minute."
+            )
+        marks, _ = pending_marks()
+        if check and marks:
+            self.stderr.write(
+                f"{marks} write(s) are not refreshed yet: their differences below are expected "
+                "until the next refresh (`manage.py refresh_stats`)."
             )
         started = time.perf_counter()
         if check:
