@@ -15,7 +15,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
 
 # Before this migration the relations are not what the registry says yet, which is not a problem.
-VIEWS_MIGRATION = ("stats", "0009_incremental_stats")
+STATISTICS_MIGRATION = ("stats", "0009_incremental_stats")
 
 
 @checks.register(checks.Tags.database)
@@ -28,7 +28,7 @@ def check_stats_views(
     for alias in databases or ():
         connection = connections[alias]
         try:
-            if VIEWS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
+            if STATISTICS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
                 continue
             with connection.cursor() as cursor:
                 problems = relation_problems(cursor)
