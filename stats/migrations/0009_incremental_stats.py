@@ -6,7 +6,7 @@ from stats.sql import load_sql
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0006_board_positions"),
+        ("stats", "0008_predictions_close_at_kickoff"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
