@@ -229,6 +229,22 @@ def test_a_new_prediction_touches_its_summary_before_kickoff() -> None:
     assert MatchSummary.objects.get(match=match).predictions_count == 1
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("table", ["stats_prediction", "stats_match"])
+def test_a_truncate_touches_everything_it_emptied(table: str) -> None:
+    """A TRUNCATE fires no row trigger: it marks every round and match there was, so the next
+    refresh empties the boards and summaries (a TRUNCATE of the matches cascades)."""
+    _scored_round()
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no foreign-key check left pending
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+    run_the_jobs()
+    assert not LeaderboardEntry.objects.exists()
+    assert not RoundStanding.objects.exists()
+    assert MatchSummary.objects.exists() == (table == "stats_prediction")
+    assert stats_differences() == []
+
+
 # --- rebuild_stats -------------------------------------------------------------------------------
 
 

@@ -10,9 +10,10 @@ DROP MATERIALIZED VIEW stats_match_summary;
 
 -- What a write touched since the last refresh. Insert-only for writers (no unique index, so two
 -- writers never wait for each other); the refresh deletes what it consumed. A NULL round means
--- only the match's summary is touched (a prediction with no points on either side).
+-- only the match's summary is touched (a prediction with no points on either side); a NULL match
+-- only the round (a TRUNCATE, below).
 CREATE TABLE stats_touched (
-    match_id integer NOT NULL,
+    match_id integer,
     competition_id integer,
     round integer,
     marked_at timestamptz NOT NULL DEFAULT now()
@@ -113,6 +114,20 @@ END $$;
 CREATE TRIGGER stats_mark_inserted_matches AFTER INSERT ON stats_match REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
 CREATE TRIGGER stats_mark_updated_matches AFTER UPDATE ON stats_match REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
 CREATE TRIGGER stats_mark_deleted_matches AFTER DELETE ON stats_match REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
+
+-- A TRUNCATE fires none of the triggers above: it touches every round and match that exists or
+-- has statistics (a TRUNCATE of the matches cascades to the predictions, and empties stats_match
+-- before this runs, so the statistics themselves say what was there).
+CREATE FUNCTION stats_mark_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_touched (match_id, competition_id, round)
+    SELECT id, competition_id, round FROM stats_match
+    UNION SELECT match_id, NULL, NULL FROM stats_match_summary
+    UNION SELECT DISTINCT NULL::integer, competition_id, round FROM stats_round_leaderboard;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_mark_truncated_predictions AFTER TRUNCATE ON stats_prediction FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
+CREATE TRIGGER stats_mark_truncated_matches AFTER TRUNCATE ON stats_match FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
 
 -- Fill from the existing data: the round boards from the predictions, the totals from them.
 INSERT INTO stats_round_leaderboard (competition_id, round, user_id, total_points, predictions_scored, exact_scores, correct_outcomes, rank, position)

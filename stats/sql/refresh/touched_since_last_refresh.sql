@@ -5,5 +5,5 @@ CREATE TEMP TABLE stats_touched_round (competition_id integer, round integer, PR
 CREATE TEMP TABLE stats_touched_match (match_id integer PRIMARY KEY) ON COMMIT DROP;
 WITH consumed AS (DELETE FROM stats_touched RETURNING match_id, competition_id, round),
      rounds AS (INSERT INTO stats_touched_round SELECT DISTINCT competition_id, round FROM consumed WHERE competition_id IS NOT NULL AND round IS NOT NULL)
-INSERT INTO stats_touched_match SELECT DISTINCT match_id FROM consumed;
+INSERT INTO stats_touched_match SELECT DISTINCT match_id FROM consumed WHERE match_id IS NOT NULL;
 ANALYZE stats_touched_round, stats_touched_match;
