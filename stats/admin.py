@@ -21,6 +21,7 @@ from stats import jobs
 from stats.models import (
     Competition,
     CompetitionStanding,
+    CompetitionTotal,
     JobError,
     LeaderboardEntry,
     Match,
@@ -192,11 +193,35 @@ class CompetitionStandingAdmin(ReadOnlyAdmin):
 
 @admin.register(RoundStanding)
 class RoundStandingAdmin(ReadOnlyAdmin):
-    list_display = ("rank", "user", "competition", "round", "total_points", "exact_scores")
+    list_display = (
+        "rank",
+        "user",
+        "competition",
+        "round",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
     list_filter = ("competition", "round")
     list_select_related = ("user", "competition")
     search_fields = ("user__username",)
     ordering = ("competition_id", "round", "rank", "user_id")
+
+
+@admin.register(CompetitionTotal)
+class CompetitionTotalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "user",
+        "competition",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
+    list_filter = ("competition",)
+    list_select_related = ("user", "competition")
+    search_fields = ("user__username",)
 
 
 @admin.register(MatchSummary)

@@ -17,8 +17,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
 
-from stats.matviews import STATS_VIEWS
 from stats.models import Match, ViewRefresh
+from stats.relations import STATS_RELATIONS
 
 # Procrastinate's job statuses, in the order a job lives through them.
 JOB_STATUSES: tuple[str, ...] = tuple(ProcrastinateJob.STATUSES)
@@ -177,11 +177,11 @@ def view_freshness(*, now: datetime | None = None) -> list[ViewFreshness]:
     now = now or timezone.now()
     refreshes = {refresh.view_name: refresh for refresh in ViewRefresh.objects.all()}
     views = []
-    for view in STATS_VIEWS:
-        refresh = refreshes.get(view.name)
+    for relation in STATS_RELATIONS:
+        refresh = refreshes.get(relation.name)
         views.append(
             ViewFreshness(
-                view_name=view.name,
+                view_name=relation.name,
                 refreshed_at=refresh.refreshed_at if refresh else None,
                 age=_age_seconds(refresh.refreshed_at if refresh else None, now),
                 duration_ms=refresh.duration_ms if refresh else None,
@@ -242,7 +242,9 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
             depth = queue_depth()
             oldest_job = oldest_due_job_age(now=now)
             stale_matches, oldest_stale = stale_points(now=now)
-            last_refresh = ViewRefresh.objects.refreshed_through(view.name for view in STATS_VIEWS)
+            last_refresh = ViewRefresh.objects.refreshed_through(
+                relation.name for relation in STATS_RELATIONS
+            )
             unrefreshed = unrefreshed_points_age(last_refresh=last_refresh, now=now)
     except DatabaseError as exc:
         problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

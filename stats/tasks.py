@@ -54,8 +54,8 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     task_middleware=[record_job_error],
 )
 def refresh_stats_views() -> dict[str, int]:
-    """Refresh every stats view CONCURRENTLY; the result maps each view to its duration in ms."""
-    return {timing.view_name: timing.duration_ms for timing in services.stats_views_refresh()}
+    """Re-rank what was touched since the last refresh; the result maps each step to its ms."""
+    return {step.name: step.duration_ms for step in services.stats_refresh()}
 
 
 @app.periodic(cron=SWEEP_CRON)

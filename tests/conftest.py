@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from tests.support.statistics import statistics_empty
 from tests.support.workers import Workers
 
 
@@ -14,8 +15,9 @@ from tests.support.workers import Workers
 def _empty_procrastinate_tables(
     request: pytest.FixtureRequest, django_db_blocker: Any
 ) -> Iterator[None]:
-    """Procrastinate's tables are unmanaged, so Django's flush between transactional tests
-    leaves their rows; empty them so one test's jobs never leak into the next."""
+    """Procrastinate's tables and the statistics are unmanaged, so Django's flush between
+    transactional tests leaves their rows; empty them so one test's jobs and boards never leak
+    into the next."""
     yield
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and marker.kwargs.get("transaction")
@@ -25,6 +27,7 @@ def _empty_procrastinate_tables(
                 "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers,"
                 " procrastinate_workers RESTART IDENTITY CASCADE"
             )
+            statistics_empty(cursor)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import Match
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.admin_pages import CHANGELISTS, READ_ONLY
 from tests.support.factories import complete, make_match, make_prediction, make_user
 
@@ -23,7 +23,7 @@ def league() -> Match:
     make_prediction(make_user("alice"), match, 2, 0)
     complete(match, 2, 0)
     match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     return match
 
 

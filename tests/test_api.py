@@ -12,7 +12,7 @@ from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 
 from stats.models import ViewRefresh
-from stats.services import stats_views_refresh
+from stats.services import stats_refresh
 from tests.support.factories import (
     make_competition,
     make_match,
@@ -83,8 +83,8 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
     }
 
 
-def test_round_board_has_the_round_views_columns(client: Client) -> None:
-    """&round=<n> reads one round of a competition: points and exact scores only."""
+def test_round_board_has_every_boards_columns(client: Client) -> None:
+    """&round=<n> reads one round of a competition, with the same columns as every board."""
     league = scored_league()
     response = client.get("/api/leaderboard", {"competition": "premier", "round": "2"})
     assert response.status_code == 200
@@ -92,9 +92,9 @@ def test_round_board_has_the_round_views_columns(client: Client) -> None:
         "competition": "premier",
         "round": 2,
         "entries": [
-            entry(league.bob, 1, 3, 1),
-            entry(league.alice, 2, 2, 0),
-            entry(league.carol, 3, 0, 0),
+            entry(league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
+            entry(league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
+            entry(league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0),
         ],
         "page": 1,
         "page_size": 25,
@@ -138,7 +138,7 @@ def test_page_past_the_end_is_not_found(client: Client) -> None:
 def test_first_page_of_an_empty_board_is_empty_not_missing(client: Client) -> None:
     """Before anything is scored, page 1 is an empty page (200), page 2 is not found."""
     make_competition("quiet")
-    stats_views_refresh()  # empties the views of rows a transactional test may have left
+    stats_refresh()  # empties the views of rows a transactional test may have left
     response = client.get("/api/leaderboard", {"competition": "quiet"})
     assert response.status_code == 200
     body = response.json()
@@ -301,6 +301,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 2,
                 "total_points": 2,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 1,
             },
             {
                 "competition_slug": "premier",
@@ -308,6 +310,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 3,
                 "total_points": 1,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 1,
             },
             {
                 "competition_slug": "premier",
@@ -315,6 +319,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 3,
                 "total_points": 0,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 0,
             },
         ],
         "refreshed_at": min(

@@ -20,7 +20,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     make_competition,
@@ -47,7 +47,7 @@ def scored_board() -> Match:
     make_prediction(make_user("alice"), match, 1, 0)
     complete(match, 1, 0)
     match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     return match
 
 

@@ -10,12 +10,12 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
-from stats.models import Match, ViewRefresh
+from stats.models import Match
 from stats.services import (
     match_score_predictions,
+    stats_behind_writes,
+    stats_refresh,
     stats_sweep,
-    stats_views_refresh,
-    views_behind_points,
 )
 from tests.support.factories import (
     complete,
@@ -170,32 +170,31 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
     assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
 
 
-def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
-    """Points calculated after the last refresh began mean the views are behind."""
-    stats_views_refresh()
+def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
+    """A write marked since the last refresh (here a new prediction, which its match's summary
+    counts) means the statistics are behind; after a refresh they are not."""
+    stats_refresh()
     assert stats_sweep()["refresh_queued"] == 0
     match = make_match()
+    stats_refresh()
     make_prediction(make_user(), match, 1, 0)
-    Match.objects.filter(pk=match.pk).update(points_calculated_at=timezone.now())
     assert stats_sweep()["refresh_queued"] == 1
     [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
     assert job.scheduled_at is not None
     assert job.scheduled_at > timezone.now() + timedelta(seconds=30)
 
 
-def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
-    """A refresh running since after the newest points will show them: no follow-up queued."""
-    stats_views_refresh()
-    ViewRefresh.objects.update(refreshed_at=timezone.now() - timedelta(minutes=10))
-    match = make_match()
-    Match.objects.filter(pk=match.pk).update(
-        points_calculated_at=timezone.now() - timedelta(minutes=5)
-    )
-    assert views_behind_points()
+def test_sweep_trusts_a_refresh_that_started_after_the_writes() -> None:
+    """A refresh running since after the newest mark will consume it: no follow-up queued."""
+    stats_refresh()
+    make_match()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE stats_touched SET marked_at = now() - interval '5 minutes'")
+    assert stats_behind_writes()
     running = jobs.enqueue_stats_refresh(delay_seconds=0)
     assert running is not None
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
-    assert not views_behind_points()
+    assert not stats_behind_writes()
     assert stats_sweep()["refresh_queued"] == 0
 
 
@@ -238,11 +237,15 @@ def test_a_fresh_result_outranks_corrections_withdrawals_and_the_refresh() -> No
 
 
 def test_the_sweep_queues_rescoring_priority() -> None:
-    """What the sweep finds is mended, not news: it waits behind fresh results."""
+    """What the sweep finds is mended, not news: it waits behind fresh results (and the
+    refresh it queues for the writes not refreshed yet, the lowest, behind both)."""
     match = make_match()
     Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
     stats_sweep()
-    assert waiting_priorities() == {jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING]}
+    assert waiting_priorities() == {
+        jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING],
+        jobs.REFRESH_STATS_VIEWS: [jobs.Priority.REFRESH],
+    }
 
 
 def test_saving_an_unchanged_result_queues_nothing() -> None:

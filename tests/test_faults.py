@@ -34,10 +34,9 @@ from procrastinate.contrib.django.models import ProcrastinateEvent, Procrastinat
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
-from stats.audit import overlapping_job_runs
-from stats.matviews import STATS_VIEWS
+from stats.audit import overlapping_job_runs, stats_all_right
 from stats.models import JobError, Match, Prediction, ViewRefresh
-from stats.scoring import PointTiers, prediction_points
+from stats.relations import OVERALL_BOARD, STATS_RELATIONS
 from stats.services import match_score_predictions
 from stats_project.embedded_postgres.server import stop_server
 from tests.support.factories import complete, make_competition, make_match, make_user
@@ -46,46 +45,10 @@ from tests.support.workers import test_database_url as database_url_of_this_test
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
 
-TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
 STATS_JOBS = (jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS)
 
 
 # --- Exactly right: points and views against a from-scratch recomputation ----------------------
-
-
-def wrong_points(cursor: Any) -> list[tuple[int, int | None, int | None]]:
-    """(prediction id, points, expected) for every prediction whose points are not what the
-    Python reference gives for its match's current result (NULL unless completed)."""
-    cursor.execute(
-        "SELECT p.id, p.home_score, p.away_score, p.points, m.status, m.home_score, m.away_score"
-        " FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
-    )
-    wrong = []
-    for pk, home, away, points, status, result_home, result_away in cursor.fetchall():
-        result = (result_home, result_away) if status == Match.Status.COMPLETED else None
-        expected = prediction_points((home, away), result, TIERS)
-        if points != expected:
-            wrong.append((pk, points, expected))
-    return wrong
-
-
-def view_differences(cursor: Any) -> dict[str, int]:
-    """Rows by which each view differs from its own definition run now (0 when exactly right)."""
-    differences = {}
-    for view in STATS_VIEWS:
-        cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
-        definition = cursor.fetchone()[0].strip().rstrip(";")
-        cursor.execute(
-            f"SELECT count(*) FROM ((TABLE {view.name} EXCEPT ALL ({definition}))"
-            f" UNION ALL (({definition}) EXCEPT ALL TABLE {view.name})) AS differences"
-        )
-        differences[view.name] = cursor.fetchone()[0]
-    return differences
-
-
-def stats_all_right() -> bool:
-    with connection.cursor() as cursor:
-        return not wrong_points(cursor) and not any(view_differences(cursor).values())
 
 
 def jobs_of(task_name: str, *statuses: str) -> list[ProcrastinateJob]:
@@ -110,10 +73,11 @@ def backend_waits_on_a_lock(query_fragment: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def hold_view_refresh_lock(blocker: psycopg.Connection[Any], view_name: str) -> None:
-    """Refresh a view in `blocker`'s open transaction: until it ends, a worker's refresh of that
-    view waits (materialized views cannot be locked with LOCK TABLE)."""
-    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view_name}")
+def hold_board_refresh_lock(blocker: psycopg.Connection[Any]) -> None:
+    """Refresh the overall board (the refresh's last step) in `blocker`'s open transaction:
+    until it ends, a worker's refresh waits there (a materialized view cannot be locked with
+    LOCK TABLE)."""
+    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {OVERALL_BOARD.name}")
 
 
 def settle_quietly(match: Match, home_score: int, away_score: int) -> None:
@@ -178,31 +142,28 @@ def test_worker_killed_mid_scoring_statement_is_rescued(workers: Workers) -> Non
 
 
 def test_worker_killed_mid_refresh_is_rescued(workers: Workers) -> None:
-    """SIGKILL a worker in the middle of the refresh (two views refreshed, the third blocked on a
-    lock we hold): the job is rescued, runs again from the start, and every view ends equal to
-    its definition run from scratch; never two refreshes at once."""
+    """SIGKILL a worker in the middle of the refresh (every step done but the last, blocked on a
+    lock we hold): nothing of it was committed, the job is rescued, runs again from the start,
+    and every relation ends equal to its recomputation; never two refreshes at once."""
     matches = predicted_league(matches=4, users=15)
     for index, match in enumerate(matches):
         settle_quietly(match, index % 3, 1)
     jobs.enqueue_stats_refresh(delay_seconds=0)
     with psycopg.connect(**connector_params()) as blocker:
-        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        hold_board_refresh_lock(blocker)
         [doomed] = workers.start(STATS_REFRESH_LOCK_TIMEOUT="60")
         wait_until(
             lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
             timeout=20,
-            what="the refresh to block on the third view",
+            what="the refresh to block on its last step",
         )
-        assert set(ViewRefresh.objects.values_list("view_name", flat=True)) == {
-            "stats_leaderboard",
-            "stats_competition_leaderboard",
-        }
+        assert not ViewRefresh.objects.exists()  # the boards commit together, or not at all
         workers.kill(doomed)
         killed_at = time.monotonic()
     [killed_job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")
     workers.start()
     wait_until(
-        lambda: ViewRefresh.objects.count() == len(STATS_VIEWS) and stats_all_right(),
+        lambda: ViewRefresh.objects.count() == len(STATS_RELATIONS) and stats_all_right(),
         timeout=60,
         what="the rescued refresh",
     )
@@ -277,7 +238,7 @@ def test_one_match_saved_a_thousand_times_from_four_processes(workers: Workers) 
 
 
 def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Workers) -> None:
-    """A refresh slowed on purpose (a lock we hold on its third view) while every kind of trigger
+    """A refresh slowed on purpose (a lock we hold on its last step) while every kind of trigger
     arrives: delayed and immediate enqueues, cron requests, new results being scored. Never two
     refreshes run at once, and the triggers cost exactly one follow-up, which ends the views
     exactly right."""
@@ -296,7 +257,7 @@ def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Worke
         )
 
     with psycopg.connect(**connector_params()) as blocker:
-        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        hold_board_refresh_lock(blocker)
         workers.start(2, STATS_REFRESH_LOCK_TIMEOUT="60")
         wait_until(
             lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
@@ -593,12 +554,7 @@ def private_stats_settled(server: PrivateServer) -> bool:
         [(pending,)] = cursor.fetchall()
         cursor.execute("SELECT count(*) FROM stats_viewrefresh")
         [(refreshed,)] = cursor.fetchall()
-        return (
-            pending == 0
-            and refreshed == len(STATS_VIEWS)
-            and not wrong_points(cursor)
-            and not any(view_differences(cursor).values())
-        )
+        return pending == 0 and refreshed == len(STATS_RELATIONS) and stats_all_right(cursor=cursor)
 
 
 def test_database_restart_under_load_loses_nothing(private_server: PrivateServer) -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from stats.models import Match
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     make_match,
@@ -62,7 +62,7 @@ def test_a_scored_and_refreshed_league_is_healthy(client: Client) -> None:
     make_prediction(make_user(), match, 1, 0)
     complete(match, 1, 0)
     match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["matches_with_stale_points"] == 0
@@ -154,7 +154,7 @@ def test_points_missing_from_the_views_for_over_an_hour_make_it_unhealthy(client
         r"is the refresh job failing\?",
         reason,
     )
-    stats_views_refresh()
+    stats_refresh()
     assert client.get("/health").status_code == 200
 
 
@@ -182,7 +182,7 @@ def test_metrics_are_prometheus_text_read_from_the_database(client: Client) -> N
     insert_job(scheduled="-10 minutes")
     insert_job("stats.tasks.calculate_points", status="failed")
     settle_without_points(ago=timedelta(minutes=5))
-    stats_views_refresh()
+    stats_refresh()
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")

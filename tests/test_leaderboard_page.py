@@ -10,7 +10,7 @@ from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Prediction
-from stats.services import stats_views_refresh
+from stats.services import stats_refresh
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.leagues import scored_league
 
@@ -160,4 +160,4 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
     finally:
         # The flush after a transactional test empties the tables but not the views.
         Prediction.objects.all().delete()
-        stats_views_refresh()
+        stats_refresh()

@@ -17,7 +17,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import LeaderboardEntry, Match
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
 from tests.support.factories import complete, make_match, make_prediction, make_user
 
@@ -36,7 +36,7 @@ def league() -> Match:
     make_prediction(make_user("alice"), match, 1, 0)
     complete(match, 1, 0)
     match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     return match
 
 

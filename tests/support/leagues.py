@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 
 from stats.models import Competition
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     make_competition,
@@ -48,5 +48,5 @@ def scored_league() -> League:
     for match, home, away in ((round_1, 2, 1), (round_2, 0, 0), (cup_final, 1, 3)):
         complete(match, home, away)
         match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     return League(premier, cup, alice, bob, carol, dave)

@@ -22,7 +22,7 @@ def _age(seconds: float | None) -> str:
 class Command(BaseCommand):
     help = (
         "Report the job queue (jobs by status and task, the oldest waiting job, recent failures) "
-        "and the stats' freshness (matches with stale points, each view's last refresh)."
+        "and the stats' freshness (matches with stale points, each relation's last refresh)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             f"Matches with stale points: {_count(fresh.stale_matches, 'match', 'matches')}"
             f", oldest {_age(fresh.oldest_stale_age)}"
         )
-        write("Views:")
+        write("Statistics:")
         width = max(len(view.view_name) for view in fresh.views)
         for view in fresh.views:
             if view.refreshed_at is None:
