@@ -126,7 +126,7 @@ def _catch_up_after_write_ms(replica: StreamingReplica) -> float:
             # txid_current() gives the transaction an id, so its commit is a WAL record; the
             # position read after it is past that record.
             primary.execute("SELECT txid_current()")
-            (position,) = primary.execute("SELECT pg_current_wal_lsn()").fetchone() or (None,)
+            (position,) = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone() or (None,)
             while not (
                 standby.execute(
                     "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn()) <= 0",

@@ -269,16 +269,17 @@ def replica_lag(*, using: str, settle: float = 0.1) -> float | None:
     """Seconds the replica `using` trails the primary; None when that server is not in recovery.
 
     An idle primary writes no commits, so the replica's last replayed commit grows old while
-    nothing is missing: the lag is 0 once the replica has replayed the primary's current WAL
-    position (read first, then polled for up to `settle` seconds, which covers a commit the
-    replica is a few milliseconds from replaying). Still behind after that, the lag is the age of
-    the last commit it replayed. Without the primary (unreachable), the position compared is
-    what the replica has received. Raises DatabaseError when the replica cannot be reached.
+    nothing is missing: the lag is 0 once the replica has replayed the WAL the primary has
+    flushed (what it can stream, every commit included), read first, then polled for up to
+    `settle` seconds, which covers a commit the replica is a few milliseconds from replaying.
+    Still behind after that, the lag is the age of the last commit it replayed. Without the
+    primary (unreachable), the position compared is what the replica has received. Raises
+    DatabaseError when the replica cannot be reached.
     """
     primary_lsn = None
     with contextlib.suppress(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', '2s', true)")
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
         (primary_lsn,) = cursor.fetchone()
     deadline = time.monotonic() + settle
     replica = connections[using]

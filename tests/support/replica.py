@@ -115,7 +115,7 @@ class StreamingReplica:
 
     def wait_caught_up(self, primary: psycopg.Connection[Any], *, timeout: float = 30) -> None:
         """Wait until the standby has replayed everything the primary has written so far."""
-        (target,) = primary.execute("SELECT pg_current_wal_lsn()").fetchone() or (None,)
+        (target,) = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone() or (None,)
         deadline = time.monotonic() + timeout
         with self.connect("postgres") as standby:
             while True:
