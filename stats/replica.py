@@ -131,10 +131,14 @@ def public_read(view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
         try:
             with reading_from(alias):
                 return view(*args, **kwargs)
-        except (OperationalError, InterfaceError):
+        except (OperationalError, InterfaceError) as exc:
             connections[alias].close()
-            if replica_monitor.check().serving_reads:
-                logger.warning("a public read failed on the replica; answered from the primary")
+            if replica_monitor.check().serving_reads:  # else the change of state was logged
+                logger.warning(
+                    "a public read failed (%s) while the replica served; running it again on "
+                    "the primary",
+                    type(exc).__name__,
+                )
             return view(*args, **kwargs)
 
     return wrapper
