@@ -58,10 +58,6 @@ class ReplicaMonitor:
         self._record(status)
         return status
 
-    def mark_unreachable(self) -> None:
-        """A public read just failed on the replica: leave it until the next check."""
-        self._record(ReplicaStatus("unreachable", None, "replica unreachable"))
-
     def serving(self) -> bool:
         """Whether public reads go to the replica now; re-measured once the state is old.
 
