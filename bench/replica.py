@@ -1,7 +1,8 @@
 """The reads during a refresh measured again with a streaming replica serving them.
 
-The replica is made as the tests make theirs (tests/support/replica.py: `pg_basebackup -R` of the
-embedded server, started on its own socket) and configured as the `replica` alias, so the reads
+The replica is made as the tests make theirs (tests/support/replica.py: `pg_basebackup -R`, here
+of the benchmark's own embedded server, started on its own socket) and configured as the
+`replica` alias, so the reads
 go through the same views and the same routing as in production while the refresh runs on the
 primary. Each figure of the measurement is reported again with the suffix `_replica`.
 """

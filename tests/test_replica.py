@@ -1,4 +1,9 @@
-"""Public reads from a real streaming replica of the test server (pg_basebackup -R).
+"""Public reads from a real streaming replica.
+
+The module runs on a private pair made with the embedded server's binaries: a primary
+(`initdb`, migrated) that Django's default connection is moved to for the module, and a
+replica of it (`pg_basebackup -R`). It is small whatever the development server holds, and works
+the same when DATABASE_URL names a server the suite does not own (CI's second pass).
 
 Reads are counted where they happen: the scans of the league's tables in each server's own
 pg_stat_user_tables, never in Python. Replay is paused on the standby (pg_wal_replay_pause) to
@@ -17,15 +22,17 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.db import DatabaseError, connection, connections
 from django.test import Client
+from psycopg import sql
 from pytest_django import DjangoDbBlocker, Settings
 
 from stats.models import Competition
 from stats.monitoring import replica_lag
 from stats.replica import PRIMARY, REPLICA, public_read_alias, reading_from, replica_monitor
 from tests.support.leagues import scored_league
-from tests.support.replica import StreamingReplica
+from tests.support.replica import LocalServer, StreamingReplica
 
 pytestmark = [
     pytest.mark.replica,
@@ -40,31 +47,42 @@ OVERALL_BOARD = ["alice", "bob", "dave", "carol"]
 def standby(
     django_db_setup: None, django_db_blocker: DjangoDbBlocker
 ) -> Iterator[StreamingReplica]:
-    """A streaming replica of the test server for this module, configured as the `replica`
-    alias as DATABASE_REPLICA_URL would (a mirror of the test database); destroyed at the end."""
-    if not connection.settings_dict.get("EMBEDDED_PGDATA"):
-        pytest.skip(
-            "DATABASE_URL names a server this suite does not own; the replica is a "
-            "pg_basebackup of the embedded server, so these tests run in the embedded pass"
-        )
+    """A private primary, migrated, as Django's default database for this module, and its
+    streaming replica as the `replica` alias (as DATABASE_REPLICA_URL would configure it, a
+    mirror for the test machinery). Everything is put back and deleted at the end."""
     if REPLICA in django_settings.DATABASES:
         pytest.skip("DATABASE_REPLICA_URL is set; these tests make and configure their own replica")
-    with django_db_blocker.unblock():
-        params = connection.get_connection_params()
-    replica = StreamingReplica.create(primary_host=params["host"], primary_port=params["port"])
-    databases = django_settings.DATABASES  # the very dict Django's connections are made from
-    primary = connections[PRIMARY].settings_dict
-    databases[REPLICA] = {
-        **replica.database_settings(primary),
-        "TEST": {**primary["TEST"], "MIRROR": PRIMARY},
-    }
+    databases = django_settings.DATABASES  # the very dicts Django's connections are made from
+    default = databases[PRIMARY]
+    saved = dict(default)
+    primary = LocalServer.initdb(durable=False)
+    replica = None
     try:
+        with primary.connect("postgres") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(default["NAME"])))
+        with django_db_blocker.unblock():
+            connections[PRIMARY].close()
+            default.update(primary.database_settings(saved))
+            call_command("migrate", verbosity=0)
+        replica = StreamingReplica.create(
+            primary_host=primary.socket_dir, primary_port=primary.port, durable=False
+        )
+        databases[REPLICA] = {
+            **replica.database_settings(saved),
+            "TEST": {**saved["TEST"], "MIRROR": PRIMARY},
+        }
         yield replica
     finally:
-        connections[REPLICA].close()
-        del connections[REPLICA]
-        del databases[REPLICA]
-        replica.destroy()
+        with django_db_blocker.unblock():
+            connections.close_all()
+        if REPLICA in databases:
+            del connections[REPLICA]
+            del databases[REPLICA]
+        default.clear()
+        default.update(saved)
+        if replica is not None:
+            replica.destroy()
+        primary.destroy()
 
 
 @pytest.fixture
@@ -125,13 +143,38 @@ def _counting_params(database: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def replay_paused(standby: StreamingReplica) -> Iterator[None]:
-    """The standby stops applying WAL (it still receives it) until the block ends."""
+    """The standby stops applying WAL (it still receives it) until the block ends.
+
+    Paused inside a replayed transaction that holds an ACCESS EXCLUSIVE lock (the previous
+    test's flush TRUNCATEs every table; vacuum truncates too), the standby would keep that lock,
+    and reads of the table would wait for the resume: pause again until no such lock is held.
+    """
     with standby.connect("postgres") as conn:
-        conn.execute("SELECT pg_wal_replay_pause()")
+        for _ in range(50):
+            standby.wait_caught_up(_primary())
+            conn.execute("SELECT pg_wal_replay_pause()")
+            _wait_paused(conn)
+            (locks,) = conn.execute(
+                "SELECT count(*) FROM pg_locks"
+                " WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'"
+            ).fetchone() or (0,)
+            if not locks:
+                break
+            conn.execute("SELECT pg_wal_replay_resume()")
         try:
             yield
         finally:
             conn.execute("SELECT pg_wal_replay_resume()")
+
+
+def _wait_paused(conn: psycopg.Connection[Any], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (state,) = conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() or ("",)
+        if state == "paused":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"replay did not pause within {timeout} s")
 
 
 def usernames(response: Any) -> list[str]:
