@@ -11,8 +11,19 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import Match, ViewRefresh
-from stats.services import stats_sweep, stats_views_refresh, views_behind_points
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from stats.services import (
+    match_score_predictions,
+    stats_sweep,
+    stats_views_refresh,
+    views_behind_points,
+)
+from tests.support.factories import (
+    complete,
+    kickoff_check_off,
+    make_match,
+    make_prediction,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -138,13 +149,13 @@ def test_retry_goes_back_to_waiting_when_nothing_else_waits() -> None:
 
 def test_retry_colliding_with_a_waiting_follow_up_is_settled_not_stuck() -> None:
     """Procrastinate alone raises a unique violation here and leaves the job 'doing' forever;
-    the guard marks it failed instead, and the follow-up (which does the same work) waits."""
+    the guard settles it cancelled instead, and the follow-up (which does the same work) waits."""
     job_id = jobs.enqueue_stats_refresh(delay_seconds=0)
     assert job_id is not None
     set_job_status(job_id, "doing")
     follow_up = jobs.enqueue_stats_refresh(delay_seconds=0)
     retry_in_place(job_id)
-    assert ProcrastinateJob.objects.get(pk=job_id).status == "failed"
+    assert ProcrastinateJob.objects.get(pk=job_id).status == "cancelled"
     assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_up]
 
 
@@ -186,3 +197,109 @@ def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
     assert not views_behind_points()
     assert stats_sweep()["refresh_queued"] == 0
+
+
+# --- priorities -------------------------------------------------------------------------------
+
+
+def waiting_priorities() -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for job in ProcrastinateJob.objects.filter(status="todo").order_by("id"):
+        found.setdefault(job.task_name, []).append(job.priority)
+    return found
+
+
+def test_a_fresh_result_outranks_corrections_withdrawals_and_the_refresh() -> None:
+    """First results: FRESH_RESULT. A correction, a void after a result, a withdrawn result,
+    the sweep and a manual recalculation: RESCORING. The refresh: REFRESH, the lowest."""
+    fresh, corrected, voided, withdrawn = (make_match() for _ in range(4))
+    for match in (corrected, voided, withdrawn):
+        Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
+    complete(fresh, 2, 0)
+    for match in (corrected, voided, withdrawn):
+        match.refresh_from_db()
+    complete(corrected, 2, 2)
+    voided.status = Match.Status.POSTPONED
+    voided.save()
+    withdrawn.status, withdrawn.home_score, withdrawn.away_score = "live", 0, 0
+    withdrawn.save()
+    jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert [job.args["match_id"] for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [
+        fresh.pk,
+        corrected.pk,
+        voided.pk,
+        withdrawn.pk,
+    ]
+    assert waiting_priorities() == {
+        jobs.CALCULATE_POINTS: [jobs.Priority.FRESH_RESULT] + [jobs.Priority.RESCORING] * 3,
+        jobs.REFRESH_STATS_VIEWS: [jobs.Priority.REFRESH],
+    }
+    assert jobs.Priority.FRESH_RESULT > jobs.Priority.RESCORING > jobs.Priority.REFRESH
+
+
+def test_the_sweep_queues_rescoring_priority() -> None:
+    """What the sweep finds is mended, not news: it waits behind fresh results."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
+    stats_sweep()
+    assert waiting_priorities() == {jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING]}
+
+
+def test_saving_an_unchanged_result_queues_nothing() -> None:
+    """A save that changes neither status nor score (a moved kickoff, say) has nothing to
+    score; nor does a scheduled match going live."""
+    match = make_match()
+    complete(match, 1, 0)
+    ProcrastinateJob.objects.all().delete()
+    match.kickoff_at -= timedelta(hours=1)
+    match.save()
+    live = make_match()
+    live.status = Match.Status.LIVE
+    live.save()
+    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+
+
+@pytest.mark.parametrize(("status", "score"), [("scheduled", None), ("live", 1)])
+def test_withdrawing_a_result_queues_its_clearing_in_the_transaction(
+    status: str, score: int | None
+) -> None:
+    """A completed match saved back to scheduled or live queues calculate_points in the same
+    transaction, which will clear its points."""
+    match = make_match()
+    complete(match, 1, 0)
+    ProcrastinateJob.objects.all().delete()
+    with transaction.atomic():
+        match.status, match.home_score, match.away_score = status, score, score
+        match.save()
+        assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+
+
+def test_sweep_queues_scoring_for_a_completed_match_with_an_unscored_prediction() -> None:
+    """A prediction restored after its match was scored stays unscored until re-scored: the
+    sweep finds it, though the match's own points look fresh."""
+    match = make_match()
+    make_prediction(make_user(), match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0
+    with kickoff_check_off():
+        make_prediction(make_user(), match, 1, 0)
+    assert stats_sweep()["scoring_queued"] == 1
+    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    match_score_predictions(match_id=match.pk)
+    assert list(match.predictions.values_list("points", flat=True)) == [3, 3]
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0
+
+
+def test_sweep_ignores_unscored_predictions_of_void_and_open_matches() -> None:
+    """Void and scheduled matches keep NULL points by design: nothing to re-score."""
+    void, open_match = make_match(), make_match()
+    make_prediction(make_user(), void, 1, 0)
+    make_prediction(make_user(), open_match, 1, 0)
+    void.status = Match.Status.CANCELLED
+    void.save()
+    match_score_predictions(match_id=void.pk)
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0
