@@ -126,6 +126,7 @@ def run_at_scale(
     from bench import measure, pipeline
     from bench.database import database_recreate, server_description
     from bench.generate import league_generate
+    from bench.replica import replica_reads_measure
     from bench.report import results_write, targets_check, targets_table
 
     started = time.perf_counter()
@@ -157,6 +158,16 @@ def run_at_scale(
         refresh_repetitions=arguments.refreshes_during_reads,
         say=say,
     )
+    say("reads again, from a streaming replica of the same server, during refreshes")
+    reads_replica = replica_reads_measure(
+        lambda: measure.reads_measure(
+            league,
+            idle_reads=arguments.idle_reads,
+            refresh_repetitions=arguments.refreshes_during_reads,
+            say=say,
+        ),
+        say,
+    )
     if arguments.no_pipeline:
         queued: dict[str, Any] = pipeline.not_measured("skipped (--no-pipeline)")
     else:
@@ -175,6 +186,7 @@ def run_at_scale(
         **scoring,
         **refresh,
         **reads,
+        **reads_replica,
         **queued,
         "repetitions": {
             "scoring": repetitions,
