@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -40,6 +41,10 @@ class Command(BaseCommand):
         width = max((len(task) for task, _status in queue.jobs), default=0)
         for (task, status), jobs in queue.jobs.items():
             write(f"  {task:<{width}}  {status:<10} {_count(jobs, 'job')}")
+        write(
+            f"Live workers: {queue.live_workers} (heartbeat within "
+            f"{settings.STATS_STALLED_WORKER_TIMEOUT:.0f} s)"
+        )
         write(f"Oldest waiting due job: {_age(queue.oldest_due_job_age)}")
         write(f"Failed jobs in the last day: {_count(queue.failed_last_day, 'job')}")
         write(
