@@ -7,12 +7,15 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from procrastinate.contrib.django import app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import Match, ViewRefresh
 from stats.services import stats_sweep, stats_views_refresh, views_behind_points
+from stats.tasks import sweep_stale_points
 from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.jobs import insert_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +189,50 @@ def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
     assert not views_behind_points()
     assert stats_sweep()["refresh_queued"] == 0
+
+
+# --- The rescue of a dead worker's jobs, inside the minute's sweep ------------------------------
+
+
+def run_by(job_id: int, worker_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s",
+            [worker_id, job_id],
+        )
+
+
+def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
+    """A job running on a worker whose heartbeat is older than STATS_STALLED_WORKER_TIMEOUT goes
+    back to the queue; one running on a live worker, however long, is left alone."""
+    dead, live = insert_worker(last_beat="45 seconds"), insert_worker(last_beat="5 seconds")
+    first, second = make_match(), make_match()
+    for match in (first, second):
+        complete(match, 1, 0)
+    [stalled, running] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    run_by(stalled, dead)
+    run_by(running, live)
+    result = sweep_stale_points(timestamp=0)
+    assert result["rescued_job_ids"] == [stalled]
+    assert ProcrastinateJob.objects.get(pk=stalled).status == "todo"
+    assert ProcrastinateJob.objects.get(pk=running).status == "doing"
+    # Rescued before the sweep looked for stale points, so no follow-up collides with it: the
+    # only one queued is for the match still being scored on the live worker.
+    assert result["scoring_queued"] == 1
+    assert [job.args["match_id"] for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [
+        first.pk,
+        second.pk,
+    ]
+    assert sweep_stale_points(timestamp=0)["rescued_job_ids"] == []
+
+
+def test_the_safety_nets_run_every_minute_and_hour_not_every_ten_seconds() -> None:
+    """The rescue is part of the minute's sweep: no periodic job of its own every 10 s."""
+    crons = {
+        periodic.task.name: periodic.cron
+        for periodic in app.periodic_registry.periodic_tasks.values()
+    }
+    assert crons == {
+        "stats.tasks.sweep_stale_points": "* * * * *",
+        "stats.tasks.prune_finished_jobs": "0 * * * *",
+    }
