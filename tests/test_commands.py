@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from stats.models import LeaderboardEntry, ViewRefresh
 from stats.services import match_score_predictions, stats_views_refresh
@@ -113,3 +114,12 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         f"  stats_match_summary            {when}\n",
         output,
     ), output
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+def test_stats_status_says_the_database_is_unreachable() -> None:
+    """No traceback: one line naming the server that was tried (an operator's terminal), and
+    a non-zero exit."""
+    with pytest.raises(CommandError, match=r"^database unreachable: .*127\.0\.0\.1:9"):
+        run("stats_status")

@@ -6,7 +6,8 @@ from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from stats import monitoring
@@ -28,8 +29,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        queue = monitoring.queue_report(now=now)
-        fresh = monitoring.freshness(now=now)
+        try:
+            queue = monitoring.queue_report(now=now)
+            fresh = monitoring.freshness(now=now)
+        except DatabaseError as exc:
+            # An operator's terminal: the details (which server was tried) are what they need.
+            raise CommandError(f"database unreachable: {exc}") from exc
         write = self.stdout.write
 
         write("Jobs by status:")
