@@ -1,5 +1,6 @@
-"""`manage.py run_worker` (`make worker`): a worker that stopped because its database went away
-is started again; one that keeps exiting is given up on, loudly."""
+"""Dead workers do not go unnoticed: /health, /metrics and stats_status count the live ones, and
+`manage.py run_worker` (`make worker`) starts again a worker that stopped because its database
+went away, and gives up loudly on one that keeps exiting."""
 
 from __future__ import annotations
 
@@ -7,15 +8,45 @@ import os
 import signal
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.test import Client
+from pytest_django import Settings
 
+from tests.support.factories import complete, make_match
 from tests.support.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
 from tests.support.workers import test_database_url as database_url_of_this_test
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_killed_worker_shows_in_health_metrics_and_stats_status(
+    workers: Workers, settings: Settings, client: Client
+) -> None:
+    """One live worker: counted everywhere. SIGKILLed (it cannot unregister) and a result saved:
+    once its heartbeat is older than the stall timeout, /health is 503 'no live worker',
+    /metrics says 0 and stats_status says so too."""
+    settings.STATS_STALLED_WORKER_TIMEOUT = float(WORKER_ENV["STATS_STALLED_WORKER_TIMEOUT"])
+    [worker] = workers.start()
+    assert client.get("/health").json()["live_workers"] == 1
+    workers.kill(worker)
+    complete(make_match(), 1, 0)  # a scoring job is due, and nobody will run it
+    wait_until(
+        lambda: client.get("/health").status_code == 503, timeout=20, what="/health to notice"
+    )
+    body = client.get("/health").json()
+    assert body["live_workers"] == 0
+    assert body["reasons"] == [
+        "no live worker: 1 due job(s) wait and no worker has beaten within 3 s"
+    ]
+    assert "matchday_live_workers 0.0" in client.get("/metrics").content.decode().splitlines()
+    status = StringIO()
+    call_command("stats_status", stdout=status)
+    assert "Live workers: 0 (heartbeat within 3 s)" in status.getvalue().splitlines()
 
 
 def run_worker(log: Path, *args: str) -> subprocess.Popen[bytes]:
