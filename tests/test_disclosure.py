@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
+from procrastinate.contrib.django.utils import connector_params
 from pytest_django import Settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +110,13 @@ def test_no_answer_names_the_database_during_an_outage(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "health check: database unreachable" in logged
     assert outage.coordinates[0] in logged
+
+
+def test_a_database_too_slow_to_answer_is_said_so_in_general_terms(client: Client) -> None:
+    """A health query held past its 5 s statement timeout (here: a table locked by another
+    session) is a quick 503 'database too slow to answer', not a hang and not the SQL."""
+    with psycopg.connect(**connector_params()) as blocker:
+        blocker.execute("LOCK TABLE procrastinate_workers IN ACCESS EXCLUSIVE MODE")
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["reasons"] == ["database too slow to answer"]
