@@ -78,6 +78,17 @@ def sweep_stale_points(timestamp: int) -> dict[str, Any]:
     return {"rescued_job_ids": rescued, **services.stats_sweep()}
 
 
+# No longer periodic (the sweep rescues); still registered so that a rescue job queued by a worker
+# of the previous release runs at the upgrade instead of failing as an unknown task.
+@app.task(name="stats.tasks.rescue_stalled_jobs", queue=jobs.STATS_QUEUE)
+def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
+    """Put back in the queue the jobs left running by workers that stopped beating."""
+    rescued = jobs.rescue_stalled_jobs(
+        seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
+    )
+    return {"rescued_job_ids": rescued}
+
+
 @app.periodic(cron="0 * * * *")
 @app.task(name="stats.tasks.prune_finished_jobs", queue=jobs.STATS_QUEUE)
 async def prune_finished_jobs(timestamp: int) -> dict[str, int]:

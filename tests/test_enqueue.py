@@ -13,7 +13,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs
 from stats.models import Match, ViewRefresh
 from stats.services import stats_sweep, stats_views_refresh, views_behind_points
-from stats.tasks import sweep_stale_points
+from stats.tasks import rescue_stalled_jobs, sweep_stale_points
 from tests.support.factories import complete, make_match, make_prediction, make_user
 from tests.support.jobs import insert_worker
 
@@ -236,3 +236,14 @@ def test_the_safety_nets_run_every_minute_and_hour_not_every_ten_seconds() -> No
         "stats.tasks.sweep_stale_points": "* * * * *",
         "stats.tasks.prune_finished_jobs": "0 * * * *",
     }
+
+
+def test_a_rescue_job_queued_by_the_previous_release_still_runs() -> None:
+    """The old periodic rescue's task name stays registered (not periodic): a job of it waiting
+    at the upgrade rescues instead of failing as an unknown task."""
+    dead = insert_worker(last_beat="45 seconds")
+    complete(make_match(), 1, 0)
+    [stalled] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    run_by(stalled, dead)
+    assert "stats.tasks.rescue_stalled_jobs" in app.tasks
+    assert rescue_stalled_jobs(timestamp=0) == {"rescued_job_ids": [stalled]}
