@@ -291,6 +291,7 @@ class ViewRefresh(models.Model):
 
     class Meta:
         ordering = ("view_name",)
+        verbose_name_plural = "view refreshes"
 
     def __str__(self) -> str:
         return f"{self.view_name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"

@@ -7,20 +7,29 @@ hangs is worse than one that fails.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import psycopg
+from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
+from procrastinate.contrib.django.models import (
+    ProcrastinateEvent,
+    ProcrastinateJob,
+    ProcrastinateWorker,
+)
 
 from stats.models import Match, ViewRefresh
 from stats.relations import STATS_RELATIONS
+
+logger = logging.getLogger(__name__)
 
 # Procrastinate's job statuses, in the order a job lives through them.
 JOB_STATUSES: tuple[str, ...] = tuple(ProcrastinateJob.STATUSES)
@@ -102,6 +111,27 @@ def oldest_due_job_age(*, now: datetime | None = None) -> float | None:
     return _age_seconds(oldest, now)
 
 
+def due_jobs_count(*, now: datetime | None = None) -> int:
+    """Jobs waiting (`todo`) whose time has come: what a live worker would be running now."""
+    now = now or timezone.now()
+    return (
+        ProcrastinateJob.objects.filter(status="todo")
+        .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now))
+        .count()
+    )
+
+
+def live_workers_count(*, now: datetime | None = None) -> int:
+    """Workers whose heartbeat is younger than STATS_STALLED_WORKER_TIMEOUT.
+
+    A worker that stopped cleanly removes its row; one that died keeps it until its heartbeat
+    goes stale (and the next worker to start prunes it), so only the age of the beat tells.
+    """
+    now = now or timezone.now()
+    beaten_since = now - timedelta(seconds=settings.STATS_STALLED_WORKER_TIMEOUT)
+    return ProcrastinateWorker.objects.filter(last_heartbeat__gte=beaten_since).count()
+
+
 def failed_jobs_count(*, since: timedelta = timedelta(days=1), now: datetime | None = None) -> int:
     """Jobs that failed for good (no retry left) within `since`, and are failed still.
 
@@ -122,6 +152,7 @@ class QueueReport:
     jobs: dict[tuple[str, str], int]
     oldest_due_job_age: float | None
     failed_last_day: int
+    live_workers: int
     jobs_by_status: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +172,7 @@ def queue_report(
         jobs=jobs_by_task_and_status(statuses=statuses),
         oldest_due_job_age=oldest_due_job_age(now=now),
         failed_last_day=failed_jobs_count(now=now),
+        live_workers=live_workers_count(now=now),
     )
 
 
@@ -226,6 +258,7 @@ class Health:
     oldest_stale_age: float | None = None
     last_refresh_age: float | None = None
     unrefreshed_points_age: float | None = None
+    live_workers: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -237,6 +270,9 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
 
     A handful of small queries, each bounded by a statement timeout: a health check that hangs
     is worse than one that fails. Never raises for a database that is down or too slow.
+
+    The reasons are public (a load balancer's probe, anyone): they say what is wrong in general
+    terms and never name a host, port, path, role or database. The details go to the log.
     """
     now = timezone.now()
     try:
@@ -248,11 +284,23 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
                 relation.name for relation in STATS_RELATIONS
             )
             unrefreshed = unrefreshed_points_age(last_refresh=last_refresh, now=now)
+            due_jobs = due_jobs_count(now=now)
+            live_workers = live_workers_count(now=now)
     except DatabaseError as exc:
-        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Health(database_ok=False, reasons=[f"database unreachable: {problem}"])
+        # The error names the server tried (host, port, data folder, role): for the log only.
+        logger.warning("health check: database unreachable: %s", exc)
+        slow = isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
+        return Health(
+            database_ok=False,
+            reasons=["database too slow to answer" if slow else "database unreachable"],
+        )
 
     reasons = []
+    if due_jobs and not live_workers:
+        reasons.append(
+            f"no live worker: {due_jobs} due job(s) wait and no worker has beaten within "
+            f"{settings.STATS_STALLED_WORKER_TIMEOUT:.0f} s"
+        )
     if oldest_job is not None and oldest_job > max_queue_age:
         reasons.append(
             f"a due job has waited {oldest_job:.0f} s (limit {max_queue_age:.0f} s): "
@@ -278,6 +326,7 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
         oldest_stale_age=oldest_stale,
         last_refresh_age=last_refresh_age,
         unrefreshed_points_age=unrefreshed,
+        live_workers=live_workers,
     )
 
 

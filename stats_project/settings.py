@@ -165,6 +165,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Listing it drops Django's own handlers: its console handler (active under DEBUG)
+        # printed each 4xx/5xx line a second time beside the root's. Every django.* line
+        # (runserver's access lines too) now goes once through the root's handler.
+        "django": {"level": "INFO"},
         # Procrastinate logs every poll at DEBUG; its INFO lines (job started/ended) are enough.
         "procrastinate": {"level": "INFO"},
         "procrastinate.blueprints": {"level": "WARNING"},

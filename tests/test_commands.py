@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from stats.models import LeaderboardEntry, ViewRefresh
 from stats.services import match_score_predictions, stats_refresh
@@ -19,7 +20,7 @@ from tests.support.factories import (
     make_user,
     settle_without_points,
 )
-from tests.support.jobs import insert_job
+from tests.support.jobs import insert_job, insert_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,7 @@ def test_stats_status_of_an_empty_league() -> None:
         "  aborted    0 jobs\n"
         "Jobs by task:\n"
         "  (no jobs)\n"
+        "Live workers: 0 (heartbeat within 30 s)\n"
         "Oldest waiting due job: none\n"
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
@@ -85,6 +87,8 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
     insert_job(scheduled="+1 minute")
     insert_job("stats.tasks.calculate_points", status="doing")
     insert_job("stats.tasks.calculate_points", status="failed")
+    insert_worker(last_beat="5 seconds")
+    insert_worker(last_beat="31 seconds")  # died: its heartbeat is past the stall timeout
     settle_without_points(ago=timedelta(minutes=20))
     stats_refresh()
 
@@ -103,6 +107,7 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         "  stats.tasks.calculate_points     doing      1 job\n"
         "  stats.tasks.calculate_points     failed     1 job\n"
         "  stats.tasks.refresh_stats_views  todo       2 jobs\n"
+        r"Live workers: 1 \(heartbeat within 30 s\)\n"
         r"Oldest waiting due job: 6\d\d s\n"
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"
@@ -145,3 +150,12 @@ def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
         r"every statistic matches its recomputation \(\d+ ms\)\n",
         run("rebuild_stats", "--check"),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+def test_stats_status_says_the_database_is_unreachable() -> None:
+    """No traceback: one line naming the server that was tried (an operator's terminal), and
+    a non-zero exit."""
+    with pytest.raises(CommandError, match=r"^database unreachable: .*127\.0\.0\.1:9"):
+        run("stats_status")

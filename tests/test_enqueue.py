@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from procrastinate.contrib.django import app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
@@ -17,6 +18,7 @@ from stats.services import (
     stats_refresh,
     stats_sweep,
 )
+from stats.tasks import rescue_stalled_jobs, sweep_stale_points
 from tests.support.factories import (
     complete,
     kickoff_check_off,
@@ -24,6 +26,7 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
+from tests.support.jobs import insert_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -306,3 +309,61 @@ def test_sweep_ignores_unscored_predictions_of_void_and_open_matches() -> None:
     match_score_predictions(match_id=void.pk)
     ProcrastinateJob.objects.all().delete()
     assert stats_sweep()["scoring_queued"] == 0
+
+
+# --- The rescue of a dead worker's jobs, inside the minute's sweep ------------------------------
+
+
+def run_by(job_id: int, worker_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s",
+            [worker_id, job_id],
+        )
+
+
+def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
+    """A job running on a worker whose heartbeat is older than STATS_STALLED_WORKER_TIMEOUT goes
+    back to the queue; one running on a live worker, however long, is left alone."""
+    dead, live = insert_worker(last_beat="45 seconds"), insert_worker(last_beat="5 seconds")
+    first, second = make_match(), make_match()
+    for match in (first, second):
+        complete(match, 1, 0)
+    [stalled, running] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    run_by(stalled, dead)
+    run_by(running, live)
+    result = sweep_stale_points(timestamp=0)
+    assert result["rescued_job_ids"] == [stalled]
+    assert ProcrastinateJob.objects.get(pk=stalled).status == "todo"
+    assert ProcrastinateJob.objects.get(pk=running).status == "doing"
+    # Rescued before the sweep looked for stale points, so no follow-up collides with it: the
+    # only one queued is for the match still being scored on the live worker.
+    assert result["scoring_queued"] == 1
+    assert [job.args["match_id"] for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [
+        first.pk,
+        second.pk,
+    ]
+    assert sweep_stale_points(timestamp=0)["rescued_job_ids"] == []
+
+
+def test_the_safety_nets_run_every_minute_and_hour_not_every_ten_seconds() -> None:
+    """The rescue is part of the minute's sweep: no periodic job of its own every 10 s."""
+    crons = {
+        periodic.task.name: periodic.cron
+        for periodic in app.periodic_registry.periodic_tasks.values()
+    }
+    assert crons == {
+        "stats.tasks.sweep_stale_points": "* * * * *",
+        "stats.tasks.prune_finished_jobs": "0 * * * *",
+    }
+
+
+def test_a_rescue_job_queued_by_the_previous_release_still_runs() -> None:
+    """The old periodic rescue's task name stays registered (not periodic): a job of it waiting
+    at the upgrade rescues instead of failing as an unknown task."""
+    dead = insert_worker(last_beat="45 seconds")
+    complete(make_match(), 1, 0)
+    [stalled] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    run_by(stalled, dead)
+    assert "stats.tasks.rescue_stalled_jobs" in app.tasks
+    assert rescue_stalled_jobs(timestamp=0) == {"rescued_job_ids": [stalled]}

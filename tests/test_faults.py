@@ -129,6 +129,7 @@ def test_worker_killed_mid_scoring_statement_is_rescued(workers: Workers) -> Non
         killed_at = time.monotonic()
     [killed_job] = jobs_of(jobs.CALCULATE_POINTS, "doing")  # the sweep may queue a follow-up
     workers.start()
+    workers.sweep_once_stalled()  # the minute's sweep, without waiting for the clock
     wait_until(stats_all_right, timeout=60, what="the rescued scoring and its refresh")
     recovered_in = time.monotonic() - killed_at
     wait_until(lambda: stats_jobs_pending() == 0, timeout=30, what="the queue to drain")
@@ -162,6 +163,7 @@ def test_worker_killed_mid_refresh_is_rescued(workers: Workers) -> None:
         killed_at = time.monotonic()
     [killed_job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")
     workers.start()
+    workers.sweep_once_stalled()
     wait_until(
         lambda: ViewRefresh.objects.count() == len(STATS_RELATIONS) and stats_all_right(),
         timeout=60,

@@ -201,7 +201,7 @@ def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: Workers
 
 def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -> None:
     """SIGKILL a worker while it scores (blocked on the match row we hold); once its heartbeat
-    is stale, the periodic rescue on another worker runs the job again, and the points are exact."""
+    is stale, the minute's sweep on another worker rescues the job, and the points are exact."""
     match = make_match()
     users = [make_user() for _ in range(20)]
     for user in users:
@@ -215,6 +215,7 @@ def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -
         )
         workers.kill(doomed)
     workers.start()
+    workers.sweep_once_stalled()
     wait_until(lambda: all_scored(match), timeout=60, what="the rescued scoring")
     assert points_are_right(match)
     # The killed job ends too: run again, or, when the sweep had queued a follow-up meanwhile,

@@ -56,6 +56,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "oldest_stale_points_age_seconds": _seconds(report.oldest_stale_age),
         "last_refresh_age_seconds": _seconds(report.last_refresh_age),
         "unrefreshed_points_age_seconds": _seconds(report.unrefreshed_points_age),
+        "live_workers": report.live_workers,
         **_replica_health(),
     }
     if not presents_bearer(request, settings.METRICS_TOKEN):
@@ -85,6 +86,11 @@ class StatsCollector(Collector):
             "matchday_jobs_failed_last_day",
             "Jobs that failed for good in the last 24 hours.",
             value=queue.failed_last_day,
+        )
+        yield GaugeMetricFamily(
+            "matchday_live_workers",
+            "Workers whose heartbeat is younger than STATS_STALLED_WORKER_TIMEOUT.",
+            value=queue.live_workers,
         )
         yield GaugeMetricFamily(
             "matchday_oldest_waiting_job_age_seconds",

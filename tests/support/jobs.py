@@ -32,3 +32,16 @@ def insert_job(
                 "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [step, job_id]
             )
     return int(job_id)
+
+
+def insert_worker(*, last_beat: str = "0 seconds") -> int:
+    """A worker row as Procrastinate registers it, whose last heartbeat was `last_beat` ago (an
+    SQL interval such as "2 minutes"): a live worker, or one that died without unregistering."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - %s::interval)"
+            " RETURNING id",
+            [last_beat],
+        )
+        (worker_id,) = cursor.fetchone()
+    return int(worker_id)

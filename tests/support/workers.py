@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.db import connection
+from procrastinate.contrib.django import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,6 +102,25 @@ class Workers:
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+
+    @staticmethod
+    def sweep_once_stalled(timeout: float = 30) -> None:
+        """Once a running job's worker has not beaten for the stall timeout, run the minute's
+        sweep (which rescues it) now rather than wait for the clock."""
+
+        def stalled_jobs() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM procrastinate_jobs job"
+                    " LEFT JOIN procrastinate_workers worker ON worker.id = job.worker_id"
+                    " WHERE job.status = 'doing' AND (worker.id IS NULL"
+                    " OR worker.last_heartbeat < now() - %s * interval '1 second')",
+                    [float(WORKER_ENV["STATS_STALLED_WORKER_TIMEOUT"])],
+                )
+                return int(cursor.fetchone()[0])
+
+        wait_until(stalled_jobs, timeout=timeout, what="a running job's heartbeat to go stale")
+        app.configure_task("stats.tasks.sweep_stale_points").defer(timestamp=0)
 
     def stop_all(self) -> None:
         stop_processes(self.processes)
