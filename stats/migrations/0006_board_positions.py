@@ -11,7 +11,13 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     load_sql("migrations/0006_board_positions.sql"),
-                    reverse_sql=load_sql("migrations/0006_board_positions.reverse.sql"),
+                    # Back to 0003's boards with 0003's own files: drop its four views and
+                    # build them again (the match summary, which 0006 leaves alone, comes back
+                    # the same).
+                    reverse_sql=[
+                        load_sql("migrations/0003_stats_views.reverse.sql"),
+                        load_sql("migrations/0003_stats_views.sql"),
+                    ],
                 ),
             ],
             state_operations=[

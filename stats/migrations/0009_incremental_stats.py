@@ -15,7 +15,13 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     load_sql("migrations/0009_incremental_stats.sql"),
-                    reverse_sql=load_sql("migrations/0009_incremental_stats.reverse.sql"),
+                    # Back to 0006's four views with the files that built them: 0003's, then
+                    # 0006's (which replaces three of them).
+                    reverse_sql=[
+                        load_sql("migrations/0009_incremental_stats.reverse.sql"),
+                        load_sql("migrations/0003_stats_views.sql"),
+                        load_sql("migrations/0006_board_positions.sql"),
+                    ],
                 ),
             ],
             state_operations=[

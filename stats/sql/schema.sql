@@ -1,0 +1,380 @@
+-- Every SQL object the project owns, as it is after the latest migration: one place to read
+-- today's definition without knowing which migration superseded which. The tables of the
+-- league and of the job queue are not here: Django's models and migrations, and Procrastinate's,
+-- describe them.
+--
+-- The migrations in migrations/ are frozen history; this file is the present. A migration that
+-- creates, changes or drops one of these objects updates this file in the same commit:
+-- tests/test_schema.py drops every object we own from the migrated test database, runs this
+-- file, and requires the very same catalog (function bodies, triggers, view queries, columns,
+-- constraints, indexes).
+--
+-- It runs on a database where Django's and Procrastinate's tables exist and these objects do
+-- not, in one transaction. It creates the statistics empty: `manage.py rebuild_stats` then fills
+-- them from the predictions.
+
+-- === Scoring ==================================================================================
+
+-- stats_prediction_points: 0002_prediction_points.
+-- The scoring rules, once, in SQL (stats/scoring.py is the Python reference they must match).
+-- A NULL result (a void match) gives NULL points. IMMUTABLE and a single expression, so the
+-- planner inlines it: calling it costs the same as writing the CASE out.
+CREATE FUNCTION stats_prediction_points(
+    predicted_home integer,
+    predicted_away integer,
+    result_home integer,
+    result_away integer,
+    exact_points integer,
+    goal_difference_points integer,
+    outcome_points integer
+) RETURNS smallint
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+    SELECT (CASE
+        WHEN result_home IS NULL OR result_away IS NULL THEN NULL
+        WHEN predicted_home = result_home AND predicted_away = result_away THEN exact_points
+        WHEN predicted_home - predicted_away = result_home - result_away THEN goal_difference_points
+        WHEN sign(predicted_home - predicted_away) = sign(result_home - result_away) THEN outcome_points
+        ELSE 0
+    END)::smallint
+$$;
+
+-- === Predictions close at kickoff =============================================================
+-- All of this section: 0008_predictions_close_at_kickoff.
+
+-- Predictions close at kickoff, for every writer (ORM, admin, raw SQL): a prediction cannot be
+-- created, or its scores changed, once its match has kicked off or is no longer scheduled.
+-- Scoring's own writes (points, updated_at) pass. The refusal's SQLSTATE, 23M01, sits in class
+-- 23 (integrity constraint violation), so drivers raise an IntegrityError, and Django code tells
+-- it from other refusals by the code; its message names the match and why.
+
+-- Why predictions for this match are closed, or NULL while they are open. Also asked by
+-- Prediction.clean(), so a form shows the very reason the database would give.
+CREATE FUNCTION stats_prediction_closed_reason(match_id bigint) RETURNS text
+LANGUAGE sql
+AS $$
+    SELECT format(
+        'predictions for match %s (%s v %s) are closed: %s',
+        m.id, home.name, away.name,
+        CASE WHEN m.status <> 'scheduled' THEN format('it is %s', m.status)
+             ELSE format('it kicked off at %s',
+                         to_char(m.kickoff_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'))
+        END
+    )
+    FROM stats_match AS m
+    JOIN stats_team AS home ON home.id = m.home_team_id
+    JOIN stats_team AS away ON away.id = m.away_team_id
+    WHERE m.id = match_id
+      -- The clock, not the transaction's start: a long transaction gains no extra time.
+      AND (m.status <> 'scheduled' OR m.kickoff_at <= clock_timestamp())
+$$;
+
+CREATE FUNCTION stats_prediction_close_at_kickoff() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    reason text;
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND (NEW.user_id, NEW.match_id, NEW.home_score, NEW.away_score)
+           IS NOT DISTINCT FROM (OLD.user_id, OLD.match_id, OLD.home_score, OLD.away_score) THEN
+        RETURN NEW;  -- scoring (points) or a touch (updated_at): not a prediction being made
+    END IF;
+    -- The common case first, one index probe: an open match (the reason joins the teams).
+    IF NOT EXISTS (
+        SELECT 1 FROM stats_match
+        WHERE id = NEW.match_id AND status = 'scheduled' AND kickoff_at > clock_timestamp()
+    ) THEN
+        reason := stats_prediction_closed_reason(NEW.match_id);
+    END IF;
+    IF reason IS NULL AND TG_OP = 'UPDATE' AND NEW.match_id <> OLD.match_id THEN
+        reason := stats_prediction_closed_reason(OLD.match_id);  -- taken off a closed match
+    END IF;
+    IF reason IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23M01', MESSAGE = reason;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER stats_prediction_close_at_kickoff
+    BEFORE INSERT OR UPDATE ON stats_prediction
+    FOR EACH ROW EXECUTE FUNCTION stats_prediction_close_at_kickoff();
+
+-- === Statistics kept from what changed ========================================================
+-- All of this section: 0009_incremental_stats (docs/architecture.md, "The statistics").
+-- Writers only mark what they touched (statement-level triggers, every writer, raw SQL included);
+-- the single-flight refresh consumes the marks and recomputes exactly those round boards and
+-- match summaries, carries each user's difference up to the competition totals, and refreshes the
+-- two materialized views from those totals, never from the predictions.
+
+-- What a write touched since the last refresh. Insert-only for writers (no unique index, so two
+-- writers never wait for each other); the refresh deletes what it consumed. A NULL round means
+-- only the match's summary is touched (a prediction with no points on either side); a NULL match
+-- only the round (a TRUNCATE, below).
+CREATE TABLE stats_touched (
+    match_id integer,
+    competition_id integer,
+    round integer,
+    marked_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One board per (competition, round), a table kept per partition by the refresh.
+CREATE TABLE stats_round_leaderboard (
+    id text GENERATED ALWAYS AS (
+        competition_id::text || ':' || round::text || ':' || user_id::text
+    ) STORED,
+    competition_id integer NOT NULL,
+    round integer NOT NULL,
+    user_id integer NOT NULL,
+    total_points integer NOT NULL,
+    predictions_scored integer NOT NULL,
+    exact_scores integer NOT NULL,
+    correct_outcomes integer NOT NULL,
+    rank integer NOT NULL,
+    position integer NOT NULL,
+    CONSTRAINT stats_round_leaderboard_key PRIMARY KEY (competition_id, round, user_id)
+);
+CREATE INDEX stats_round_leaderboard_by_position
+    ON stats_round_leaderboard (competition_id, round, position);
+
+-- Per (competition, user) totals: the sum of that user's round rows, carried by difference.
+CREATE TABLE stats_competition_total (
+    id text GENERATED ALWAYS AS (competition_id::text || ':' || user_id::text) STORED,
+    competition_id integer NOT NULL,
+    user_id integer NOT NULL,
+    total_points integer NOT NULL,
+    predictions_scored integer NOT NULL,
+    exact_scores integer NOT NULL,
+    correct_outcomes integer NOT NULL,
+    CONSTRAINT stats_competition_total_key PRIMARY KEY (competition_id, user_id)
+);
+
+-- One row per match, predicted or not, kept per match by the refresh.
+CREATE TABLE stats_match_summary (
+    match_id integer NOT NULL,
+    predictions_count integer NOT NULL,
+    home_win_predictions integer NOT NULL,
+    draw_predictions integer NOT NULL,
+    away_win_predictions integer NOT NULL,
+    exact_scores integer NOT NULL,
+    average_points numeric(6, 3),
+    CONSTRAINT stats_match_summary_key PRIMARY KEY (match_id)
+);
+
+-- Every write to predictions marks its matches; the round too when points were involved.
+CREATE FUNCTION stats_mark_predictions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT c.match_id, m.competition_id, CASE WHEN c.scored THEN m.round END
+        FROM (SELECT match_id, bool_or(points IS NOT NULL) AS scored FROM new_rows GROUP BY match_id) AS c
+        LEFT JOIN stats_match AS m ON m.id = c.match_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT c.match_id, m.competition_id, CASE WHEN c.scored THEN m.round END
+        FROM (SELECT match_id, bool_or(points IS NOT NULL) AS scored FROM old_rows GROUP BY match_id) AS c
+        LEFT JOIN stats_match AS m ON m.id = c.match_id;
+    ELSE
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT c.match_id, m.competition_id, CASE WHEN bool_or(c.scored) THEN m.round END
+        FROM (
+            SELECT match_id, points IS NOT NULL AS scored FROM new_rows
+            UNION ALL
+            SELECT match_id, points IS NOT NULL FROM old_rows
+        ) AS c
+        LEFT JOIN stats_match AS m ON m.id = c.match_id
+        GROUP BY c.match_id, m.competition_id, m.round;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_mark_inserted_predictions
+    AFTER INSERT ON stats_prediction
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
+CREATE TRIGGER stats_mark_updated_predictions
+    AFTER UPDATE ON stats_prediction
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
+CREATE TRIGGER stats_mark_deleted_predictions
+    AFTER DELETE ON stats_prediction
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
+
+-- A match inserted or deleted, or whose result, status, competition or round changes, marks
+-- itself and its round before and after (stamping points_calculated_at marks nothing).
+CREATE FUNCTION stats_mark_matches() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT id, competition_id, round FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT id, competition_id, round FROM old_rows;
+    ELSE
+        INSERT INTO stats_touched (match_id, competition_id, round)
+        SELECT DISTINCT side.id, side.competition_id, side.round
+        FROM old_rows AS o
+        JOIN new_rows AS n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.id, o.competition_id, o.round), (n.id, n.competition_id, n.round))
+            AS side (id, competition_id, round)
+        WHERE (o.id, o.competition_id, o.round, o.status, o.home_score, o.away_score)
+              IS DISTINCT FROM (n.id, n.competition_id, n.round, n.status, n.home_score, n.away_score);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_mark_inserted_matches
+    AFTER INSERT ON stats_match
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
+CREATE TRIGGER stats_mark_updated_matches
+    AFTER UPDATE ON stats_match
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
+CREATE TRIGGER stats_mark_deleted_matches
+    AFTER DELETE ON stats_match
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
+
+-- A TRUNCATE fires none of the triggers above: it touches every round and match that exists or
+-- has statistics (a TRUNCATE of the matches cascades to the predictions, and empties stats_match
+-- before this runs, so the statistics themselves say what was there).
+CREATE FUNCTION stats_mark_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_touched (match_id, competition_id, round)
+    SELECT id, competition_id, round FROM stats_match
+    UNION SELECT match_id, NULL, NULL FROM stats_match_summary
+    UNION SELECT DISTINCT NULL::integer, competition_id, round FROM stats_round_leaderboard;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_mark_truncated_predictions
+    AFTER TRUNCATE ON stats_prediction
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
+CREATE TRIGGER stats_mark_truncated_matches
+    AFTER TRUNCATE ON stats_match
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
+
+-- The two boards whose size does not grow with the season, computed from the totals, each with
+-- the unique index REFRESH MATERIALIZED VIEW CONCURRENTLY requires. rank is RANK() (1, 2, 2, 4);
+-- position is 1, 2, 3, ... in rank order, ties by user id, so a page is an index range.
+CREATE MATERIALIZED VIEW stats_competition_leaderboard AS
+SELECT
+    t.id, t.competition_id, t.user_id,
+    t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes,
+    rank() OVER (
+        PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC
+    )::integer AS rank,
+    row_number() OVER (
+        PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC, user_id
+    )::integer AS position
+FROM stats_competition_total AS t
+WITH DATA;
+CREATE UNIQUE INDEX stats_competition_leaderboard_key
+    ON stats_competition_leaderboard (competition_id, user_id);
+CREATE INDEX stats_competition_leaderboard_by_position
+    ON stats_competition_leaderboard (competition_id, position);
+
+CREATE MATERIALIZED VIEW stats_leaderboard AS
+SELECT
+    t.*,
+    rank() OVER (ORDER BY total_points DESC, exact_scores DESC)::integer AS rank,
+    row_number() OVER (ORDER BY total_points DESC, exact_scores DESC, user_id)::integer AS position
+FROM (
+    SELECT
+        user_id,
+        sum(total_points)::integer AS total_points,
+        sum(predictions_scored)::integer AS predictions_scored,
+        sum(exact_scores)::integer AS exact_scores,
+        sum(correct_outcomes)::integer AS correct_outcomes
+    FROM stats_competition_total
+    GROUP BY user_id
+) AS t
+WITH DATA;
+CREATE UNIQUE INDEX stats_leaderboard_key ON stats_leaderboard (user_id);
+CREATE INDEX stats_leaderboard_by_position ON stats_leaderboard (position);
+
+-- === The job queue: objects on Procrastinate's tables =========================================
+-- The queueing-lock guard: 0007_queueing_lock_guard_v2 (which replaced 0004's).
+-- docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
+--
+-- Procrastinate's queueing-lock index covers only waiting ('todo') jobs. A job going back to
+-- 'todo' (a worker's retry, the rescue of a job stalled by a dead worker, a manual retry of a
+-- failed job: procrastinate_retry_job_v1/v2) while a follow-up with its queueing lock waits
+-- violates that index; the worker then leaves the job in 'doing' for good. The guard settles the
+-- collision instead: the follow-up does the same work, so the job going back is marked
+-- 'cancelled' (not 'failed': nothing failed) and a JobError row names the follow-up.
+--
+-- Each queueing lock hashes to one of 1024 advisory-lock keys: a defer takes its key SHARED, a
+-- job going back to 'todo' takes it EXCLUSIVE, so defers never wait for one another and the
+-- check sees every follow-up. The trigger names no column, so upstream may re-type any of them.
+
+CREATE FUNCTION stats_queueing_lock_key(queueing_lock text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT hashtext(queueing_lock) & 1023
+$$;
+
+-- Exclusive: a job going back to 'todo', and stats.jobs.request_stats_refresh_now.
+CREATE FUNCTION stats_lock_queueing_lock(queueing_lock text) RETURNS void
+LANGUAGE sql
+AS $$
+    SELECT pg_advisory_xact_lock(hashtext('stats queueing-lock guard'),
+                                 stats_queueing_lock_key(queueing_lock))
+$$;
+
+-- Shared: every defer of a queueing-locked job.
+CREATE FUNCTION stats_share_queueing_lock(queueing_lock text) RETURNS void
+LANGUAGE sql
+AS $$
+    SELECT pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard'),
+                                        stats_queueing_lock_key(queueing_lock))
+$$;
+
+CREATE FUNCTION stats_guard_queueing_lock() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    follow_up bigint;
+BEGIN
+    IF NEW.queueing_lock IS NULL OR NEW.status <> 'todo' THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM stats_share_queueing_lock(NEW.queueing_lock);
+        RETURN NEW;
+    END IF;
+    IF OLD.status = 'todo' AND OLD.queueing_lock IS NOT DISTINCT FROM NEW.queueing_lock THEN
+        RETURN NEW;  -- it was waiting already: nothing goes back
+    END IF;
+
+    PERFORM stats_lock_queueing_lock(NEW.queueing_lock);
+    -- A new snapshot (this function is volatile): every defer that held the lock has committed.
+    SELECT id INTO follow_up
+    FROM procrastinate_jobs
+    WHERE queueing_lock = NEW.queueing_lock AND status = 'todo' AND id <> NEW.id;
+    IF follow_up IS NOT NULL THEN
+        NEW.status := 'cancelled';
+        INSERT INTO stats_joberror (job_id, task_name, attempt, error, traceback, raised_at)
+        VALUES (
+            NEW.id, NEW.task_name, OLD.attempts,
+            format('Superseded by job #%s, which waits with the same queueing lock (%s)'
+                   ' and does this job''s work', follow_up, NEW.queueing_lock),
+            '', now()
+        );
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER stats_guard_queueing_lock
+    BEFORE INSERT OR UPDATE ON procrastinate_jobs
+    FOR EACH ROW
+    EXECUTE FUNCTION stats_guard_queueing_lock();
+
+-- The failures of /metrics' last-day count, by time: 0010_failed_job_events_index. The
+-- migration builds it CONCURRENTLY, so workers keep writing events; this file runs in a
+-- transaction, where CONCURRENTLY cannot.
+CREATE INDEX stats_failed_job_events_at
+    ON procrastinate_events (at) WHERE type = 'failed';
