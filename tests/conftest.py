@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.support.workers import Workers
+from stats.processes import WorkerPool
+from tests.support.workers import worker_pool
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +31,9 @@ def _empty_procrastinate_tables(
 @pytest.fixture
 def workers(
     transactional_db: None, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Workers]:
+) -> Iterator[WorkerPool]:
     """Real worker processes on the test database (the test's writes must commit to be seen)."""
-    pool = Workers(tmp_path)
+    pool = worker_pool(tmp_path)
     yield pool
     pool.stop_all()
     report = getattr(request.node, "rep_call", None)

@@ -20,6 +20,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
+from stats.processes import WorkerPool, wait_until
 from stats.services import match_score_predictions, stats_views_refresh
 from tests.support.factories import (
     complete,
@@ -28,7 +29,6 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
-from tests.support.workers import Workers, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -400,7 +400,7 @@ def test_scores_out_of_range_through_raw_sql_are_refused(
 @pytest.mark.worker
 @pytest.mark.timeout(60)
 def test_scoring_with_arguments_of_the_wrong_type_fails_at_once_with_the_reason(
-    workers: Workers,
+    workers: WorkerPool,
 ) -> None:
     """calculate_points with a string (numeric or not), a float, a bool, None, a list, a dict,
     or missing or extra arguments: each job fails on its first attempt (no retry can fix it),

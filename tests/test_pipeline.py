@@ -13,6 +13,7 @@ from procrastinate.contrib.django.utils import connector_params
 from stats import jobs
 from stats.audit import overlapping_job_runs
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
+from stats.processes import WorkerPool, wait_until
 from stats.scoring import PointTiers, prediction_points
 from tests.support.factories import (
     complete,
@@ -21,7 +22,6 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
-from tests.support.workers import Workers, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
 
@@ -48,7 +48,7 @@ def all_scored(*matches: Match) -> bool:
     return not Prediction.objects.filter(match__in=matches, points__isnull=True).exists()
 
 
-def test_completed_match_is_scored_then_the_views_refreshed(workers: Workers) -> None:
+def test_completed_match_is_scored_then_the_views_refreshed(workers: WorkerPool) -> None:
     """Save a result; the worker scores it, then the delayed refresh fills the leaderboard."""
     workers.start()
     match = make_match()
@@ -63,7 +63,7 @@ def test_completed_match_is_scored_then_the_views_refreshed(workers: Workers) ->
     ]
 
 
-def test_a_burst_of_completions_costs_one_refresh(workers: Workers) -> None:
+def test_a_burst_of_completions_costs_one_refresh(workers: WorkerPool) -> None:
     """Fifteen results inside one refresh delay: fifteen scorings, one refresh."""
     workers.start(STATS_REFRESH_DELAY="4")
     user = make_user()
@@ -78,7 +78,7 @@ def test_a_burst_of_completions_costs_one_refresh(workers: Workers) -> None:
     assert LeaderboardEntry.objects.get().total_points == 45
 
 
-def test_transient_failure_is_retried_with_growing_delays(workers: Workers) -> None:
+def test_transient_failure_is_retried_with_growing_delays(workers: WorkerPool) -> None:
     """A match whose result is not final is retried later and later, then scored once final."""
     match = make_match(status=Match.Status.LIVE)
     make_prediction(make_user(), match, 3, 1)
@@ -100,7 +100,7 @@ def test_transient_failure_is_retried_with_growing_delays(workers: Workers) -> N
     assert points_are_right(match)
 
 
-def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: Workers) -> None:
+def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: WorkerPool) -> None:
     """No retry can create a missing match: one attempt, failed, its error kept."""
     job_id = jobs.enqueue_match_scoring(987654)
     workers.start()
@@ -117,7 +117,7 @@ def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: Workers) -
 
 @pytest.mark.parametrize("task_fails", [False, True])
 def test_enqueue_inside_a_running_task_commits_with_the_task(
-    workers: Workers, task_fails: bool
+    workers: WorkerPool, task_fails: bool
 ) -> None:
     """A task that records a result queues scoring in its own transaction: if the task fails,
     neither the result nor the scoring job exists."""
@@ -142,7 +142,7 @@ def test_enqueue_inside_a_running_task_commits_with_the_task(
         assert points_are_right(match)
 
 
-def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: Workers) -> None:
+def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: WorkerPool) -> None:
     """A bulk update() queues nothing; the periodic sweep finds and scores the match."""
     from procrastinate.contrib.django import app
 
@@ -158,7 +158,7 @@ def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: Workers
     assert points_are_right(match)
 
 
-def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -> None:
+def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: WorkerPool) -> None:
     """SIGKILL a worker while it scores (blocked on the match row we hold); once its heartbeat
     is stale, the periodic rescue on another worker runs the job again, and the points are exact."""
     match = make_match()
@@ -187,7 +187,7 @@ def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -
     assert not jobs_of(jobs.CALCULATE_POINTS, "doing")
 
 
-def test_three_workers_score_a_matchday_without_overlap(workers: Workers) -> None:
+def test_three_workers_score_a_matchday_without_overlap(workers: WorkerPool) -> None:
     """Three workers, ten matches, every result saved twice: each match is scored one job at a
     time, and every prediction ends exactly right."""
     competition = make_competition()

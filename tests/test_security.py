@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.checks import Error, run_checks
-from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -21,12 +20,12 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import LeaderboardEntry, Match
+from stats.processes import REPO_ROOT
 from stats.services import match_score_predictions, stats_views_refresh
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
 from tests.support.factories import complete, make_match, make_prediction, make_user
-from tests.support.workers import REPO_ROOT
-from tests.support.workers import test_database_url as database_url_of_this_test
+from tests.support.workers import process_env
 
 pytestmark = pytest.mark.django_db
 
@@ -45,17 +44,6 @@ def league() -> Match:
     match_score_predictions(match_id=match.pk)
     stats_views_refresh()
     return match
-
-
-@pytest.fixture
-def unreachable_database() -> Any:
-    saved = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
-    yield
-    connection.close()
-    connection.settings_dict.clear()
-    connection.settings_dict.update(saved)
 
 
 def test_the_cron_secret_is_never_logged_nor_echoed(
@@ -245,12 +233,7 @@ def manage(*arguments: str, **environment: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, "manage.py", *arguments],
         cwd=REPO_ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "stats_project.settings",
-            "DATABASE_URL": database_url_of_this_test(),
-            **environment,
-        },
+        env={**os.environ, **process_env(settings="stats_project.settings", **environment)},
         capture_output=True,
         text=True,
         timeout=60,

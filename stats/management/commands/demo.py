@@ -1,11 +1,7 @@
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from argparse import ArgumentParser
@@ -13,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
@@ -22,6 +17,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateW
 from stats.demo import COMPETITIONS, LeagueSize, demo_league_create, demo_result
 from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
 from stats.models import CompetitionStanding, LeaderboardEntry, Match
+from stats.processes import WorkerPool
 
 
 class Command(BaseCommand):
@@ -58,43 +54,27 @@ class Command(BaseCommand):
         ) or 0
         workers = self._start_workers(options["workers"], options["refresh_delay"])
         try:
-            self._wait_for_workers(len(workers))
+            self._wait_for_workers(options["workers"])
             for round_number, round_matches in itertools.groupby(matches, key=lambda m: m.round):
                 self._complete_round(round_number, list(round_matches), first_job)
             self._wait_for_refresh(first_job)
         finally:
-            self._stop_workers(workers)
+            workers.stop_all(timeout=30)
         self._report(matches, first_job, time.monotonic() - started)
 
-    def _start_workers(self, count: int, refresh_delay: int) -> list[subprocess.Popen[bytes]]:
-        log_path = Path(tempfile.gettempdir()) / "matchday-demo-workers.log"
-        self.stdout.write(f"Starting {count} worker process(es); their log: {log_path}")
-        env = {
-            **os.environ,
-            "STATS_REFRESH_DELAY": str(refresh_delay),
-            "STATS_WORKER_POLL_INTERVAL": "0.5",
-            "CONN_MAX_AGE": "60",  # as `make worker` runs workers
-        }
-        with log_path.open("wb") as log:  # each worker keeps its own copy of the descriptor
-            return [
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "procrastinate", "worker"],
-                    cwd=settings.BASE_DIR,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                for _ in range(count)
-            ]
+    def _start_workers(self, count: int, refresh_delay: int) -> WorkerPool:
+        log_dir = Path(tempfile.mkdtemp(prefix="matchday-demo-"))
+        self.stdout.write(f"Starting {count} worker process(es); their logs: {log_dir}")
+        workers = WorkerPool(
+            log_dir,
+            {"STATS_REFRESH_DELAY": str(refresh_delay), "STATS_WORKER_POLL_INTERVAL": "0.5"},
+        )
+        for _ in range(count):
+            workers.spawn()
+        return workers
 
     def _wait_for_workers(self, count: int) -> None:
         self._wait("workers starting", lambda: max(0, count - ProcrastinateWorker.objects.count()))
-
-    def _stop_workers(self, workers: list[subprocess.Popen[bytes]]) -> None:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=30)
 
     def _complete_round(self, round_number: int, matches: list[Match], first_job: int) -> None:
         for match in matches:
