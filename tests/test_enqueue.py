@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.exceptions import ConnectorException
 
 from stats import jobs
 from stats.models import Match, ViewRefresh
+from stats.processes import wait_until
 from stats.services import stats_sweep, stats_views_refresh, views_behind_points
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
 
 pytestmark = pytest.mark.django_db
+
+T = TypeVar("T")
 
 
 def waiting_jobs(task_name: str) -> list[ProcrastinateJob]:
@@ -186,3 +195,96 @@ def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
     assert not views_behind_points()
     assert stats_sweep()["refresh_queued"] == 0
+
+
+# --- What only worker tests used to guard ---------------------------------------------------------
+
+
+def test_a_save_whose_enqueue_fails_leaves_no_saved_result() -> None:
+    """Match.save() and its scoring job are one transaction: when the job cannot be written, the
+    result is not saved either (no completed match that nothing will score)."""
+    match = make_match()
+    with rolled_back():
+        with connection.cursor() as cursor:  # the queue refuses every job
+            cursor.execute(
+                "ALTER TABLE procrastinate_jobs ADD CONSTRAINT refuse_jobs CHECK (false) NOT VALID"
+            )
+        with pytest.raises(ConnectorException):
+            complete(match, 2, 1)
+        assert Match.objects.values_list("status", "home_score").get(pk=match.pk) == (
+            Match.Status.SCHEDULED,
+            None,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_inside_a_worker_rolls_back_with_its_job() -> None:
+    """Inside a worker, Procrastinate's app talks to the database on a connection of its own; our
+    enqueue still goes through Django's connection, so a save rolled back takes its job along."""
+    match = make_match()
+    worker_connector = DjangoConnector().get_worker_connector()  # as `procrastinate worker` does
+    with app.replace_connector(worker_connector), app.open(), transaction.atomic():
+        complete(match, 1, 0)
+        transaction.set_rollback(True)
+    assert ProcrastinateJob.objects.count() == 0
+
+
+def _call_in_thread(call: Callable[[], T]) -> tuple[threading.Thread, list[T | BaseException]]:
+    """Run `call` in a thread (so on a connection of its own); its result or error lands in the
+    list."""
+    outcome: list[T | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refresh_now_requests_on_two_connections_leave_one_job() -> None:
+    """A second request that arrives while the first one's transaction is open waits for it
+    (the advisory lock of the refresh's queueing lock), then finds its job: one job, both
+    requests answered."""
+    first_done, release = threading.Event(), threading.Event()
+
+    def first_request() -> jobs.RefreshRequest:
+        with transaction.atomic():
+            request = jobs.request_stats_refresh_now()
+            first_done.set()
+            release.wait(timeout=20)
+        return request
+
+    first, first_outcome = _call_in_thread(first_request)
+    try:
+        assert first_done.wait(timeout=20)
+        second, second_outcome = _call_in_thread(jobs.request_stats_refresh_now)
+        wait_until(lambda: _waiting_on_a_lock() == 1, timeout=20, what="the second to wait")
+    finally:
+        release.set()
+        first.join(timeout=20)
+    second.join(timeout=20)
+    [first_request_answer], [second_request_answer] = first_outcome, second_outcome
+    assert isinstance(first_request_answer, jobs.RefreshRequest), first_request_answer
+    assert isinstance(second_request_answer, jobs.RefreshRequest), second_request_answer
+    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    assert (first_request_answer.status, first_request_answer.job_id) == ("queued", job.id)
+    assert (second_request_answer.status, second_request_answer.job_id) == (
+        "already_queued",
+        job.id,
+    )
