@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint web worker bench bench-quick migrate clean-db
+.PHONY: install demo test test-fast lint web worker bench bench-quick migrate clean-db
 
 $(INSTALLED): requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: migrate
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+# The edit loop: everything but the tests that start worker processes or take the database away.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not worker and not faults"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
