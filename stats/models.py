@@ -221,14 +221,9 @@ class MaterializedViewModel(models.Model):
         raise TypeError(f"{type(self).__name__} rows come from a materialized view; refresh it")
 
 
-class LeaderboardEntry(MaterializedViewModel):
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        primary_key=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+class BoardRow(MaterializedViewModel):
+    """One user's line on a board: the overall board and each competition's."""
+
     total_points = models.IntegerField()
     predictions_scored = models.IntegerField()
     exact_scores = models.IntegerField()
@@ -237,6 +232,19 @@ class LeaderboardEntry(MaterializedViewModel):
     position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(MaterializedViewModel.Meta):
+        abstract = True
+
+
+class LeaderboardEntry(BoardRow):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta(BoardRow.Meta):
         db_table = "stats_leaderboard"
         ordering = ("position",)
         verbose_name_plural = "leaderboard"
@@ -245,7 +253,7 @@ class LeaderboardEntry(MaterializedViewModel):
         return f"#{self.rank} user {self.user_id}: {self.total_points} points"
 
 
-class CompetitionStanding(MaterializedViewModel):
+class CompetitionStanding(BoardRow):
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
     competition = models.ForeignKey(
@@ -254,14 +262,8 @@ class CompetitionStanding(MaterializedViewModel):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
-    class Meta(MaterializedViewModel.Meta):
+    class Meta(BoardRow.Meta):
         db_table = "stats_competition_leaderboard"
         ordering = ("competition_id", "position")
 

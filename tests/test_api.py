@@ -29,6 +29,26 @@ def refreshed_at(view_name: str) -> str:
     return str(DjangoJSONEncoder().default(moment))
 
 
+def one_page(
+    view_name: str,
+    entries: list[dict[str, Any]],
+    *,
+    competition: str | None = None,
+    round: int | None = None,
+) -> dict[str, Any]:
+    """The answer for a board that fits on one page of the default size."""
+    return {
+        "competition": competition,
+        "round": round,
+        "entries": entries,
+        "page": 1,
+        "page_size": 25,
+        "total_entries": len(entries),
+        "total_pages": 1,
+        "refreshed_at": refreshed_at(view_name),
+    }
+
+
 def entry(user: User, rank: int, points: int, exact: int, **more: int) -> dict[str, Any]:
     return {
         "rank": rank,
@@ -45,21 +65,15 @@ def test_overall_board_lists_every_scored_player_by_rank(client: Client) -> None
     league = scored_league()
     response = client.get("/api/leaderboard")
     assert response.status_code == 200
-    assert response.json() == {
-        "competition": None,
-        "round": None,
-        "entries": [
+    assert response.json() == one_page(
+        "stats_leaderboard",
+        [
             entry(league.alice, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
             entry(league.bob, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
             entry(league.dave, 3, 3, 1, predictions_scored=2, correct_outcomes=1),
             entry(league.carol, 4, 3, 0, predictions_scored=3, correct_outcomes=2),
         ],
-        "page": 1,
-        "page_size": 25,
-        "total_entries": 4,
-        "total_pages": 1,
-        "refreshed_at": refreshed_at("stats_leaderboard"),
-    }
+    )
 
 
 def test_competition_board_ranks_within_the_competition(client: Client) -> None:
@@ -67,19 +81,14 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
     league = scored_league()
     response = client.get("/api/leaderboard", {"competition": "cup"})
     assert response.status_code == 200
-    assert response.json() == {
-        "competition": "cup",
-        "round": None,
-        "entries": [
+    assert response.json() == one_page(
+        "stats_competition_leaderboard",
+        [
             entry(league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
             entry(league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
         ],
-        "page": 1,
-        "page_size": 25,
-        "total_entries": 2,
-        "total_pages": 1,
-        "refreshed_at": refreshed_at("stats_competition_leaderboard"),
-    }
+        competition="cup",
+    )
 
 
 def test_round_board_has_the_round_views_columns(client: Client) -> None:
@@ -87,20 +96,16 @@ def test_round_board_has_the_round_views_columns(client: Client) -> None:
     league = scored_league()
     response = client.get("/api/leaderboard", {"competition": "premier", "round": "2"})
     assert response.status_code == 200
-    assert response.json() == {
-        "competition": "premier",
-        "round": 2,
-        "entries": [
+    assert response.json() == one_page(
+        "stats_round_leaderboard",
+        [
             entry(league.bob, 1, 3, 1),
             entry(league.alice, 2, 2, 0),
             entry(league.carol, 3, 0, 0),
         ],
-        "page": 1,
-        "page_size": 25,
-        "total_entries": 3,
-        "total_pages": 1,
-        "refreshed_at": refreshed_at("stats_round_leaderboard"),
-    }
+        competition="premier",
+        round=2,
+    )
 
 
 def test_pages_split_the_board_in_rank_order(client: Client) -> None:

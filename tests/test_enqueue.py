@@ -20,19 +20,11 @@ from stats.models import Match, ViewRefresh
 from stats.processes import wait_until
 from stats.services import stats_sweep, stats_views_refresh, views_behind_points
 from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
+from tests.support.jobs import jobs_of, set_job_status
 
 pytestmark = pytest.mark.django_db
 
 T = TypeVar("T")
-
-
-def waiting_jobs(task_name: str) -> list[ProcrastinateJob]:
-    return list(ProcrastinateJob.objects.filter(task_name=task_name, status="todo").order_by("id"))
-
-
-def set_job_status(job_id: int, status: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
 
 
 def test_completing_a_match_queues_its_scoring_inside_the_transaction() -> None:
@@ -40,7 +32,7 @@ def test_completing_a_match_queues_its_scoring_inside_the_transaction() -> None:
     match = make_match()
     with transaction.atomic():
         complete(match, 2, 1)
-        [job] = waiting_jobs(jobs.CALCULATE_POINTS)
+        [job] = jobs_of(jobs.CALCULATE_POINTS, "todo")
     assert (job.args, job.lock, job.queueing_lock, job.queue_name) == (
         {"match_id": match.pk},
         f"match-scoring:{match.pk}",
@@ -55,7 +47,7 @@ def test_rolled_back_save_queues_nothing() -> None:
     with transaction.atomic():
         complete(match, 1, 1)
         transaction.set_rollback(True)
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
 
 
 @pytest.mark.parametrize("status", [Match.Status.SCHEDULED, Match.Status.LIVE])
@@ -63,7 +55,7 @@ def test_unsettled_match_save_queues_nothing(status: str) -> None:
     """Only settled matches are scored."""
     match = make_match(status=status)
     match.save()
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
 
 
 @pytest.mark.parametrize("status", [Match.Status.CANCELLED, Match.Status.POSTPONED])
@@ -72,7 +64,7 @@ def test_voiding_a_match_queues_its_scoring(status: str) -> None:
     match = make_match()
     match.status = status
     match.save()
-    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
 def test_many_saves_in_one_transaction_leave_one_job_and_a_usable_transaction() -> None:
@@ -82,7 +74,7 @@ def test_many_saves_in_one_transaction_leave_one_job_and_a_usable_transaction() 
         for home_score in range(5):
             complete(match, home_score, 0)
         assert Match.objects.get(pk=match.pk).home_score == 4
-    assert len(waiting_jobs(jobs.CALCULATE_POINTS)) == 1
+    assert len(jobs_of(jobs.CALCULATE_POINTS, "todo")) == 1
 
 
 def test_refresh_triggers_while_one_waits_give_one_job() -> None:
@@ -90,7 +82,7 @@ def test_refresh_triggers_while_one_waits_give_one_job() -> None:
     first = jobs.enqueue_stats_refresh(delay_seconds=60)
     assert first is not None
     assert [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(5)] == [None] * 5
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [first]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [first]
 
 
 def test_refresh_trigger_while_one_runs_gives_exactly_one_follow_up() -> None:
@@ -101,13 +93,13 @@ def test_refresh_trigger_while_one_runs_gives_exactly_one_follow_up() -> None:
     follow_ups = [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(3)]
     assert follow_ups[0] is not None
     assert follow_ups[1:] == [None, None]
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_ups[0]]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [follow_ups[0]]
 
 
 def test_refresh_now_queues_one_when_none_waits() -> None:
     """A cron trigger with nothing waiting queues a refresh due now."""
     request = jobs.request_stats_refresh_now()
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert (request.status, request.job_id) == ("queued", job.id)
     assert job.scheduled_at is None
 
@@ -117,14 +109,14 @@ def test_refresh_now_reuses_a_due_refresh() -> None:
     first = jobs.request_stats_refresh_now()
     second = jobs.request_stats_refresh_now()
     assert (second.status, second.job_id) == ("already_queued", first.job_id)
-    assert len(waiting_jobs(jobs.REFRESH_STATS_VIEWS)) == 1
+    assert len(jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")) == 1
 
 
 def test_refresh_now_brings_a_delayed_refresh_forward() -> None:
     """A delayed refresh is replaced by one due now, never joined by a second one."""
     delayed = jobs.enqueue_stats_refresh(delay_seconds=3600)
     request = jobs.request_stats_refresh_now()
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert request.status == "queued"
     assert job.id == request.job_id != delayed
     assert job.scheduled_at is None
@@ -154,7 +146,7 @@ def test_retry_colliding_with_a_waiting_follow_up_is_settled_not_stuck() -> None
     follow_up = jobs.enqueue_stats_refresh(delay_seconds=0)
     retry_in_place(job_id)
     assert ProcrastinateJob.objects.get(pk=job_id).status == "failed"
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_up]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [follow_up]
 
 
 def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() -> None:
@@ -163,9 +155,9 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
     Match.objects.filter(pk=match.pk).update(
         status=Match.Status.COMPLETED, home_score=1, away_score=0
     )
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
     assert stats_sweep()["scoring_queued"] == 1
-    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
 def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
@@ -176,7 +168,7 @@ def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
     make_prediction(make_user(), match, 1, 0)
     Match.objects.filter(pk=match.pk).update(points_calculated_at=timezone.now())
     assert stats_sweep()["refresh_queued"] == 1
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert job.scheduled_at is not None
     assert job.scheduled_at > timezone.now() + timedelta(seconds=30)
 
@@ -282,7 +274,7 @@ def test_two_refresh_now_requests_on_two_connections_leave_one_job() -> None:
     [first_request_answer], [second_request_answer] = first_outcome, second_outcome
     assert isinstance(first_request_answer, jobs.RefreshRequest), first_request_answer
     assert isinstance(second_request_answer, jobs.RefreshRequest), second_request_answer
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert (first_request_answer.status, first_request_answer.job_id) == ("queued", job.id)
     assert (second_request_answer.status, second_request_answer.job_id) == (
         "already_queued",

@@ -35,10 +35,11 @@ from stats.processes import (
     wait_until,
     web_start,
 )
-from stats.scoring import PointTiers, prediction_points
+from stats.scoring import prediction_points
 from stats.services import match_score_predictions
 from tests.support import outage
 from tests.support.factories import complete, make_competition, make_match, make_user
+from tests.support.jobs import jobs_of, stats_jobs_pending
 from tests.support.outage import (
     PrivateServer,
     Reading,
@@ -47,11 +48,11 @@ from tests.support.outage import (
     private_server_stop,
     read_steadily,
 )
+from tests.support.scoring import DEFAULT_TIERS
 from tests.support.workers import process_env, script_start
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
 
-TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
 STATS_JOBS = (jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS)
 
 
@@ -68,7 +69,7 @@ def wrong_points(cursor: Any) -> list[tuple[int, int | None, int | None]]:
     wrong = []
     for pk, home, away, points, status, result_home, result_away in cursor.fetchall():
         result = (result_home, result_away) if status == Match.Status.COMPLETED else None
-        expected = prediction_points((home, away), result, TIERS)
+        expected = prediction_points((home, away), result, DEFAULT_TIERS)
         if points != expected:
             wrong.append((pk, points, expected))
     return wrong
@@ -91,17 +92,6 @@ def view_differences(cursor: Any) -> dict[str, int]:
 def stats_all_right() -> bool:
     with connection.cursor() as cursor:
         return not wrong_points(cursor) and not any(view_differences(cursor).values())
-
-
-def jobs_of(task_name: str, *statuses: str) -> list[ProcrastinateJob]:
-    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
-    return list(found.filter(status__in=statuses) if statuses else found)
-
-
-def stats_jobs_pending() -> int:
-    return ProcrastinateJob.objects.filter(
-        task_name__in=STATS_JOBS, status__in=("todo", "doing")
-    ).count()
 
 
 def backend_waits_on_a_lock(query_fragment: str) -> bool:

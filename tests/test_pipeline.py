@@ -14,7 +14,7 @@ from stats import jobs
 from stats.audit import overlapping_job_runs
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
 from stats.processes import WorkerPool, wait_until
-from stats.scoring import PointTiers, prediction_points
+from stats.scoring import prediction_points
 from tests.support.factories import (
     complete,
     make_competition,
@@ -22,22 +22,17 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
+from tests.support.jobs import jobs_of
+from tests.support.scoring import DEFAULT_TIERS
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
-
-TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
-
-
-def jobs_of(task_name: str, status: str | None = None) -> list[ProcrastinateJob]:
-    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
-    return list(found.filter(status=status) if status else found)
 
 
 def points_are_right(match: Match) -> bool:
     match.refresh_from_db()
     result = None if match.is_void else (match.home_score, match.away_score)
     return all(
-        points == prediction_points((home, away), result, TIERS)  # type: ignore[arg-type]
+        points == prediction_points((home, away), result, DEFAULT_TIERS)  # type: ignore[arg-type]
         for home, away, points in match.predictions.values_list(
             "home_score", "away_score", "points"
         )

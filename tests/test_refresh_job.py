@@ -14,6 +14,7 @@ from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs, tasks
 from stats.matviews import STATS_VIEWS
+from tests.support.jobs import set_job_status
 
 pytestmark = pytest.mark.django_db
 
@@ -22,18 +23,14 @@ def fetch_job(worker_id: int) -> int | None:
     """The id of the job a worker would take now (Procrastinate's own fetch), or None."""
     with connection.cursor() as cursor:
         cursor.execute(sql.queries["fetch_job"], {"queues": None, "worker_id": worker_id})
-        return cursor.fetchone()[0]
+        job_id: int | None = cursor.fetchone()[0]
+        return job_id
 
 
 def register_worker() -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql.queries["register_worker"])
         return int(cursor.fetchone()[0])
-
-
-def finish_job(job_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job_id])
 
 
 def test_a_refresh_waiting_behind_a_running_one_is_not_taken_until_it_ends() -> None:
@@ -45,7 +42,7 @@ def test_a_refresh_waiting_behind_a_running_one_is_not_taken_until_it_ends() -> 
     assert follow_up is not None
     assert fetch_job(worker) is None
     assert running is not None
-    finish_job(running)
+    set_job_status(running, "succeeded")
     assert fetch_job(worker) == follow_up
 
 

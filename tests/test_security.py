@@ -24,13 +24,11 @@ from stats.processes import REPO_ROOT
 from stats.services import match_score_predictions, stats_views_refresh
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
+from tests.support.cron import CRON_SECRET, CRON_URL
 from tests.support.factories import complete, make_match, make_prediction, make_user
 from tests.support.workers import process_env
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "cron-" + secrets.token_urlsafe(32)
-CRON_URL = "/api/cron/update-stats"
 
 
 # --- The cron secret -----------------------------------------------------------------------------
@@ -51,16 +49,16 @@ def test_the_cron_secret_is_never_logged_nor_echoed(
 ) -> None:
     """Every answer and every log record (all loggers at DEBUG) of right, wrong and near-miss
     calls, and of every public page, is free of the secret."""
-    settings.CRON_SECRET = SECRET
+    settings.CRON_SECRET = CRON_SECRET
     caplog.set_level(logging.DEBUG)
     responses = [
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET[:-1]}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=SECRET),
-        client.post(f"{CRON_URL}?secret={SECRET}"),
-        client.get(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET[:-1]}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=CRON_SECRET),
+        client.post(f"{CRON_URL}?secret={CRON_SECRET}"),
+        client.get(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
         client.get("/health"),
         client.get("/metrics"),
         client.get("/api/leaderboard"),
@@ -72,10 +70,10 @@ def test_the_cron_secret_is_never_logged_nor_echoed(
     ]
     assert caplog.records, "nothing was logged: the check would prove nothing"
     for response in responses:
-        assert SECRET.encode() not in response.content
-        assert all(SECRET not in value for _, value in response.items())
-    assert SECRET not in caplog.text
-    assert all(SECRET not in str(record.args) for record in caplog.records)
+        assert CRON_SECRET.encode() not in response.content
+        assert all(CRON_SECRET not in value for _, value in response.items())
+    assert CRON_SECRET not in caplog.text
+    assert all(CRON_SECRET not in str(record.args) for record in caplog.records)
 
 
 @pytest.mark.usefixtures("unreachable_database")
@@ -84,13 +82,13 @@ def test_the_cron_secret_is_not_in_the_error_logged_when_the_database_is_down(
     client: Client, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The failure is logged and answered with a 503; neither has the secret."""
-    settings.CRON_SECRET = SECRET
+    settings.CRON_SECRET = CRON_SECRET
     caplog.set_level(logging.DEBUG)
-    response = client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
+    response = client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}")
     assert response.status_code == 503
-    assert SECRET.encode() not in response.content
+    assert CRON_SECRET.encode() not in response.content
     assert "database unavailable during POST /api/cron/update-stats" in caplog.text
-    assert SECRET not in caplog.text
+    assert CRON_SECRET not in caplog.text
 
 
 def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
@@ -98,15 +96,15 @@ def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
 ) -> None:
     """Django's error report (the DEBUG page, the mail to ADMINS) cleanses both the setting and
     the header carrying it."""
-    settings.CRON_SECRET = SECRET
-    request = rf.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
-    assert SafeExceptionReporterFilter().get_safe_settings()["CRON_SECRET"] != SECRET
+    settings.CRON_SECRET = CRON_SECRET
+    request = rf.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}")
+    assert SafeExceptionReporterFilter().get_safe_settings()["CRON_SECRET"] != CRON_SECRET
     try:
         raise RuntimeError("boom")
     except RuntimeError as exc:
         reporter = ExceptionReporter(request, type(exc), exc, exc.__traceback__)
-        assert SECRET not in reporter.get_traceback_text()
-        assert SECRET not in reporter.get_traceback_html()
+        assert CRON_SECRET not in reporter.get_traceback_text()
+        assert CRON_SECRET not in reporter.get_traceback_html()
 
 
 # --- The admin and the read-only models ------------------------------------------------------
