@@ -9,9 +9,9 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import JobError, Match
-from stats.services import match_score_predictions, stats_views_refresh
 from tests.support.admin_pages import CHANGELISTS, READ_ONLY
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import complete, make_match
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.django_db
 def league() -> Match:
     """A scored, refreshed match (its scoring job still listed), so every page has rows to
     show; and one recorded job error."""
-    match = make_match()
-    make_prediction(make_user("alice"), match, 2, 0)
-    complete(match, 2, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    match = one_scored_match(username="alice", score=(2, 0))
     JobError.objects.create(
         job_id=1, task_name=jobs.CALCULATE_POINTS, attempt=0, error="E", traceback="T"
     )

@@ -21,7 +21,6 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
 from stats.processes import WorkerPool, wait_until
-from stats.services import match_score_predictions, stats_views_refresh
 from tests.support.cron import CRON_SECRET, CRON_URL
 from tests.support.factories import (
     complete,
@@ -31,6 +30,7 @@ from tests.support.factories import (
     make_user,
 )
 from tests.support.jobs import jobs_of
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +44,7 @@ BOARD_PARAMETERS = ("competition", "round", "page", "page_size", "user", "format
 
 @pytest.fixture
 def scored_board() -> Match:
-    competition = make_competition("premier")
-    match = make_match(competition)
-    make_prediction(make_user("alice"), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
-    return match
+    return one_scored_match(username="alice", competition=make_competition("premier"))
 
 
 def is_clear_refusal(response: Any) -> bool:

@@ -10,15 +10,12 @@ import pytest
 from django.core.management import call_command
 
 from stats.models import LeaderboardEntry, ViewRefresh
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import stats_views_refresh
 from tests.support.factories import (
-    complete,
-    make_match,
-    make_prediction,
-    make_user,
     settle_without_points,
 )
 from tests.support.jobs import insert_job
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +28,7 @@ def run(command: str) -> str:
 
 def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
     """One line per view with its duration in ms, in refresh order, then the total."""
-    user = make_user()
-    match = make_match()
-    make_prediction(user, match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
+    match = one_scored_match(refreshed=False)
 
     output = run("refresh_stats")
 
@@ -47,7 +40,9 @@ def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
         r"4 views refreshed in \d+ ms\n",
         output,
     ), output
-    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [
+        (match.predictions.get().user_id, 3)
+    ]
     assert ViewRefresh.objects.count() == 4
 
 

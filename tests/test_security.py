@@ -21,11 +21,11 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from stats import jobs
 from stats.models import LeaderboardEntry, Match
 from stats.processes import REPO_ROOT
-from stats.services import match_score_predictions, stats_views_refresh
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
 from tests.support.cron import CRON_SECRET, CRON_URL
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import make_user
+from tests.support.leagues import one_scored_match
 from tests.support.workers import process_env
 
 pytestmark = pytest.mark.django_db
@@ -36,12 +36,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def league() -> Match:
-    match = make_match()
-    make_prediction(make_user("alice"), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
-    return match
+    return one_scored_match(username="alice")
 
 
 def test_the_cron_secret_is_never_logged_nor_echoed(
