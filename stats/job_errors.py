@@ -1,4 +1,8 @@
-"""A task middleware that keeps each failed attempt's error, for the admin and `stats_status`."""
+"""A task middleware that keeps each failed attempt's error, for the admin and `stats_status`.
+
+`JobError` has one other writer: the queueing-lock guard (stats/sql/migrations/0007_*), which
+records there, in SQL, the job that superseded a job it settled 'cancelled'.
+"""
 
 from __future__ import annotations
 

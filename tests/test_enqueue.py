@@ -139,13 +139,13 @@ def test_retry_goes_back_to_waiting_when_nothing_else_waits() -> None:
 
 def test_retry_colliding_with_a_waiting_follow_up_is_settled_not_stuck() -> None:
     """Procrastinate alone raises a unique violation here and leaves the job 'doing' forever;
-    the guard marks it failed instead, and the follow-up (which does the same work) waits."""
+    the guard settles it cancelled instead, and the follow-up (which does the same work) waits."""
     job_id = jobs.enqueue_stats_refresh(delay_seconds=0)
     assert job_id is not None
     set_job_status(job_id, "doing")
     follow_up = jobs.enqueue_stats_refresh(delay_seconds=0)
     retry_in_place(job_id)
-    assert ProcrastinateJob.objects.get(pk=job_id).status == "failed"
+    assert ProcrastinateJob.objects.get(pk=job_id).status == "cancelled"
     assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [follow_up]
 
 

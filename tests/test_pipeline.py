@@ -172,10 +172,10 @@ def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: WorkerPool
     wait_until(lambda: all_scored(match), timeout=60, what="the rescued scoring")
     assert points_are_right(match)
     # The killed job ends too: run again, or, when the sweep had queued a follow-up meanwhile,
-    # settled as failed by the queueing-lock guard while the follow-up did the work.
+    # settled cancelled by the queueing-lock guard while the follow-up did the work.
     killed = jobs_of(jobs.CALCULATE_POINTS)[0]
     wait_until(
-        lambda: ProcrastinateJob.objects.get(pk=killed.id).status in {"succeeded", "failed"},
+        lambda: ProcrastinateJob.objects.get(pk=killed.id).status in {"succeeded", "cancelled"},
         timeout=20,
         what="the killed job to end",
     )
