@@ -207,6 +207,11 @@ class ViewRefresh(models.Model):
 # --- Read-only models over the materialized views (see stats/sql/ and stats/matviews.py) -----
 
 
+def _view_link(to: Any) -> Any:
+    """A view row's link to `to`: no database constraint (a view has none), no reverse accessor."""
+    return models.ForeignKey(to, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+
+
 class MaterializedViewModel(models.Model):
     """Rows of a materialized view: read through the ORM, written only by a refresh."""
 
@@ -256,12 +261,8 @@ class LeaderboardEntry(BoardRow):
 class CompetitionStanding(BoardRow):
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
-    competition = models.ForeignKey(
-        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    competition = _view_link(Competition)
+    user = _view_link(settings.AUTH_USER_MODEL)
 
     class Meta(BoardRow.Meta):
         db_table = "stats_competition_leaderboard"
@@ -274,13 +275,9 @@ class CompetitionStanding(BoardRow):
 class RoundStanding(MaterializedViewModel):
     # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=48, primary_key=True)
-    competition = models.ForeignKey(
-        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    competition = _view_link(Competition)
     round = models.IntegerField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    user = _view_link(settings.AUTH_USER_MODEL)
     total_points = models.IntegerField()
     exact_scores = models.IntegerField()
     rank = models.IntegerField()
