@@ -45,9 +45,15 @@ bench: $(INSTALLED)
 bench-quick: $(INSTALLED)
 	$(PY) -m bench --users 5000 --matches 40
 
+# The embedded server (DATABASE_URL unset) keeps its data across db-stop and db-start; any
+# command that connects starts it too. db-status exits 3 when it is not running.
+.PHONY: db-status db-start db-stop
+db-status db-start db-stop: $(INSTALLED)
+	@$(PY) -m stats_project.embedded_postgres $(@:db-%=%)
+
 # Stops the embedded server and deletes its data; the next command starts a fresh one.
 clean-db: $(INSTALLED)
-	$(PY) -c "import pathlib; from stats_project.embedded_postgres.server import stop_server; stop_server(pathlib.Path('.pgdata').resolve())"
+	$(PY) -m stats_project.embedded_postgres stop
 	rm -rf .pgdata
 
 # Three workers, a few hundred results over a minute, steady API reads, then a from-scratch check

@@ -9,7 +9,16 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stats_project.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from stats_project.embedded_postgres.server import EmbeddedServerError
+
+    try:
+        execute_from_command_line(sys.argv)
+    except Exception as exc:
+        # The embedded server's errors say what to do (its log, a way out): no traceback.
+        cause = exc if isinstance(exc, EmbeddedServerError) else exc.__cause__
+        if not isinstance(cause, EmbeddedServerError):
+            raise
+        sys.exit(f"error: {cause}")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,12 @@ class PredictionAdmin(admin.ModelAdmin[Prediction]):
     search_fields = ("user__username",)
     readonly_fields = ("points", "created_at", "updated_at")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Prediction | None = None) -> Any:
+        # Once its match has kicked off, a prediction is history: shown, not offered for edit.
+        if obj is not None and obj.closed_reason() is not None:
+            return ("user", "match", "home_score", "away_score", *self.readonly_fields)
+        return self.readonly_fields
+
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     """Rows written by the pipeline only: staff may look, nobody may change them here."""

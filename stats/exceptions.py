@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+
 
 class StatsError(Exception):
     """Base of the errors the stats app raises on purpose."""
@@ -9,10 +11,6 @@ class StatsError(Exception):
 
 class MatchNotFound(StatsError):
     """No match has this id: no retry can fix it."""
-
-
-class MatchNotSettled(StatsError):
-    """The match is still scheduled or live; its result may not be recorded yet (transient)."""
 
 
 class ViewNotRefreshable(StatsError):
@@ -29,3 +27,21 @@ class PageOutOfRange(StatsError, LookupError):
 
 class InvalidParameter(StatsError, ValueError):
     """A query parameter is malformed or out of range; the message says which and why."""
+
+
+class PredictionClosed(StatsError, ValidationError):
+    """The database refused a prediction: its match has kicked off or is no longer scheduled.
+
+    A ValidationError, so forms and callers that validate show its message, which names the
+    match and why.
+    """
+
+    # The SQLSTATE the prediction trigger raises (stats/sql/migrations/0008_*).
+    SQLSTATE = "23M01"
+
+    def __str__(self) -> str:
+        return "; ".join(self.messages)  # the reason itself, not ValidationError's list repr
+
+
+class FeedError(StatsError, ValueError):
+    """A results feed file cannot be read: the message names the file, the match and why."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from django.db import DatabaseError
+from django.utils import timezone
 from procrastinate.job_context import JobContext
 from procrastinate.middleware import SyncCallNext
 from procrastinate.worker import Worker
@@ -38,3 +40,11 @@ def record_job_error(call_next: SyncCallNext, context: JobContext, worker: Worke
             # The database may be what failed; the worker's own log line still has the error.
             logger.warning("could not record the error of job %s", job.id, exc_info=True)
         raise
+
+
+def prune_job_errors(*, older_than_hours: int) -> int:
+    """Delete errors recorded more than `older_than_hours` ago (the failed jobs' retention)."""
+    deleted, _ = JobError.objects.filter(
+        raised_at__lt=timezone.now() - timedelta(hours=older_than_hours)
+    ).delete()
+    return deleted

@@ -8,6 +8,7 @@ shell, another task): it commits with the caller's writes or not at all.
 
 from __future__ import annotations
 
+import enum
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,19 @@ STATS_QUEUE = "stats"
 REFRESH_LOCK = "stats-refresh"
 
 
+class Priority(enum.IntEnum):
+    """Procrastinate's job `priority`: among due jobs, higher runs first (then oldest first).
+
+    Points come before ranks: every scoring that is due runs before the refresh, so a refresh
+    never ranks boards without results that were already waiting. A result that just arrived is
+    what users wait for, so it outranks re-scoring that only mends or re-checks points.
+    """
+
+    FRESH_RESULT = 20  # a match settled for the first time
+    RESCORING = 10  # a correction, a void or withdrawn result, the sweep, a manual recalculation
+    REFRESH = 0  # the batched re-ranking, and the housekeeping tasks (Procrastinate's default)
+
+
 def match_scoring_lock(match_id: int) -> str:
     return f"match-scoring:{match_id}"
 
@@ -37,7 +51,14 @@ def _job_manager() -> JobManager:
     return JobManager(DjangoConnector())
 
 
-def _defer(task_name: str, lock: str, delay_seconds: float = 0, **task_kwargs: int) -> int | None:
+def _defer(
+    task_name: str,
+    lock: str,
+    *,
+    priority: Priority,
+    delay_seconds: float = 0,
+    **task_kwargs: int,
+) -> int | None:
     """Defer a job in the current transaction; None when one with its lock already waits.
 
     The savepoint matters: AlreadyEnqueued is a unique violation, which would otherwise abort
@@ -49,6 +70,7 @@ def _defer(task_name: str, lock: str, delay_seconds: float = 0, **task_kwargs: i
         queue=STATS_QUEUE,
         lock=lock,
         queueing_lock=lock,
+        priority=priority,
         schedule_at=timezone.now() + timedelta(seconds=delay_seconds) if delay_seconds else None,
         task_kwargs=dict(task_kwargs),
     )
@@ -59,9 +81,15 @@ def _defer(task_name: str, lock: str, delay_seconds: float = 0, **task_kwargs: i
         return None
 
 
-def enqueue_match_scoring(match_id: int) -> int | None:
-    """Queue `calculate_points` for a match; None when one already waits for it."""
-    return _defer(CALCULATE_POINTS, match_scoring_lock(match_id), match_id=match_id)
+def enqueue_match_scoring(match_id: int, *, priority: Priority = Priority.RESCORING) -> int | None:
+    """Queue `calculate_points` for a match; None when one already waits for it.
+
+    The waiting job scores from the latest result whenever it runs, so it covers this request
+    too, whatever the two priorities.
+    """
+    return _defer(
+        CALCULATE_POINTS, match_scoring_lock(match_id), priority=priority, match_id=match_id
+    )
 
 
 def enqueue_stats_refresh(*, delay_seconds: float) -> int | None:
@@ -70,7 +98,9 @@ def enqueue_stats_refresh(*, delay_seconds: float) -> int | None:
     A waiting refresh, due sooner or later, will see every write committed before it starts,
     so the caller's trigger is covered either way: a burst of triggers costs one refresh.
     """
-    return _defer(REFRESH_STATS_VIEWS, REFRESH_LOCK, delay_seconds=delay_seconds)
+    return _defer(
+        REFRESH_STATS_VIEWS, REFRESH_LOCK, priority=Priority.REFRESH, delay_seconds=delay_seconds
+    )
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+
+from stats.exceptions import PredictionClosed
 
 
 class Competition(models.Model):
@@ -40,6 +43,28 @@ class MatchQuerySet(models.QuerySet["Match"]):
         return self.filter(
             Q(points_calculated_at__isnull=True) | Q(points_calculated_at__lt=F("completed_at"))
         )
+
+    def needing_scoring(self) -> MatchQuerySet:
+        """Settled matches whose points are missing or stale, or completed ones with an unscored
+        prediction (a restore, a bulk load with triggers off): what the sweep re-queues."""
+        unscored = Prediction.objects.filter(match=OuterRef("pk"), points__isnull=True)
+        return (
+            self.settled()
+            .alias(has_unscored=Exists(unscored))
+            .filter(
+                Q(points_calculated_at__isnull=True)
+                | Q(points_calculated_at__lt=F("completed_at"))
+                | Q(status=Match.Status.COMPLETED, has_unscored=True)
+            )
+        )
+
+
+class ResultChange(enum.Enum):
+    """What a save did to a match's result, as far as its predictions' points are concerned."""
+
+    FRESH = "fresh"  # settled for the first time: points to give
+    CORRECTION = "correction"  # settled before, settled differently now: points to re-score
+    WITHDRAWN = "withdrawn"  # settled before, scheduled or live again: points to clear
 
 
 class Match(models.Model):
@@ -76,6 +101,8 @@ class Match(models.Model):
 
     # The result as loaded from the database, to notice a corrected score on save().
     _loaded_result: tuple[str, int | None, int | None] | None = None
+    # What the latest save() did to the result; read by the post_save receiver.
+    result_change: ResultChange | None = None
 
     class Meta:
         verbose_name_plural = "matches"
@@ -118,12 +145,26 @@ class Match(models.Model):
             self._save_result(*args, **kwargs)
 
     def _save_result(self, *args: Any, **kwargs: Any) -> None:
-        if self.is_settled and (self.completed_at is None or self._result() != self._loaded_result):
-            self.completed_at = timezone.now()
+        self.result_change = self._result_change_from(self._loaded_result)
+        stamp_completed_at = self.is_settled and (
+            self.completed_at is None or self.result_change is not None
+        )
+        if stamp_completed_at or (not self.is_settled and self.completed_at is not None):
+            self.completed_at = timezone.now() if self.is_settled else None
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "completed_at"}
         super().save(*args, **kwargs)
         self._loaded_result = self._result()
+
+    def _result_change_from(
+        self, previous: tuple[str, int | None, int | None] | None
+    ) -> ResultChange | None:
+        was_settled = previous is not None and previous[0] in self.SETTLED_STATUSES
+        if previous is not None and previous == self._result():
+            return None
+        if self.is_settled:
+            return ResultChange.CORRECTION if was_settled else ResultChange.FRESH
+        return ResultChange.WITHDRAWN if was_settled else None
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
@@ -145,6 +186,11 @@ class Match(models.Model):
 
     def _result(self) -> tuple[str, int | None, int | None]:
         return (self.status, self.home_score, self.away_score)
+
+
+# The trigger that closes predictions at kickoff (stats/sql/migrations/0008_*); a bulk load of
+# history disables it by this name for that load only.
+PREDICTION_KICKOFF_TRIGGER = "stats_prediction_close_at_kickoff"
 
 
 class Prediction(models.Model):
@@ -171,9 +217,55 @@ class Prediction(models.Model):
                 fields=["user", "match"], name="stats_prediction_one_per_match"
             ),
         ]
+        indexes = [
+            # The sweep looks for completed matches with an unscored prediction; scored rows
+            # (nearly all of a played season) stay out of it.
+            models.Index(
+                fields=["match"],
+                name="stats_prediction_unscored_idx",
+                condition=Q(points__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} predicts {self.home_score}-{self.away_score} for match {self.match_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, or raise PredictionClosed with the database's reason (see `clean`)."""
+        try:
+            with transaction.atomic(using=kwargs.get("using")):
+                super().save(*args, **kwargs)
+        except IntegrityError as error:
+            cause = error.__cause__
+            if getattr(cause, "sqlstate", None) != PredictionClosed.SQLSTATE:
+                raise
+            raise PredictionClosed(cause.diag.message_primary) from error  # type: ignore[union-attr]
+
+    def clean(self) -> None:
+        """Refuse a new prediction, or changed scores, for a match that has kicked off or is no
+        longer scheduled: the reason comes from the same SQL function the database's trigger
+        uses, with the database's clock."""
+        if self.match_id is None or not self._makes_a_prediction():
+            return
+        if (reason := self.closed_reason()) is not None:
+            raise PredictionClosed(reason)
+
+    def closed_reason(self) -> str | None:
+        """Why this prediction's match takes no more predictions, or None while it does."""
+        with connections[router.db_for_write(Prediction)].cursor() as cursor:
+            cursor.execute("SELECT stats_prediction_closed_reason(%s)", [self.match_id])
+            (reason,) = cursor.fetchone()
+        return reason  # type: ignore[no-any-return]
+
+    def _makes_a_prediction(self) -> bool:
+        if self._state.adding:
+            return True
+        stored = (
+            Prediction.objects.filter(pk=self.pk)
+            .values_list("user_id", "match_id", "home_score", "away_score")
+            .first()
+        )
+        return stored != (self.user_id, self.match_id, self.home_score, self.away_score)
 
 
 class ViewRefreshQuerySet(models.QuerySet["ViewRefresh"]):

@@ -11,15 +11,9 @@ from django.utils import timezone
 from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.jobs import Job
 
-from stats.exceptions import MatchNotSettled
-
-# Errors a later attempt can fix: the database restarting or timing out on a lock, a match whose
-# result is not final yet. Anything else (no such match, a broken view) fails at once.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    MatchNotSettled,
-)
+# Errors a later attempt can fix: the database restarting or timing out on a lock. Anything else
+# (no such match, a broken view) fails at once.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import sql
 
-from stats.exceptions import MatchNotFound, MatchNotSettled, ViewNotRefreshable
+from stats.exceptions import MatchNotFound, ViewNotRefreshable
 from stats.jobs import REFRESH_STATS_VIEWS, enqueue_match_scoring, enqueue_stats_refresh
 from stats.matviews import STATS_VIEWS, MaterializedView, view_states
 from stats.models import Match, ViewRefresh
@@ -38,37 +38,40 @@ class MatchScoring:
 
 @transaction.atomic
 def match_score_predictions(*, match_id: int) -> MatchScoring:
-    """Score every prediction of a settled match from its latest result, in one statement.
+    """Score every prediction of a match from its latest result, in one statement.
 
-    The match row stays locked until commit, so two scorings of one match never interleave and a
-    result saved meanwhile waits. Only predictions whose points change are written, and
-    `points_calculated_at` only when it is older than the result: re-scoring writes nothing.
+    A completed match gets points; a void one (cancelled, postponed) and one taken back to
+    scheduled or live (a result withdrawn) get NULL. The match row stays locked until commit, so
+    two scorings of one match never interleave and a result saved meanwhile waits. Only
+    predictions whose points change are written, and `points_calculated_at` only when it is
+    older than the result: re-scoring writes nothing.
     """
     match = Match.objects.select_for_update().filter(pk=match_id).first()
     if match is None:
         raise MatchNotFound(f"match {match_id} does not exist")
-    if not match.is_settled:
-        raise MatchNotSettled(f"match {match_id} is {match.status}; its result is not final yet")
 
+    scored = match.status == Match.Status.COMPLETED
     tiers = PointTiers.from_settings()
     with connection.cursor() as cursor:
         cursor.execute(
             load_sql("score_match.sql"),
             {
                 "match_id": match.pk,
-                "result_home": None if match.is_void else match.home_score,
-                "result_away": None if match.is_void else match.away_score,
+                "result_home": match.home_score if scored else None,
+                "result_away": match.away_score if scored else None,
                 "exact_points": tiers.exact,
                 "goal_difference_points": tiers.goal_difference,
                 "outcome_points": tiers.outcome,
             },
         )
         predictions_changed = cursor.rowcount
-    stamped = bool(
-        Match.objects.filter(pk=match.pk)
-        .with_stale_points()
-        .update(points_calculated_at=timezone.now())
-    )
+    to_stamp = Match.objects.filter(pk=match.pk)
+    if match.is_settled:
+        to_stamp = to_stamp.with_stale_points()
+    elif predictions_changed == 0:
+        # Nothing withdrawn: a scheduled or live match without points keeps no stamp.
+        to_stamp = to_stamp.none()
+    stamped = bool(to_stamp.update(points_calculated_at=timezone.now()))
     return MatchScoring(match.pk, match.status, predictions_changed, stamped)
 
 
@@ -79,11 +82,11 @@ STAMP_TO_COMMIT_SLACK = timedelta(seconds=5)
 
 
 def stats_sweep(*, limit: int = 500) -> dict[str, int]:
-    """Safety net: queue scoring for settled matches with missing or stale points, oldest first,
-    and a refresh when points changed since the views were last refreshed."""
+    """Safety net: queue scoring for settled matches with missing or stale points or an
+    unscored prediction, oldest first, and a refresh when points changed since the views were
+    last refreshed."""
     stale_ids = list(
-        Match.objects.settled()
-        .with_stale_points()
+        Match.objects.needing_scoring()
         .order_by("completed_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from procrastinate.contrib.django import app
 
 from stats import jobs, services
-from stats.job_errors import record_job_error
+from stats.job_errors import prune_job_errors, record_job_error
 from stats.retry import BackoffRetry
 
 SCORING_RETRY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=300)
@@ -85,9 +86,16 @@ async def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
 @app.periodic(cron="0 * * * *")
 @app.task(name="stats.tasks.prune_finished_jobs", queue=jobs.STATS_QUEUE)
 async def prune_finished_jobs(timestamp: int) -> dict[str, int]:
-    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS; failed ones stay
-    for inspection."""
+    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS, and failed ones
+    (with their recorded errors) older than STATS_FAILED_JOB_RETENTION_DAYS."""
+    failed_hours = settings.STATS_FAILED_JOB_RETENTION_DAYS * 24
     await app.job_manager.delete_old_jobs(
         nb_hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False, include_cancelled=True
     )
-    return {"retention_hours": settings.STATS_JOB_RETENTION_HOURS}
+    await app.job_manager.delete_old_jobs(nb_hours=failed_hours, include_failed=True)
+    errors_deleted = await sync_to_async(prune_job_errors)(older_than_hours=failed_hours)
+    return {
+        "retention_hours": settings.STATS_JOB_RETENTION_HOURS,
+        "failed_retention_hours": failed_hours,
+        "job_errors_deleted": errors_deleted,
+    }

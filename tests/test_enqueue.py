@@ -18,8 +18,20 @@ from procrastinate.exceptions import ConnectorException
 from stats import jobs
 from stats.models import Match, ViewRefresh
 from stats.processes import wait_until
-from stats.services import stats_sweep, stats_views_refresh, views_behind_points
-from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
+from stats.services import (
+    match_score_predictions,
+    stats_sweep,
+    stats_views_refresh,
+    views_behind_points,
+)
+from tests.support.factories import (
+    complete,
+    kickoff_check_off,
+    make_match,
+    make_prediction,
+    make_user,
+    rolled_back,
+)
 from tests.support.jobs import jobs_of, set_job_status
 
 pytestmark = pytest.mark.django_db
@@ -280,3 +292,111 @@ def test_two_refresh_now_requests_on_two_connections_leave_one_job() -> None:
         "already_queued",
         job.id,
     )
+
+
+# --- priorities -------------------------------------------------------------------------------
+
+
+def waiting_priorities() -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for job in ProcrastinateJob.objects.filter(status="todo").order_by("id"):
+        found.setdefault(job.task_name, []).append(job.priority)
+    return found
+
+
+def test_a_fresh_result_outranks_corrections_withdrawals_and_the_refresh() -> None:
+    """First results: FRESH_RESULT. A correction, a void after a result, a withdrawn result,
+    the sweep and a manual recalculation: RESCORING. The refresh: REFRESH, the lowest."""
+    fresh, corrected, voided, withdrawn = (make_match() for _ in range(4))
+    for match in (corrected, voided, withdrawn):
+        Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
+    complete(fresh, 2, 0)
+    for match in (corrected, voided, withdrawn):
+        match.refresh_from_db()
+    complete(corrected, 2, 2)
+    voided.status = Match.Status.POSTPONED
+    voided.save()
+    withdrawn.status, withdrawn.home_score, withdrawn.away_score = "live", 0, 0
+    withdrawn.save()
+    jobs.enqueue_stats_refresh(delay_seconds=0)
+    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
+        fresh.pk,
+        corrected.pk,
+        voided.pk,
+        withdrawn.pk,
+    ]
+    assert waiting_priorities() == {
+        jobs.CALCULATE_POINTS: [jobs.Priority.FRESH_RESULT] + [jobs.Priority.RESCORING] * 3,
+        jobs.REFRESH_STATS_VIEWS: [jobs.Priority.REFRESH],
+    }
+    assert jobs.Priority.FRESH_RESULT > jobs.Priority.RESCORING > jobs.Priority.REFRESH
+
+
+def test_the_sweep_queues_rescoring_priority() -> None:
+    """What the sweep finds is mended, not news: it waits behind fresh results."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
+    stats_sweep()
+    assert waiting_priorities() == {jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING]}
+
+
+def test_saving_an_unchanged_result_queues_nothing() -> None:
+    """A save that changes neither status nor score (a moved kickoff, say) has nothing to
+    score; nor does a scheduled match going live."""
+    match = make_match()
+    complete(match, 1, 0)
+    ProcrastinateJob.objects.all().delete()
+    match.kickoff_at -= timedelta(hours=1)
+    match.save()
+    live = make_match()
+    live.status = Match.Status.LIVE
+    live.save()
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
+
+
+@pytest.mark.parametrize(("status", "score"), [("scheduled", None), ("live", 1)])
+def test_withdrawing_a_result_queues_its_clearing_in_the_transaction(
+    status: str, score: int | None
+) -> None:
+    """A completed match saved back to scheduled or live queues calculate_points in the same
+    transaction, which will clear its points."""
+    match = make_match()
+    complete(match, 1, 0)
+    ProcrastinateJob.objects.all().delete()
+    with transaction.atomic():
+        match.status, match.home_score, match.away_score = status, score, score
+        match.save()
+        assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
+            {"match_id": match.pk}
+        ]
+
+
+def test_sweep_queues_scoring_for_a_completed_match_with_an_unscored_prediction() -> None:
+    """A prediction restored after its match was scored stays unscored until re-scored: the
+    sweep finds it, though the match's own points look fresh."""
+    match = make_match()
+    make_prediction(make_user(), match, 1, 0)
+    complete(match, 1, 0)
+    match_score_predictions(match_id=match.pk)
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0
+    with kickoff_check_off():
+        make_prediction(make_user(), match, 1, 0)
+    assert stats_sweep()["scoring_queued"] == 1
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
+    match_score_predictions(match_id=match.pk)
+    assert list(match.predictions.values_list("points", flat=True)) == [3, 3]
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0
+
+
+def test_sweep_ignores_unscored_predictions_of_void_and_open_matches() -> None:
+    """Void and scheduled matches keep NULL points by design: nothing to re-score."""
+    void, open_match = make_match(), make_match()
+    make_prediction(make_user(), void, 1, 0)
+    make_prediction(make_user(), open_match, 1, 0)
+    void.status = Match.Status.CANCELLED
+    void.save()
+    match_score_predictions(match_id=void.pk)
+    ProcrastinateJob.objects.all().delete()
+    assert stats_sweep()["scoring_queued"] == 0

@@ -32,6 +32,7 @@ from stats.models import (
 from stats.services import match_score_predictions, materialized_view_refresh, stats_views_refresh
 from tests.support.factories import (
     complete,
+    kickoff_check_off,
     make_competition,
     make_match,
     make_prediction,
@@ -247,8 +248,9 @@ def build_league() -> League:
     matches["c1b"].save()
     for key in ("p2b", "c1b"):
         match_score_predictions(match_id=matches[key].pk)
-    # A prediction that arrives after the match was scored: it counts nowhere until scored.
-    make_prediction(users[3], matches["c2a"], 1, 1)
+    # A prediction restored after the match was scored: it counts nowhere until scored.
+    with kickoff_check_off():
+        make_prediction(users[3], matches["c2a"], 1, 1)
     stats_views_refresh()
     return League(users, matches)
 

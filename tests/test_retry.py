@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from procrastinate.jobs import Job
 
 from stats import tasks
-from stats.exceptions import MatchNotFound, MatchNotSettled
+from stats.exceptions import MatchNotFound
 from stats.retry import BackoffRetry
 
 POLICY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=20)
@@ -27,7 +27,8 @@ def test_waits_grow_exponentially_with_jitter_and_a_cap() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [OperationalError("server closed the connection"), MatchNotSettled("live")]
+    "error",
+    [OperationalError("server closed the connection"), InterfaceError("connection already closed")],
 )
 def test_transient_errors_are_retried_until_the_last_attempt(error: Exception) -> None:
     """Attempts 0..3 are retried; the fifth attempt (4) is the last."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
-from stats.exceptions import MatchNotFound, MatchNotSettled
+from stats.exceptions import MatchNotFound
 from stats.models import Competition, Match, Prediction, Team
 from stats.scoring import PointTiers, prediction_points
 from stats.services import MatchScoring, match_score_predictions
@@ -50,8 +50,9 @@ def test_sql_scoring_truth_table(
 ) -> None:
     """The service gives each prediction the highest tier that applies, as the Python
     reference does: exact 3, goal difference 2 (a draw as another draw too), outcome 1, else 0."""
-    match = complete(make_match(), *result)
+    match = make_match()
     _predict(match, [predicted])
+    complete(match, *result)
     match_score_predictions(match_id=match.pk)
     assert _points(match) == [points]
     assert prediction_points(predicted, result, DEFAULT_TIERS) == points
@@ -59,10 +60,11 @@ def test_sql_scoring_truth_table(
 
 def test_all_predictions_of_a_match_scored_in_one_call() -> None:
     """One call scores every prediction of the match and only that match."""
-    match = complete(make_match(), 2, 1)
-    other = complete(make_match(), 0, 0)
+    match, other = make_match(), make_match()
     _predict(match, [(2, 1), (3, 2), (3, 0), (0, 0), (0, 1)])
     _predict(other, [(0, 0)])
+    complete(match, 2, 1)
+    complete(other, 0, 0)
     result = match_score_predictions(match_id=match.pk)
     assert result == MatchScoring(match.pk, Match.Status.COMPLETED, 5, True)
     assert _points(match) == [3, 2, 1, 0, 0]
@@ -74,8 +76,9 @@ def test_tiers_are_read_at_call_time(settings: Settings) -> None:
     settings.STATS_POINTS_EXACT = 10
     settings.STATS_POINTS_GOAL_DIFFERENCE = 5
     settings.STATS_POINTS_OUTCOME = 2
-    match = complete(make_match(), 2, 1)
+    match = make_match()
     _predict(match, [(2, 1), (3, 2), (3, 0), (0, 1)])
+    complete(match, 2, 1)
     match_score_predictions(match_id=match.pk)
     assert _points(match) == [10, 5, 2, 0]
 
@@ -109,10 +112,7 @@ def _scored_in_sql(
             round=1,
             home_team=home,
             away_team=away,
-            kickoff_at=timezone.now(),
-            status=Match.Status.COMPLETED,
-            home_score=result[0],
-            away_score=result[1],
+            kickoff_at=timezone.now() + timedelta(hours=1),
         )
         users = User.objects.bulk_create(
             [User(username=f"random{index}") for index in range(len(predictions))]
@@ -120,6 +120,10 @@ def _scored_in_sql(
         Prediction.objects.bulk_create(
             Prediction(user=user, match=match, home_score=home_score, away_score=away_score)
             for user, (home_score, away_score) in zip(users, predictions, strict=True)
+        )
+        # The result, without the save signal's job: this helper calls the service itself.
+        Match.objects.filter(pk=match.pk).update(
+            status=Match.Status.COMPLETED, home_score=result[0], away_score=result[1]
         )
         match_score_predictions(match_id=match.pk)
         return _points(match)
@@ -149,8 +153,9 @@ def test_sql_points_equal_python_reference(
 def test_void_match_clears_points(status: Match.Status) -> None:
     """A cancelled or postponed match sets every prediction's points to NULL, including
     points scored while it was recorded as completed."""
-    match = complete(make_match(), 2, 1)
+    match = make_match()
     _predict(match, [(2, 1), (1, 0), (0, 3), (5, 5)])
+    complete(match, 2, 1)
     match_score_predictions(match_id=match.pk)
     assert _points(match) == [3, 2, 0, 0]
 
@@ -165,8 +170,10 @@ def test_void_match_clears_points(status: Match.Status) -> None:
 def test_void_match_never_scored(status: Match.Status) -> None:
     """A match voided before any scoring keeps NULL points, writes no prediction, and is
     marked as calculated."""
-    match = make_match(status=status)
+    match = make_match()
     _predict(match, [(1, 1), (0, 2)])
+    match.status = status
+    match.save()
     result = match_score_predictions(match_id=match.pk)
     assert result == MatchScoring(match.pk, status, 0, True)
     assert _points(match) == [None, None]
@@ -180,8 +187,9 @@ def test_void_match_never_scored(status: Match.Status) -> None:
 def test_score_correction_rescores_from_the_latest_result() -> None:
     """After a corrected score, re-scoring gives each prediction the points of the new result
     (not old plus new), and writes only the predictions whose points change."""
-    match = complete(make_match(), 2, 1)
+    match = make_match()
     _predict(match, [(2, 1), (1, 0), (0, 1), (5, 5)])
+    complete(match, 2, 1)
     match_score_predictions(match_id=match.pk)
     assert _points(match) == [3, 2, 0, 0]
     unchanged_row = _row_versions(match)[3]
@@ -198,8 +206,9 @@ def test_score_correction_rescores_from_the_latest_result() -> None:
 def test_rescoring_an_unchanged_match_writes_nothing() -> None:
     """Re-running the scoring of an unchanged match changes no row and keeps
     points_calculated_at."""
-    match = complete(make_match(), 1, 1)
+    match = make_match()
     _predict(match, [(1, 1), (2, 2), (1, 0)])
+    complete(match, 1, 1)
     assert match_score_predictions(match_id=match.pk) == MatchScoring(
         match.pk, Match.Status.COMPLETED, 3, True
     )
@@ -218,8 +227,9 @@ def test_rescoring_an_unchanged_match_writes_nothing() -> None:
 
 def test_first_scoring_stamps_points_calculated_at() -> None:
     """The first scoring of a completed match stamps points_calculated_at, after the result."""
-    match = complete(make_match(), 3, 0)
+    match = make_match()
     _predict(match, [(1, 0)])
+    complete(match, 3, 0)
     match.refresh_from_db()
     assert match.points_calculated_at is None
     before = timezone.now()
@@ -236,8 +246,9 @@ def test_first_scoring_stamps_points_calculated_at() -> None:
 
 def test_correction_after_scoring_makes_points_stale_until_rescored() -> None:
     """A corrected result makes the match's points stale; re-scoring stamps them fresh."""
-    match = complete(make_match(), 1, 0)
+    match = make_match()
     _predict(match, [(1, 0)])
+    complete(match, 1, 0)
     match_score_predictions(match_id=match.pk)
     corrected = Match.objects.get(pk=match.pk)
     corrected.away_score = 1
@@ -258,17 +269,44 @@ def test_missing_match_raises_match_not_found() -> None:
 
 
 @pytest.mark.parametrize("status", [Match.Status.SCHEDULED, Match.Status.LIVE])
-def test_unsettled_match_raises_and_writes_nothing(status: Match.Status) -> None:
-    """A scheduled or live match raises MatchNotSettled and writes no points and no stamp,
-    even when a (live) score is already recorded."""
-    match = make_match(status=status, home_score=1, away_score=0)
+def test_unsettled_match_writes_nothing(status: Match.Status) -> None:
+    """A scheduled or live match that was never settled has no points to clear: scoring it
+    writes no prediction and no stamp, even when a live score is already recorded."""
+    match = make_match()
     _predict(match, [(1, 0), (0, 0)])
+    match.status, match.home_score, match.away_score = status, 1, 0
+    match.save()
     rows = _row_versions(match)
-    with pytest.raises(
-        MatchNotSettled, match=f"^match {match.pk} is {status}; its result is not final yet$"
-    ):
-        match_score_predictions(match_id=match.pk)
+    assert match_score_predictions(match_id=match.pk) == MatchScoring(match.pk, status, 0, False)
     assert _points(match) == [None, None]
     assert _row_versions(match) == rows
     match.refresh_from_db()
     assert (match.points_calculated_at, match.completed_at) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "live_score"), [(Match.Status.SCHEDULED, None), (Match.Status.LIVE, 1)]
+)
+def test_withdrawn_result_clears_points_until_settled_again(
+    status: Match.Status, live_score: int | None
+) -> None:
+    """A completed match taken back to scheduled or live loses its points (NULL) and its
+    completed_at; completed again, it is stale and scored from the new result."""
+    match = make_match()
+    _predict(match, [(2, 1), (1, 1)])
+    complete(match, 2, 1)
+    match_score_predictions(match_id=match.pk)
+    assert _points(match) == [3, 0]
+
+    match.status, match.home_score, match.away_score = status, live_score, live_score
+    match.save()
+    assert match_score_predictions(match_id=match.pk) == MatchScoring(match.pk, status, 2, True)
+    assert _points(match) == [None, None]
+    match.refresh_from_db()
+    assert match.completed_at is None
+    assert not Match.objects.needing_scoring().filter(pk=match.pk).exists()
+
+    complete(match, 1, 1)
+    assert list(Match.objects.needing_scoring().values_list("pk", flat=True)) == [match.pk]
+    match_score_predictions(match_id=match.pk)
+    assert _points(match) == [0, 3]

@@ -1,8 +1,10 @@
 """A PostgreSQL database backend that can also run its own server.
 
-`ENGINE = "stats_project.embedded_postgres"` is Django's PostgreSQL backend with two additions:
+`ENGINE = "stats_project.embedded_postgres"` is Django's PostgreSQL backend with three additions:
 a settings dict carrying `EMBEDDED_PGDATA` starts (or joins) an embedded server in that folder on
-the first connection, and a connection failure names the server that was tried.
+the first connection (`server.py`), `dbshell` opens psql on that server, and a connection failure
+names the server that was tried. `python -m stats_project.embedded_postgres` checks, starts and
+stops it.
 """
 
 from __future__ import annotations

@@ -7,10 +7,13 @@ import psycopg
 from django.db.backends.postgresql import base
 
 from stats_project.embedded_postgres import EMBEDDED_DATABASE_NAME
+from stats_project.embedded_postgres.client import DatabaseClient
 from stats_project.embedded_postgres.server import ensure_server
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    client_class = DatabaseClient
+
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         pgdata = self.settings_dict.get("EMBEDDED_PGDATA")

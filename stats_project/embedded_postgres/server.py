@@ -1,19 +1,57 @@
-"""Start, or join, the embedded PostgreSQL server (the `pgserver` package) of a data folder."""
+"""Start, join, stop and inspect the embedded PostgreSQL server of a data folder.
+
+The `pgserver` package supplies the PostgreSQL binaries; starting and finding the server is ours.
+Starts and stops are serialised by an exclusive `flock` on `<pgdata>/.server.lock`, so processes
+from any environment (a login shell, systemd, cron: whatever their `XDG_RUNTIME_DIR`) take turns,
+and the kernel releases the lock of a process that dies mid-start. The running server is found
+through PostgreSQL's own `postmaster.pid`; pgserver's bookkeeping (`.handle_pids.json`) is never
+read, so a damaged one changes nothing.
+"""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
 import os
+import pwd
+import shlex
+import shutil
+import stat
 import subprocess
+import tempfile
 import threading
-import warnings
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = ".server.lock"
+LOG_FILE = "log"
+# initdb writes into a folder of its own, renamed once initdb has finished; PG_VERSION moves into
+# the data folder last, so its presence there means a complete cluster, and an initdb killed
+# half-way leaves only a folder that the next start deletes and redoes.
+INITDB_PARTIAL = ".initdb.partial"
+INITDB_DONE = ".initdb.done"
+# PostgreSQL refuses to run as root; pgserver's convention, kept for existing data folders, is a
+# system user of this name.
+SYSTEM_USER = "pgserver"
+SOCKET_NAME = ".s.PGSQL.5432"
+SOCKET_PATH_MAX = 103  # bytes in a Unix socket's path, NUL excluded (sun_path is 104 on macOS)
+TIMEOUT = 120.0  # seconds: for the lock, for initdb, for the server to be ready or stopped
+BOGUS_PID_FILE_GRACE = 5.0  # seconds an unreadable postmaster.pid may take to be written
+
+
+class EmbeddedServerError(psycopg.OperationalError):
+    """The embedded server could not be started or stopped; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -22,45 +60,256 @@ class ServerAddress:
     port: int
 
 
+@dataclass(frozen=True)
+class ServerStatus:
+    pgdata: Path
+    state: str  # "ready", "starting", "stopping", "stopped" or "not initialised"
+    pid: int | None  # the postmaster's, while one runs
+    address: ServerAddress | None
+
+    @property
+    def log(self) -> Path:
+        return self.pgdata / LOG_FILE
+
+
+@dataclass(frozen=True)
+class _Postmaster:
+    pid: int | None  # None while postmaster.pid is being written
+    state: str
+    address: ServerAddress | None
+
+
 _started: dict[tuple[Path, str], ServerAddress] = {}
-_start_lock = threading.Lock()
+_process_lock = threading.Lock()
 
 
 def ensure_server(pgdata: Path, database: str) -> ServerAddress:
     """Return the address of the server in `pgdata`, starting it and creating `database` if needed.
 
-    The server outlives this process (every process of the project shares it); pgserver
-    serialises concurrent starts with a file lock, and a concurrent CREATE DATABASE is tolerated.
+    The server outlives this process: every process of the project shares it. The address is
+    remembered for the life of the process (a restarted server keeps its socket folder).
     """
-    key = (pgdata, database)
-    with _start_lock:
+    key = (pgdata.resolve(), database)
+    with _process_lock:
         if key not in _started:
-            address = _start(pgdata)
-            _create_database(address, database)
-            _started[key] = address
+            _started[key] = start_server(pgdata, database)
         return _started[key]
 
 
-def _pgserver() -> Any:
-    """The pgserver module that manages servers, imported quietly."""
-    with warnings.catch_warnings():
-        # pgserver warns at import when XDG_RUNTIME_DIR is unset; its fallback folder is fine.
-        warnings.simplefilter("ignore")
-        from pgserver import postgres_server
+def start_server(pgdata: Path, database: str | None = None) -> ServerAddress:
+    """Start the server in `pgdata` (initialising the folder if it is new), or join the one that
+    runs there; then create `database` if it is given and missing."""
+    pgdata = pgdata.resolve()
+    deadline = time.monotonic() + TIMEOUT
+    with _start_lock(pgdata) as lock_fd:
+        while True:
+            address = _running_address(pgdata) or _start(pgdata, lock_fd)
+            try:
+                _create_database(address, database or "postgres")
+                return address
+            except psycopg.OperationalError:
+                # The server died right after it was found, or it is "ready" yet refuses
+                # connections while it recovers from a crashed process: look again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
-    return postgres_server
+
+def stop_server(pgdata: Path) -> bool:
+    """Stop the server in `pgdata` (fast shutdown: open sessions are ended), if one runs there;
+    say whether one did. A later `ensure_server` of the folder, in this process too, starts it
+    again."""
+    pgdata = pgdata.resolve()
+    with _process_lock:
+        for key in [key for key in _started if key[0] == pgdata]:
+            del _started[key]
+    if not (pgdata / "PG_VERSION").exists():
+        return False
+    with _start_lock(pgdata):
+        if _postmaster(pgdata) is None:
+            return False
+        returncode, output = _run(
+            [
+                str(bin_path() / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(TIMEOUT)),
+                "stop",
+            ],
+            pgdata,
+        )
+        if returncode != 0:
+            raise EmbeddedServerError(
+                f"could not stop the embedded PostgreSQL server in {pgdata}: {_last_line(output)}."
+                f" Its log is {pgdata / LOG_FILE}."
+            )
+    return True
 
 
-def _start(pgdata: Path) -> ServerAddress:
-    try:
-        server = _pgserver().get_server(pgdata, cleanup_mode=None)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        raise psycopg.OperationalError(
-            f"the embedded PostgreSQL server in {pgdata} failed to start ({exc}); "
-            f"its log is {pgdata / 'log'}"
-        ) from exc
-    info = server.get_postmaster_info()
-    return ServerAddress(socket_dir=str(info.socket_dir), port=int(info.port or 5432))
+def server_status(pgdata: Path) -> ServerStatus:
+    """What runs in `pgdata`, read from its `postmaster.pid` (without waiting for the lock)."""
+    pgdata = pgdata.resolve()
+    if not (pgdata / "PG_VERSION").exists():
+        return ServerStatus(pgdata, "not initialised", None, None)
+    postmaster = _postmaster(pgdata)
+    if postmaster is None:
+        return ServerStatus(pgdata, "stopped", None, None)
+    return ServerStatus(pgdata, postmaster.state, postmaster.pid, postmaster.address)
+
+
+def bin_path() -> Path:
+    """The folder of pgserver's PostgreSQL binaries, found without importing pgserver (whose
+    import warns without XDG_RUNTIME_DIR and builds a lock of its own)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise EmbeddedServerError("the pgserver package is not installed: run `make install`")
+    return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+# --- Under the lock ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _start_lock(pgdata: Path) -> Iterator[int]:
+    if not pgdata.parent.is_dir():
+        raise EmbeddedServerError(f"cannot create {pgdata}: {pgdata.parent} is not a folder")
+    with contextlib.suppress(FileExistsError):
+        pgdata.mkdir(mode=0o700)
+    deadline = time.monotonic() + TIMEOUT
+    with open(pgdata / LOCK_FILE, "a+") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.seek(0)
+                    holder = lock.read().strip() or "another process"
+                    raise EmbeddedServerError(
+                        f"the embedded PostgreSQL server in {pgdata} has been starting or stopping"
+                        f" for {TIMEOUT:.0f} s ({holder} holds {pgdata / LOCK_FILE}); its log is "
+                        f"{pgdata / LOG_FILE}. See the README's troubleshooting."
+                    ) from None
+                time.sleep(0.05)
+        try:
+            lock.truncate(0)
+            lock.write(f"pid {os.getpid()}\n")
+            lock.flush()
+            yield lock.fileno()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _running_address(pgdata: Path) -> ServerAddress | None:
+    """The address of the server running in `pgdata` once it is ready, or None if none runs.
+
+    A server still starting (its starter was killed after launching it) is waited for; an
+    unreadable `postmaster.pid` that stays so is a leftover, and is removed.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    unreadable_since: float | None = None
+    while True:
+        postmaster = _postmaster(pgdata)
+        if postmaster is None:
+            return None
+        if postmaster.state == "ready" and postmaster.address is not None:
+            return postmaster.address
+        now = time.monotonic()
+        if postmaster.pid is None:
+            unreadable_since = unreadable_since or now
+            if now - unreadable_since > BOGUS_PID_FILE_GRACE:
+                logger.warning("removing the unreadable %s", pgdata / "postmaster.pid")
+                (pgdata / "postmaster.pid").unlink(missing_ok=True)
+                return None
+        if now > deadline:
+            raise _start_failed(
+                pgdata, f"its server (pid {postmaster.pid}) is still {postmaster.state}"
+            )
+        time.sleep(0.1)
+
+
+def _start(pgdata: Path, lock_fd: int) -> ServerAddress:
+    if os.geteuid() == 0:
+        _let_system_user_in(pgdata)
+    if not (pgdata / "PG_VERSION").exists():
+        _initdb(pgdata, lock_fd)
+    pid = _pid_in_file(pgdata)
+    if pid is not None and _alive(pid) and not _runs_in(pid, pgdata):
+        # A restarted container reuses pids: PostgreSQL would refuse to start while the pid of
+        # its lock file belongs to a live process (a dead pid it overwrites by itself).
+        (pgdata / "postmaster.pid").unlink()
+    socket_dir = _socket_dir(pgdata)
+    log = pgdata / LOG_FILE
+    log_start = log.stat().st_size if log.exists() else 0
+    logger.info("starting the embedded PostgreSQL server in %s", pgdata)
+    started = time.monotonic()
+    returncode, output = _run(
+        [
+            str(bin_path() / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-w",
+            "-t",
+            str(int(TIMEOUT)),
+            "-l",
+            str(log),
+            "-o",
+            f"-h '' -k {shlex.quote(str(socket_dir))}",
+            "start",
+        ],
+        pgdata,
+    )
+    # A postmaster launched by a starter that was killed may have won the race: join it.
+    address = _running_address(pgdata)
+    if address is None:
+        raise _start_failed(pgdata, _why_not_started(log, log_start, output, returncode))
+    logger.info("embedded PostgreSQL ready in %dms", (time.monotonic() - started) * 1000)
+    return address
+
+
+def _initdb(pgdata: Path, lock_fd: int) -> None:
+    partial, done = pgdata / INITDB_PARTIAL, pgdata / INITDB_DONE
+    if partial.exists():
+        logger.warning("an earlier initdb in %s was interrupted: running it again", pgdata)
+        shutil.rmtree(partial)
+    if not done.exists():
+        logger.info("initialising the embedded PostgreSQL data folder %s", pgdata)
+        returncode, output = _run(
+            [
+                str(bin_path() / "initdb"),
+                "-D",
+                str(partial),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--auth-local=trust",
+                "--encoding=UTF8",
+            ],
+            pgdata,
+            # initdb keeps the lock even if this process is killed: no one else touches its
+            # folder until it has exited.
+            pass_fds=(lock_fd,),
+        )
+        if returncode != 0:
+            raise EmbeddedServerError(
+                f"initdb of the embedded PostgreSQL server in {pgdata} failed: "
+                f"{_last_line(output)}. The next start runs it again."
+            )
+        partial.rename(done)
+    for entry in sorted(done.iterdir(), key=lambda entry: entry.name == "PG_VERSION"):
+        target = pgdata / entry.name
+        # Without PG_VERSION the folder is no cluster: what is there is the debris of an initdb
+        # interrupted before this layout existed.
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        entry.rename(target)
+    done.rmdir()
 
 
 def _create_database(address: ServerAddress, database: str) -> None:
@@ -70,35 +319,172 @@ def _create_database(address: ServerAddress, database: str) -> None:
         user="postgres",
         dbname="postgres",
         autocommit=True,
+        connect_timeout=10,
     ) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return
-        # Another process may create it first.
+        # Someone outside the lock (psql, createdb) may come first.
         with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
-def stop_server(pgdata: Path) -> None:
-    """Stop the embedded server in `pgdata` (fast shutdown), if one runs there; a later
-    `ensure_server` of the same folder, in this process too, starts it again."""
-    postgres_server = _pgserver()
-    info = postgres_server.PostmasterInfo.read_from_pgdata(pgdata)
-    if info is not None and info.is_running():
-        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it so under root
-        subprocess.run(  # noqa: S603  (a fixed binary and our own data folder)
-            [
-                str(postgres_server.POSTGRES_BIN_PATH / "pg_ctl"),
-                *("-D", str(pgdata), "-m", "fast", "-w", "stop"),
+# --- Reading postmaster.pid --------------------------------------------------------------------
+
+
+def _postmaster(pgdata: Path) -> _Postmaster | None:
+    """The postmaster named by `pgdata/postmaster.pid`, if that process runs in `pgdata`.
+
+    The file's lines: pid, data folder, start time, port, first socket folder, listen address,
+    shared memory key, status (PostgreSQL's `pidfile.h`); it grows while the server starts.
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    try:
+        pid = int(lines[0])
+    except (IndexError, ValueError):
+        return _Postmaster(None, "starting", None)
+    if not (_alive(pid) and _runs_in(pid, pgdata)):
+        return None
+    field = [line.strip() for line in lines] + [""] * 8
+    address = ServerAddress(field[4], int(field[3])) if field[3] and field[4] else None
+    return _Postmaster(pid, field[7] or "starting", address)
+
+
+def _pid_in_file(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _runs_in(pid: int, pgdata: Path) -> bool:
+    try:
+        # A postmaster works in its data folder; a reused pid belongs to some other program.
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == pgdata
+    except OSError:
+        return True  # no /proc (macOS), or not ours to read: trust the pid
+
+
+# --- Processes, users, folders -----------------------------------------------------------------
+
+
+def _run(
+    args: list[str], pgdata: Path, *, pass_fds: tuple[int, ...] = ()
+) -> tuple[int | None, str]:
+    """Run a PostgreSQL program (as the system user under root); its exit code and output.
+
+    Output goes through a file, not a pipe: the server pg_ctl launches must not hold our pipe.
+    A new session keeps the server out of the caller's terminal signals (Ctrl-C).
+    """
+    user: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(SYSTEM_USER)
+        user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    with tempfile.TemporaryFile("w+") as output:
+        try:
+            completed = subprocess.run(  # noqa: S603  (our own binaries and data folder)
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=pgdata,
+                timeout=TIMEOUT + 30,
+                start_new_session=True,
+                pass_fds=pass_fds,
+                check=False,
+                **user,
+            )
+            returncode: int | None = completed.returncode
+        except subprocess.TimeoutExpired:
+            returncode = None
+        output.seek(0)
+        return returncode, output.read()
+
+
+def _let_system_user_in(pgdata: Path) -> None:
+    """Under root: the system user exists, owns the data folder and can reach it and the
+    binaries."""
+    try:
+        entry = pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(  # noqa: S603
+            [  # noqa: S607  (useradd is wherever the system keeps it)
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
             ],
             check=True,
             capture_output=True,
-            user=user,
         )
-    with _start_lock:
-        for key in [key for key in _started if key[0] == pgdata]:
-            del _started[key]
-        # pgserver caches a handle per folder and would hand back the stopped server.
-        stale = postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
-        if stale is not None:
-            atexit.unregister(stale._cleanup)
+        entry = pwd.getpwnam(SYSTEM_USER)
+    if pgdata.stat().st_uid != entry.pw_uid:
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+    pgdata.chmod(0o700)
+    for path in (pgdata, bin_path()):
+        for folder in path.parents:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                folder.chmod(mode | stat.S_IXOTH)
+
+
+def _socket_dir(pgdata: Path) -> Path:
+    """The data folder when the socket's path fits there, else a folder of its own in the
+    temporary folder (recorded in postmaster.pid, where every client finds it)."""
+    if len(os.fsencode(pgdata / SOCKET_NAME)) <= SOCKET_PATH_MAX:
+        return pgdata
+    digest = hashlib.sha256(os.fsencode(pgdata)).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"matchday-postgres-{digest}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    owner = pwd.getpwnam(SYSTEM_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
+    if os.geteuid() == 0 and folder.stat().st_uid == 0:
+        os.chown(folder, owner, -1)
+    if folder.stat().st_uid != owner:
+        raise EmbeddedServerError(f"{folder}, the server's socket folder, belongs to someone else")
+    return folder
+
+
+def _why_not_started(log: Path, log_start: int, output: str, returncode: int | None) -> str:
+    """The server's own complaint during this start (the log's last FATAL or PANIC line, else its
+    last line), else pg_ctl's."""
+    with contextlib.suppress(OSError), open(log, errors="replace") as lines:
+        lines.seek(log_start)
+        written = [line.strip() for line in lines if line.strip()]
+        complaints = [line for line in written if "FATAL:" in line or "PANIC:" in line]
+        if complaints or written:
+            return (complaints or written)[-1]
+    if returncode is None:
+        return f"not ready after {TIMEOUT:.0f} s"
+    pg_ctl = [line for line in output.splitlines() if line.startswith("pg_ctl:")]
+    return pg_ctl[-1] if pg_ctl else f"pg_ctl exited with {returncode}"
+
+
+def _last_line(output: str) -> str:
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _start_failed(pgdata: Path, reason: str) -> EmbeddedServerError:
+    log = pgdata / LOG_FILE
+    return EmbeddedServerError(
+        f"the embedded PostgreSQL server in {pgdata} did not start: {reason}. Its log is {log}. "
+        "`make db-status` shows what runs there; if the folder holds nothing you need (its first "
+        "start was interrupted), `make clean-db` deletes it and the next command creates a fresh "
+        "one. See the README's troubleshooting."
+    )

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +39,7 @@ RESTART_SECONDS = 1.0  # RestartSec= of docs/deploy/matchday-worker.service
 def private_server_start(pgdata: Path) -> str:
     """Start (or start again) the embedded server in `pgdata`; return its DATABASE_URL.
 
-    In a child process: pgserver keeps a process's server object for good, so the test process
-    itself could not start a server again after stopping it.
+    In a child process, as another process of the project would start it.
     """
     output = subprocess.run(
         [sys.executable, "-c", START_SERVER_SCRIPT, str(pgdata), PRIVATE_DATABASE],
@@ -56,10 +54,7 @@ def private_server_start(pgdata: Path) -> str:
 
 
 def private_server_stop(pgdata: Path) -> None:
-    with warnings.catch_warnings():
-        # Importing pgserver warns without XDG_RUNTIME_DIR (stop_server does not silence it).
-        warnings.simplefilter("ignore")
-        stop_server(pgdata)
+    stop_server(pgdata)
 
 
 @dataclass

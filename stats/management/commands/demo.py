@@ -1,36 +1,58 @@
 from __future__ import annotations
 
-import itertools
+import io
 import statistics
 import tempfile
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
+from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
-from stats.demo import COMPETITIONS, LeagueSize, demo_league_create, demo_result
+from stats.demo import (
+    DEFAULT_SEASON,
+    PLAYED_AGO,
+    DemoSeason,
+    demo_predictions_create,
+    demo_reset,
+    write_snapshot,
+)
 from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
-from stats.models import CompetitionStanding, LeaderboardEntry, Match
+from stats.models import (
+    CompetitionStanding,
+    LeaderboardEntry,
+    Match,
+    MatchSummary,
+    RoundStanding,
+)
 from stats.processes import WorkerPool
 
 
 class Command(BaseCommand):
     help = (
-        "End-to-end demo: seed a league, start real workers, complete its matches round by "
-        "round, and show the leaderboard the jobs computed."
+        "End-to-end demo on a real season: load its fixtures (moved into the future), seed "
+        "users and predictions, start real workers, feed the real results round by round "
+        "through sync_matches, and show the boards the jobs computed."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        size = LeagueSize()
-        parser.add_argument("--users", type=int, default=size.users)
-        parser.add_argument("--teams", type=int, default=size.teams, help="per competition, even")
-        parser.add_argument("--rounds", type=int, default=size.rounds)
+        parser.add_argument(
+            "--season",
+            type=Path,
+            default=DEFAULT_SEASON,
+            help="a football.json file (default: the Premier League 2024/25, shipped)",
+        )
+        parser.add_argument("--users", type=int, default=300)
+        parser.add_argument(
+            "--rounds", type=int, default=10, help="rounds to play (default 10; 0: all)"
+        )
         parser.add_argument("--workers", type=int, default=2, help="worker processes to start")
         parser.add_argument(
             "--refresh-delay", type=int, default=2, help="STATS_REFRESH_DELAY for the demo, s"
@@ -38,32 +60,78 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", verbosity=0)
-        size = LeagueSize(users=options["users"], teams=options["teams"], rounds=options["rounds"])
         started = time.monotonic()
+        season = DemoSeason.load(options["season"])
+        rounds = min(options["rounds"] or season.rounds, season.rounds)
+        demo_reset(season)
+        folder = Path(tempfile.mkdtemp(prefix="matchday-demo-"))
+        stem = options["season"].stem
         self.stdout.write(
-            f"Seeding {size.users} users, {len(COMPETITIONS)} competitions of {size.teams} teams, "
-            f"{size.rounds} rounds..."
+            f"{season.name}: {len(season.feed.matches)} fixtures, moved {season.shift.days} "
+            f"days ahead so predictions are open; playing {rounds} of {season.rounds} rounds"
         )
-        matches = demo_league_create(size=size)
+        self._sync(season, write_snapshot(season.snapshot({}), folder, f"{stem}.fixtures.json"))
+        matches = list(
+            Match.objects.filter(competition__name=season.name, round__lte=rounds)
+            .select_related("home_team", "away_team")
+            .order_by("round", "kickoff_at", "id")
+        )
+        seeded = time.monotonic()
+        count = demo_predictions_create(matches=matches, users=options["users"])
         self.stdout.write(
-            f"  {len(matches)} matches, {len(matches) * size.users} predictions "
-            f"in {time.monotonic() - started:.1f} s"
+            f"  {options['users']} users, {count} predictions for rounds 1-{rounds} "
+            f"in {time.monotonic() - seeded:.1f} s"
         )
         first_job = (
             ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first()
         ) or 0
-        workers = self._start_workers(options["workers"], options["refresh_delay"])
+        workers = self._start_workers(options["workers"], options["refresh_delay"], folder)
         try:
             self._wait_for_workers(options["workers"])
-            for round_number, round_matches in itertools.groupby(matches, key=lambda m: m.round):
-                self._complete_round(round_number, list(round_matches), first_job)
-            self._wait_for_refresh(first_job)
+            played: dict[int, datetime] = {}
+            for round_number in range(1, rounds + 1):
+                round_started = time.monotonic()
+                played[round_number] = timezone.now() - PLAYED_AGO
+                snapshot = write_snapshot(
+                    season.snapshot(played), folder, f"{stem}.round-{round_number:02d}.json"
+                )
+                summary = self._sync(season, snapshot, quiet=True)
+                self._wait(
+                    f"Round {round_number}: scoring",
+                    lambda: self._pending(first_job, CALCULATE_POINTS),
+                )
+                self.stdout.write(
+                    f"\rRound {round_number:>2}: {summary}; scored "
+                    f"{time.monotonic() - round_started:.1f} s after the feed   "
+                )
+            self._wait(
+                "batched leaderboard refresh",
+                lambda: self._pending(first_job, REFRESH_STATS_VIEWS),
+            )
+            self.stdout.write("\rBoards refreshed                              ")
         finally:
             workers.stop_all(timeout=30)
-        self._report(matches, first_job, time.monotonic() - started)
+        self._report(season, matches, rounds, first_job, time.monotonic() - started)
+        self.stdout.write(f"  snapshots fed:               {folder}")
 
-    def _start_workers(self, count: int, refresh_delay: int) -> WorkerPool:
-        log_dir = Path(tempfile.mkdtemp(prefix="matchday-demo-"))
+    def _sync(self, season: DemoSeason, path: Path, *, quiet: bool = False) -> str:
+        """Run sync_matches on one snapshot; its summary, without the file and timing."""
+        out = io.StringIO()
+        call_command(
+            "sync_matches",
+            str(path),
+            time_zone=season.feed.time_zone.key,
+            stdout=out,
+            stderr=io.StringIO(),
+            verbosity=0,
+        )
+        line = out.getvalue().strip()
+        if not quiet:
+            self.stdout.write(f"  sync_matches {path.name}: {line.split(' ms: ')[1]}")
+        summary = line.split(" ms: ")[1].split(" (matches)")[0]
+        return ", ".join(part for part in summary.split(", ") if not part.startswith("0 "))
+
+    def _start_workers(self, count: int, refresh_delay: int, log_dir: Path) -> WorkerPool:
         self.stdout.write(f"Starting {count} worker process(es); their logs: {log_dir}")
         workers = WorkerPool(
             log_dir,
@@ -76,22 +144,6 @@ class Command(BaseCommand):
     def _wait_for_workers(self, count: int) -> None:
         self._wait("workers starting", lambda: max(0, count - ProcrastinateWorker.objects.count()))
 
-    def _complete_round(self, round_number: int, matches: list[Match], first_job: int) -> None:
-        for match in matches:
-            match.home_score, match.away_score = demo_result(match)
-            match.status = Match.Status.COMPLETED
-            match.save()  # the post_save receiver queues the scoring, in this transaction
-        self._wait(
-            f"Round {round_number}: scoring", lambda: self._pending(first_job, CALCULATE_POINTS)
-        )
-        self.stdout.write(f"\rRound {round_number}: {len(matches)} matches scored          ")
-
-    def _wait_for_refresh(self, first_job: int) -> None:
-        self._wait(
-            "batched leaderboard refresh", lambda: self._pending(first_job, REFRESH_STATS_VIEWS)
-        )
-        self.stdout.write("\rLeaderboard views refreshed                 ")
-
     def _wait(self, what: str, remaining: Callable[[], int], timeout: float = 120) -> None:
         """Poll until nothing remains, showing how much does; give up after `timeout` s."""
         deadline = time.monotonic() + timeout
@@ -100,9 +152,10 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{what}: {left} left after {timeout:.0f} s; see the workers' log"
                 )
-            self.stdout.write(f"\r{what}: {left} left   ", ending="")
-            self.stdout.flush()
-            time.sleep(0.2)
+            if self.stdout.isatty():
+                self.stdout.write(f"\r{what}: {left} left   ", ending="")
+                self.stdout.flush()
+            time.sleep(0.1)
 
     @staticmethod
     def _pending(first_job: int, task_name: str) -> int:
@@ -110,26 +163,59 @@ class Command(BaseCommand):
             id__gt=first_job, task_name=task_name, status__in=["todo", "doing"]
         ).count()
 
-    def _report(self, matches: list[Match], first_job: int, elapsed: float) -> None:
-        self.stdout.write("\nLeaderboard, top 10:")
+    def _report(
+        self,
+        season: DemoSeason,
+        matches: list[Match],
+        rounds: int,
+        first_job: int,
+        elapsed: float,
+    ) -> None:
+        self.stdout.write(f"\n{season.name}, after {rounds} rounds: top 10")
         self.stdout.write(f"  {'rank':>4}  {'user':<12} {'points':>6} {'exact':>5} {'outcomes':>8}")
         for entry in LeaderboardEntry.objects.select_related("user")[:10]:
             self.stdout.write(
                 f"  {entry.rank:>4}  {entry.user.username:<12} {entry.total_points:>6} "
                 f"{entry.exact_scores:>5} {entry.correct_outcomes:>8}"
             )
-        self.stdout.write("\nCompetition leaders:")
-        leaders = CompetitionStanding.objects.filter(
-            rank=1, competition__slug__in=[slug for slug, _ in COMPETITIONS]
-        ).select_related("competition", "user")
-        for standing in leaders:
+        leader = (
+            CompetitionStanding.objects.filter(competition__name=season.name)
+            .select_related("user")
+            .first()
+        )
+        if leader is not None:
             self.stdout.write(
-                f"  {standing.competition.name}: {standing.user.username} "
-                f"({standing.total_points} points)"
+                f"  competition leader: {leader.user.username} ({leader.total_points} points)"
             )
+        last_round = [match.pk for match in matches if match.round == rounds]
+        best = (
+            RoundStanding.objects.filter(competition__name=season.name, round=rounds)
+            .select_related("user")
+            .first()
+        )
+        self.stdout.write(f"\nRound {rounds}, as played:")
+        summaries = {
+            summary.match_id: summary
+            for summary in MatchSummary.objects.filter(match_id__in=last_round)
+        }
+        for match in Match.objects.filter(pk__in=last_round).select_related(
+            "home_team", "away_team"
+        ):
+            found = summaries.get(match.pk)
+            exact = f"{found.exact_scores} of {found.predictions_count} exact" if found else ""
+            self.stdout.write(
+                f"  {match.home_team.name:>28} {match.home_score}-{match.away_score} "
+                f"{match.away_team.name:<28} {exact}"
+            )
+        if best is not None:
+            self.stdout.write(
+                f"  best in round {rounds}: {best.user.username} ({best.total_points} points)"
+            )
+
+        played = Match.objects.filter(pk__in=[match.pk for match in matches])
         latencies = [
             (match.points_calculated_at - match.completed_at).total_seconds() * 1000
-            for match in Match.objects.filter(pk__in=[m.pk for m in matches])
+            for match in played
             if match.points_calculated_at and match.completed_at
         ]
         jobs = ProcrastinateJob.objects.filter(id__gt=first_job).aggregate(
@@ -137,13 +223,14 @@ class Command(BaseCommand):
             refreshes=Count("id", filter=Q(task_name=REFRESH_STATS_VIEWS, status="succeeded")),
             failed=Count("id", filter=Q(status="failed")),
         )
-        stale = Match.objects.filter(pk__in=[m.pk for m in matches]).with_stale_points()
         self.stdout.write("\nFigures:")
-        self.stdout.write(f"  matches completed:           {len(matches)}")
+        self.stdout.write(
+            f"  matches completed:           {played.filter(status='completed').count()}"
+        )
         self.stdout.write(f"  scoring jobs run:            {jobs['scorings']}")
         self.stdout.write(f"  view refreshes run:          {jobs['refreshes']}")
         self.stdout.write(f"  failed jobs:                 {jobs['failed']}")
-        self.stdout.write(f"  matches with stale points:   {stale.count()}")
+        self.stdout.write(f"  matches with stale points:   {played.with_stale_points().count()}")
         if latencies:
             self.stdout.write(
                 f"  completion to points:        median {statistics.median(latencies):.0f} ms, "
