@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# DEBUG is off unless set (fail closed); the development targets turn it on unless you chose.
+DEV := DEBUG=$${DEBUG:-true}
 
 .PHONY: install demo test test-fast lint web worker bench bench-quick migrate clean-db
 
@@ -15,13 +17,13 @@ $(INSTALLED): requirements-dev.txt pyproject.toml
 install: $(INSTALLED)
 
 migrate: $(INSTALLED)
-	$(PY) manage.py migrate --verbosity 0
+	$(DEV) $(PY) manage.py migrate --verbosity 0
 
 demo: migrate
-	$(PY) manage.py demo
+	$(DEV) $(PY) manage.py demo
 
 test: $(INSTALLED)
-	$(PY) -m pytest
+	$(DEV) $(PY) -m pytest
 
 # The edit loop: everything but the tests that start worker processes or take the database away.
 test-fast: $(INSTALLED)
@@ -30,13 +32,13 @@ test-fast: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	$(DEV) $(VENV)/bin/mypy .
 
 web: migrate
-	$(PY) manage.py runserver
+	$(DEV) $(PY) manage.py runserver
 
 worker: migrate
-	CONN_MAX_AGE=$${CONN_MAX_AGE:-60} $(PY) manage.py procrastinate worker
+	$(DEV) CONN_MAX_AGE=$${CONN_MAX_AGE:-60} $(PY) manage.py procrastinate worker
 
 # Benchmarks in their own database (matchday_bench), recreated each run; see bench/README.md.
 bench: $(INSTALLED)

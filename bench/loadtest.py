@@ -89,7 +89,7 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     arguments = _arguments()
-    # One key for every process of the run (DEBUG is off in bench.settings: stats.E010).
+    # One key for every process of the run (DEBUG is off in bench.settings: no development key).
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["BENCH_DATABASE"] = arguments.database

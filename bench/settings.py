@@ -26,6 +26,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 DEBUG = False
 SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+SECURE_SSL_REDIRECT = False  # plain HTTP on loopback, as behind the TLS proxy
 
 # A refresh logs one INFO line per view, Procrastinate one per job: the runner prints its own.
 if not os.environ.get("LOG_LEVEL"):

@@ -8,4 +8,7 @@ class StatsConfig(AppConfig):
     verbose_name = "Matchday stats"
 
     def ready(self) -> None:
-        from stats import checks, security_checks, signals  # noqa: F401  (registers checks, receivers)
+        from stats import checks, signals  # noqa: F401  (registers checks, receivers)
+        from stats.security_checks import refuse_unsafe_settings
+
+        refuse_unsafe_settings()

@@ -1,30 +1,71 @@
-"""Production safety: refuse to start with DEBUG off and the development SECRET_KEY.
+"""Fail closed: a site that could be public refuses to start on development secrets.
 
-Registered as an ordinary (not deploy-only) check, so every command that runs the system checks
-stops on it: runserver, migrate, `procrastinate worker`, `check` and `check --deploy`. Production
-sets SECRET_KEY (and DEBUG=false, ALLOWED_HOSTS, CRON_SECRET) in the environment; see
-docs/deploy/README.md.
+Run from `StatsConfig.ready()`, so every process that sets Django up stops on it, not only the
+commands that run system checks: gunicorn (its workers fail to boot and it exits), `migrate`,
+`procrastinate worker`, `shell`, `check`. A system check would let gunicorn, which runs none,
+start. The development entry points (the Makefile's targets, the test settings) set DEBUG on and
+keep ALLOWED_HOSTS local, which is the only way the development key is accepted.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+# Host names that never reach this site from another machine (and Django's test client's).
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1", "testserver"})
+# A bearer secret shorter than this can be guessed by a determined caller.
+MIN_CRON_SECRET_LENGTH = 32
 
 
-@checks.register(checks.Tags.security)
-def check_production_secret_key(**kwargs: Any) -> list[checks.CheckMessage]:
-    # Django's own convention for a development key, which ours follows.
-    if settings.DEBUG or not settings.SECRET_KEY.startswith("django-insecure-"):
+def is_local_host(host: str) -> bool:
+    return host in LOCAL_HOSTS or host.endswith(".localhost")
+
+
+def could_be_public(*, debug: bool, allowed_hosts: Iterable[str]) -> bool:
+    """DEBUG off (production's mode), or a host name other machines can reach."""
+    return not debug or not all(is_local_host(host) for host in allowed_hosts)
+
+
+def unsafe_settings(
+    *, debug: bool, allowed_hosts: Iterable[str], secret_key: str, cron_secret: str
+) -> list[str]:
+    """What stops a site that could be public from starting; empty when it may start."""
+    if not could_be_public(debug=debug, allowed_hosts=allowed_hosts):
         return []
-    return [
-        checks.Error(
-            "DEBUG is off but SECRET_KEY is the development default: sessions, password resets "
-            "and signed values could be forged by anyone who has read the source.",
-            hint="Set SECRET_KEY in the environment to a long random value, e.g. "
-            "python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
-            id="stats.E010",
+    problems = []
+    # Django's own convention for a development key, which ours follows.
+    if secret_key.startswith("django-insecure-"):
+        problems.append(
+            "SECRET_KEY is the development key: sessions, password resets and signed values "
+            "could be forged by anyone who has read the source. Set SECRET_KEY to a long random "
+            "value: python -c 'import secrets; print(secrets.token_urlsafe(50))'."
         )
-    ]
+    if cron_secret and len(cron_secret) < MIN_CRON_SECRET_LENGTH:
+        problems.append(
+            f"CRON_SECRET is {len(cron_secret)} characters long; use at least "
+            f"{MIN_CRON_SECRET_LENGTH} (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or leave it unset: the cron endpoint then "
+            "answers 503."
+        )
+    return problems
+
+
+def refuse_unsafe_settings() -> None:
+    """Raise ImproperlyConfigured, naming each problem, when the settings are unsafe."""
+    problems = unsafe_settings(
+        debug=settings.DEBUG,
+        allowed_hosts=settings.ALLOWED_HOSTS,
+        secret_key=settings.SECRET_KEY,
+        cron_secret=settings.CRON_SECRET,
+    )
+    if problems:
+        why = "DEBUG is off" if not settings.DEBUG else "ALLOWED_HOSTS names a non-local host"
+        raise ImproperlyConfigured(
+            f"refusing to start: {why}, so the site could be public, and\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+            + "\nFor development, set DEBUG=true and keep ALLOWED_HOSTS local (the Makefile's "
+            "targets do); for production see docs/deploy/README.md."
+        )

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 
 from stats.exceptions import PageOutOfRange, UnknownCompetition
 from stats.models import (
@@ -171,12 +171,20 @@ class UserStats:
 def user_stats(*, user_id: int) -> UserStats | None:
     """A user's totals and rank overall, in each competition and in each round they appear in.
 
-    None for an unknown user; a user with nothing scored gets zero totals, no rank, no boards.
+    None unless the user is a league player: active, with at least one prediction (accounts that
+    only run the site, staff without predictions, stay private). A player with nothing scored
+    gets zero totals, no rank, no boards.
     The competition and round boards are indexed by (competition, [round,] user), not by user, so
     the (competition, round) pairs are first found from the user's own predictions (their unique
     (user, match) index), then each board row is an index lookup.
     """
-    user = get_user_model()._default_manager.filter(pk=user_id).values("pk", "username").first()
+    user = (
+        get_user_model()
+        ._default_manager.filter(pk=user_id, is_active=True)
+        .filter(Exists(Prediction.objects.filter(user_id=OuterRef("pk"))))
+        .values("pk", "username")
+        .first()
+    )
     if user is None:
         return None
     overall = (

@@ -6,6 +6,7 @@ they are used, never copied at import, so `override_settings` changes behaviour 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -22,10 +23,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
-# Development defaults; `manage.py check --deploy` flags each for production.
+# DEBUG fails closed: off unless set; the development entry points (the Makefile's targets, the
+# test settings) turn it on. Whenever the site could be public (DEBUG off, or a non-local host in
+# ALLOWED_HOSTS) every process refuses the development key and a short CRON_SECRET at start-up
+# (stats/security_checks.py).
 INSECURE_DEV_SECRET_KEY = "django-insecure-matchday-stats-dev-only"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 # HTTPS hardening, on by default whenever DEBUG is off; each can be overridden. Behind a proxy that
@@ -36,9 +40,12 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Preloading is hard to undo (browsers ship the list): opt in once HTTPS is there for good.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# security.W021 asks for HSTS preload, which is opt-in here on purpose (above).
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,10 +56,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "procrastinate.contrib.django",
     "stats",
+    "axes",  # throttles failed logins (the admin's): AXES_* below
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "stats.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -60,7 +69,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "stats.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Failed logins are throttled: after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused (429) for AXES_COOLOFF_TIME, even with the right password.
+# Behind the proxy every request comes from 127.0.0.1: the client's address is the proxy's
+# X-Real-IP (stats/client_ip.py), so one attacker does not lock everyone out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 
 ROOT_URLCONF = "stats_project.urls"
 
@@ -138,6 +162,8 @@ LOGGING = {
 
 # --- matchday stats ------------------------------------------------------------------------
 CRON_SECRET = env.str("CRON_SECRET", default="")
+# Bearer token for /metrics and the detailed /health; unset, both refuse everyone.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 STATS_REFRESH_DELAY = env.int("STATS_REFRESH_DELAY", default=60)
 STATS_POINTS_EXACT = env.int("STATS_POINTS_EXACT", default=3)
 STATS_POINTS_GOAL_DIFFERENCE = env.int("STATS_POINTS_GOAL_DIFFERENCE", default=2)

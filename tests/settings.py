@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests are a development entry point: DEBUG on unless the caller set it (pytest-django still
+# runs each test with DEBUG off), so the production hardening (HTTPS redirect, secure cookies) is
+# off, and the processes the tests start inherit the same.
+os.environ.setdefault("DEBUG", "true")
+
 from stats_project.settings import *  # noqa: F403
 
 # The default hasher costs ~0.3 s per user here; tests create many users.

@@ -356,4 +356,29 @@ def test_unknown_user_is_not_found(client: Client, user_id: str) -> None:
     scored_league()
     response = client.get(f"/api/users/{user_id}/stats")
     assert response.status_code == 404
-    assert response.json()["error"].startswith("no user has the id ")
+    assert response.json()["error"].startswith("no league player has the id ")
+
+
+@pytest.mark.parametrize("who", ["superuser", "staff", "inactive player", "no prediction"])
+def test_accounts_that_are_not_league_players_are_not_found(client: Client, who: str) -> None:
+    """Before: /api/users/<id>/stats answered the superuser's username (3,001 accounts walked
+    in 7 s). Unknown, inactive and non-playing accounts get one and the same 404."""
+    league = scored_league()
+    if who == "inactive player":
+        account = league.carol
+        account.is_active = False
+        account.save()
+    else:
+        account = make_user(who, is_staff=who != "no prediction", is_superuser=who == "superuser")
+    response = client.get(f"/api/users/{account.pk}/stats")
+    unknown = client.get("/api/users/999999/stats")
+    assert response.status_code == unknown.status_code == 404
+    assert response.json() == {"error": f"no league player has the id '{account.pk}'"}
+    assert account.username.encode() not in response.content
+
+
+def test_staff_who_play_are_league_players(client: Client) -> None:
+    league = scored_league()
+    league.carol.is_staff = True
+    league.carol.save()
+    assert client.get(f"/api/users/{league.carol.pk}/stats").status_code == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from stats.jobs import request_stats_refresh_now
-from stats.views.params import error_response
+from stats.views.params import error_response, presents_bearer, unauthorized_response
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +25,8 @@ def cron_update_stats(request: HttpRequest) -> JsonResponse:
     secret = settings.CRON_SECRET
     if not secret:
         return error_response("CRON_SECRET is not set; the cron endpoint is disabled", 503)
-    presented = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    # Constant time: how much of a guess matched must not show in the answer's timing.
-    if not hmac.compare_digest(presented, f"Bearer {secret}".encode()):
-        return error_response("Unauthorized", 401)
+    if not presents_bearer(request, secret):
+        return unauthorized_response()
     refresh = request_stats_refresh_now()
     logger.info("cron refresh request: %s, job %d", refresh.status, refresh.job_id)
     return JsonResponse(

@@ -80,11 +80,12 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
-    """GET /api/users/<id>/stats: a user's totals and ranks on every board they are on."""
+    """GET /api/users/<id>/stats: a league player's totals and ranks on every board they are on."""
     row_id = database_id(user_id)
     stats = None if row_id is None else selectors.user_stats(user_id=row_id)
     if stats is None:
-        return error_response(f"no user has the id {shown(user_id)}", 404)
+        # One answer for unknown, inactive and non-playing accounts: which one is nobody's business.
+        return error_response(f"no league player has the id {shown(user_id)}", 404)
     return JsonResponse(
         {
             "user": {"id": stats.user_id, "username": stats.username},

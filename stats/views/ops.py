@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stats import monitoring
+from stats.views.params import presents_bearer, unauthorized_response
 
 # --- Operations --------------------------------------------------------------------------------
 
@@ -25,33 +26,41 @@ def _seconds(age: float | None) -> float | None:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """GET /health: 200 while the database answers and the pipeline keeps up, else 503."""
+    """GET /health: 200 while the database answers and the pipeline keeps up, else 503.
+
+    Anyone gets the status and its reasons; the figures only with the operators' token.
+    """
     report = monitoring.health_check(max_queue_age=settings.STATS_HEALTH_MAX_QUEUE_AGE)
-    return JsonResponse(
-        {
-            "status": "ok" if report.ok else "unhealthy",
-            "reasons": report.reasons,
-            "database": "ok" if report.database_ok else "unreachable",
-            "queue_depth": report.queue_depth,
-            "oldest_waiting_job_age_seconds": _seconds(report.oldest_due_job_age),
-            "matches_with_stale_points": report.stale_matches,
-            "oldest_stale_points_age_seconds": _seconds(report.oldest_stale_age),
-            "last_refresh_age_seconds": _seconds(report.last_refresh_age),
-            "unrefreshed_points_age_seconds": _seconds(report.unrefreshed_points_age),
-        },
-        status=200 if report.ok else 503,
-    )
+    body: dict[str, object] = {
+        "status": "ok" if report.ok else "unhealthy",
+        "reasons": report.reasons,
+        "database": "ok" if report.database_ok else "unreachable",
+        "queue_depth": report.queue_depth,
+        "oldest_waiting_job_age_seconds": _seconds(report.oldest_due_job_age),
+        "matches_with_stale_points": report.stale_matches,
+        "oldest_stale_points_age_seconds": _seconds(report.oldest_stale_age),
+        "last_refresh_age_seconds": _seconds(report.last_refresh_age),
+        "unrefreshed_points_age_seconds": _seconds(report.unrefreshed_points_age),
+    }
+    if not presents_bearer(request, settings.METRICS_TOKEN):
+        # A load balancer needs the code, a visitor the general reason; queue figures, task
+        # names and timings are for operators.
+        body = {"status": body["status"], "reasons": body["reasons"]}
+    return JsonResponse(body, status=200 if report.ok else 503)
 
 
 class StatsCollector(Collector):
     """Reads the queue and freshness from the database at each scrape."""
 
     def collect(self) -> Iterable[Metric]:
-        queue = monitoring.queue_report()
+        # Queued jobs only: counting every finished job would scan the whole table at each scrape.
+        queue = monitoring.queue_report(statuses=monitoring.QUEUED_STATUSES)
         fresh = monitoring.freshness()
 
         jobs = GaugeMetricFamily(
-            "matchday_jobs", "Procrastinate jobs by task and status.", labels=["task", "status"]
+            "matchday_jobs",
+            "Queued Procrastinate jobs (todo, doing) by task and status.",
+            labels=["task", "status"],
         )
         for (task, status), count in queue.jobs.items():
             jobs.add_metric([task, status], count)
@@ -97,11 +106,22 @@ class StatsCollector(Collector):
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: Prometheus text format, computed from the database at each request."""
+    """GET /metrics: Prometheus text format, computed from the database at each request, for
+    callers presenting METRICS_TOKEN; its queries run under a statement timeout."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return HttpResponse(
+            "# METRICS_TOKEN is not set; /metrics is disabled\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    if not presents_bearer(request, token):
+        return unauthorized_response()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector())
     try:
-        body = generate_latest(registry)
+        with monitoring.bounded_queries():
+            body = generate_latest(registry)
     except DatabaseError as exc:
         return HttpResponse(
             f"# database unreachable: {type(exc).__name__}\n",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
 
-from django.http import JsonResponse, QueryDict
+from django.http import HttpRequest, JsonResponse, QueryDict
 
 from stats.exceptions import InvalidParameter
 
@@ -27,6 +28,22 @@ class BoardQuery:
 
 def error_response(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
+
+
+def unauthorized_response() -> JsonResponse:
+    """401 that tells a client which scheme to use (RFC 6750), and nothing else."""
+    response = error_response("Unauthorized", 401)
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def presents_bearer(request: HttpRequest, secret: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <secret>`; never for an empty secret.
+
+    Compared in constant time: how much of a guess matched must not show in the answer's timing.
+    """
+    presented = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    return bool(secret) and hmac.compare_digest(presented, f"Bearer {secret}".encode())
 
 
 def shown(value: str) -> str:

@@ -166,7 +166,13 @@ def bin_path() -> Path:
     import warns without XDG_RUNTIME_DIR and builds a lock of its own)."""
     spec = importlib.util.find_spec("pgserver")
     if spec is None or spec.origin is None:
-        raise EmbeddedServerError("the pgserver package is not installed: run `make install`")
+        # pgserver is a development extra (it bundles its own PostgreSQL); production sets
+        # DATABASE_URL.
+        raise EmbeddedServerError(
+            "DATABASE_URL is not set, so the embedded PostgreSQL server would start, but its "
+            "package (pgserver) is not installed. For development: pip install -e '.[embedded]' "
+            "(or make install). In production: set DATABASE_URL to your server."
+        )
     return Path(spec.origin).parent / "pginstall" / "bin"
 
 

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS stats_failed_job_events_at;
