@@ -27,7 +27,7 @@ test: $(INSTALLED)
 
 # The edit loop: everything but the tests that start worker processes or take the database away.
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not worker and not faults"
+	$(DEV) $(PY) -m pytest -m "not worker and not faults"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.leagues import scored_league
 
 
@@ -96,10 +95,7 @@ def test_page_explains_a_bad_choice(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and os.environ.get("CI") != "true",  # CI promises it: fail there
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_browser_renders_the_board_and_the_picker_switches_it(
     live_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Match, Prediction
 from stats.services import stats_views_refresh
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
 
@@ -115,10 +115,7 @@ def test_the_refresh_now_button_is_offered_to_those_who_may_press_it(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_the_admin_works_under_the_policy_in_a_browser(live_server: LiveServer) -> None:
     """In headless Chromium: the admin's scripts run (the select-all box of the match list
     ticks every row) and the browser reports no policy violation on the admin's pages."""
