@@ -37,8 +37,10 @@ lint: $(INSTALLED)
 web: migrate
 	$(DEV) $(PY) manage.py runserver
 
+# The worker stops itself when the database restarts; run_worker starts it again (as systemd's
+# Restart=always does) and gives up if it keeps exiting.
 worker: migrate
-	$(DEV) CONN_MAX_AGE=$${CONN_MAX_AGE:-60} $(PY) manage.py procrastinate worker
+	$(DEV) CONN_MAX_AGE=$${CONN_MAX_AGE:-60} $(PY) manage.py run_worker
 
 # Benchmarks in their own database (matchday_bench), recreated each run; see bench/README.md.
 bench: $(INSTALLED)

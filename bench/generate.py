@@ -25,9 +25,10 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from stats.matviews import STATS_VIEWS
 from stats.models import PREDICTION_KICKOFF_TRIGGER
+from stats.relations import STATS_RELATIONS
 from stats.scoring import PointTiers
+from stats.services import stats_rebuild
 
 TEAMS_PER_COMPETITION = 20
 MATCHES_PER_ROUND = TEAMS_PER_COMPETITION // 2
@@ -209,12 +210,12 @@ def league_generate(
             say(f"  predictions: {done:,} / {scale.predictions:,}")
         cursor.execute(f"ALTER TABLE stats_prediction ENABLE TRIGGER {PREDICTION_KICKOFF_TRIGGER}")
 
-        say("  vacuum, analyze, fill the materialized views")
+        say("  vacuum, analyze, fill the statistics (the predictions went in behind the triggers)")
         cursor.execute("VACUUM (ANALYZE) stats_prediction")
         cursor.execute("ANALYZE auth_user, stats_match, stats_competition, stats_team")
-        for view in STATS_VIEWS:
-            cursor.execute(f"REFRESH MATERIALIZED VIEW {view.name}")
-            cursor.execute(f"VACUUM (ANALYZE) {view.name}")
+        stats_rebuild()
+        for relation in STATS_RELATIONS:
+            cursor.execute(f"VACUUM (ANALYZE) {relation.name}")
         if superuser:  # flush now, not during the first measurements
             cursor.execute("CHECKPOINT")
 

@@ -288,48 +288,17 @@ def _refresh_windows() -> list[tuple[float, float]]:
         return [(float(start), float(end)) for start, end in cursor.fetchall()]
 
 
-def _wrong_points() -> tuple[int, int]:
-    """(predictions checked, predictions whose points differ from the Python reference)."""
-    from django.db import connection
+def _audit() -> tuple[int, int, dict[str, dict[str, int]]]:
+    """Predictions checked and wrong against the Python reference, and for each statistics
+    relation its rows and the rows by which it differs from a recomputation (stats/audit.py)."""
+    from stats.audit import stats_audit, wrong_points
 
-    from stats.models import Match
-    from stats.scoring import PointTiers, prediction_points
-
-    tiers = PointTiers.from_settings()
-    checked = wrong = 0
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(
-            "SELECT p.home_score, p.away_score, p.points, m.status, m.home_score, m.away_score"
-            " FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
-        )
-        while rows := cursor.fetchmany(50_000):
-            for home, away, points, status, result_home, result_away in rows:
-                result = (result_home, result_away) if status == Match.Status.COMPLETED else None
-                checked += 1
-                wrong += points != prediction_points((home, away), result, tiers)
-    return checked, wrong
-
-
-def _view_differences() -> dict[str, dict[str, int]]:
-    """For each view: its rows, and the rows by which it differs from its definition run now."""
-    from django.db import connection
-
-    from stats.matviews import STATS_VIEWS
-
-    found = {}
-    with connection.cursor() as cursor:
-        for view in STATS_VIEWS:
-            cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
-            definition = cursor.fetchone()[0].strip().rstrip(";")
-            cursor.execute(
-                f"WITH fresh AS MATERIALIZED ({definition})"
-                f" SELECT (SELECT count(*) FROM {view.name}),"
-                f" (SELECT count(*) FROM (TABLE {view.name} EXCEPT ALL TABLE fresh) AS extra)"
-                f" + (SELECT count(*) FROM (TABLE fresh EXCEPT ALL TABLE {view.name}) AS missing)"
-            )
-            rows, differences = cursor.fetchone()
-            found[view.name] = {"rows": int(rows), "differences": int(differences)}
-    return found
+    points = wrong_points()
+    relations = {
+        audit.relation: {"rows": audit.rows, "differences": audit.differences}
+        for audit in stats_audit(show=0)
+    }
+    return points.checked, len(points.wrong), relations
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float | int | None]:
@@ -398,8 +367,7 @@ def _report(
         )
         .count()
     )
-    checked, wrong = _wrong_points()
-    views = _view_differences()
+    checked, wrong, views = _audit()
     overlaps = {
         "scoring": overlapping_job_runs(task_name=jobs.CALCULATE_POINTS),
         "refresh": overlapping_job_runs(task_name=jobs.REFRESH_STATS_VIEWS),

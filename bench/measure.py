@@ -1,7 +1,7 @@
-"""The measurements that need no worker: scoring, re-scoring, the view refresh, and reads.
+"""The measurements that need no worker: scoring, re-scoring, the refresh, the rebuild, reads.
 
 Each figure is paired with its reference in the same run (raw SQL for the same work, the naive
-ORM loop, the views' plain queries, idle reads), interleaved, so a busy shared machine shifts
+ORM loop, the rebuild from scratch, idle reads), interleaved, so a busy shared machine shifts
 both sides of a ratio alike.
 """
 
@@ -24,14 +24,10 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from bench.generate import League
-from stats.matviews import STATS_VIEWS
-from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction
+from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction, RoundStanding
+from stats.relations import COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS
 from stats.scoring import PointTiers, prediction_points
-from stats.services import (
-    match_score_predictions,
-    materialized_view_refresh,
-    stats_views_refresh,
-)
+from stats.services import match_score_predictions, stats_rebuild, stats_refresh
 
 Say = Callable[[str], None]
 
@@ -227,74 +223,94 @@ def result_correct(match_id: int) -> None:
     match_score_predictions(match_id=match_id)
 
 
-def view_queries() -> dict[str, str]:
-    """Each stats view's defining SELECT, as PostgreSQL stores it."""
-    queries = {}
-    with connection.cursor() as cursor:
-        for view in STATS_VIEWS:
-            cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
-            queries[view.name] = cursor.fetchone()[0].strip().rstrip(";")
-    return queries
+def _touched_board_rows(match_id: int) -> int:
+    """Rows of the boards one result touches: its round's board, its competition's board, the
+    overall board, and its summary."""
+    competition_id, round_number = (
+        Match.objects.filter(pk=match_id).values_list("competition_id", "round").get()
+    )
+    return (
+        RoundStanding.objects.filter(competition_id=competition_id, round=round_number).count()
+        + CompetitionStanding.objects.filter(competition_id=competition_id).count()
+        + LeaderboardEntry.objects.count()
+        + 1
+    )
 
 
-def view_queries_run(queries: dict[str, str]) -> dict[str, float]:
-    """Run each view's query to completion on the server, rows discarded; ms per view."""
-    timings = {}
-    with connection.cursor() as cursor:
-        for name, query in queries.items():
-            started = time.perf_counter()
-            cursor.execute(f"EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) {query}")
-            cursor.fetchall()
-            timings[name] = elapsed_ms(started)
-    return timings
-
-
-def views_refresh_timed() -> dict[str, float]:
-    """stats_views_refresh(), with each view's wall time in ms (its own figure is whole ms)."""
-    timings = {}
-    for view in STATS_VIEWS:
-        started = time.perf_counter()
-        materialized_view_refresh(view)
-        timings[view.name] = elapsed_ms(started)
-    return timings
-
-
-def refresh_measure(league: League, *, repetitions: int, say: Say) -> dict[str, Any]:
-    """refresh_ms (every view, CONCURRENTLY, after one match's points changed) against
-    refresh_raw_query_ms (the views' defining queries run plainly), interleaved."""
-    say("  catching the views up with the scorings above")
-    stats_views_refresh()
-    queries = view_queries()
-    refresh_runs: list[dict[str, float]] = []
-    raw_runs: list[dict[str, float]] = []
-    for index in range(repetitions):
-        result_correct(league.scored_match_ids[index % len(league.scored_match_ids)])
-        # What stats_views_refresh() does, view by view, to see where the time goes.
-        refresh_runs.append(views_refresh_timed())
-        raw_runs.append(view_queries_run(queries))
-        say(
-            f"  refresh {index + 1}/{repetitions}: {sum(refresh_runs[-1].values()):,.0f} ms; "
-            f"the views' queries alone {sum(raw_runs[-1].values()):,.0f} ms"
+def _floor_ms(match_id: int) -> float:
+    """The floor under a refresh after one result: rank and rewrite that many rows, nothing
+    else (the touched round re-ranked into a scratch table, the two boards refreshed plainly,
+    which rewrites them whole without comparing), in a transaction rolled back."""
+    competition_id, round_number = (
+        Match.objects.filter(pk=match_id).values_list("competition_id", "round").get()
+    )
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_floor ON COMMIT DROP AS SELECT *, rank() OVER ("
+            "ORDER BY total_points DESC, exact_scores DESC) AS new_rank, row_number() OVER ("
+            "ORDER BY total_points DESC, exact_scores DESC, user_id) AS new_position"
+            f" FROM {ROUND_BOARDS.name} WHERE competition_id = %s AND round = %s",
+            [competition_id, round_number],
         )
-    refresh_ms = median([sum(run.values()) for run in refresh_runs])
-    raw_ms = median([sum(run.values()) for run in raw_runs])
+        for view in (COMPETITION_BOARDS, OVERALL_BOARD):
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {view.name}")
+        transaction.set_rollback(True)
+    return elapsed_ms(started)
+
+
+def refresh_measure(
+    league: League, *, repetitions: int, say: Say, first: int = 0
+) -> dict[str, Any]:
+    """refresh_after_result_ms (stats_refresh() after one result's points changed), step by step,
+    against full_rebuild_ms (stats_rebuild(): every relation from the predictions), interleaved;
+    and the cost per row of the boards one result touches, beside the floor of ranking and
+    rewriting that many rows."""
+    say("  catching the statistics up with the scorings above")
+    stats_refresh()
+    refresh_runs: list[dict[str, float]] = []
+    rebuild_runs: list[float] = []
+    floor_runs: list[float] = []
+    touched_rows = 0
+    for index in range(repetitions):
+        match_id = league.scored_match_ids[(first + index) % len(league.scored_match_ids)]
+        result_correct(match_id)
+        started = time.perf_counter()
+        steps = stats_refresh()
+        total = elapsed_ms(started)
+        refresh_runs.append({"total": total, **{step.name: step.duration_ms for step in steps}})
+        touched_rows = _touched_board_rows(match_id)
+        floor_runs.append(_floor_ms(match_id))
+        rebuild_runs.append(timed_ms(stats_rebuild))
+        say(
+            f"  refresh after a result {index + 1}/{repetitions}: {total:,.0f} ms "
+            f"({touched_rows:,} board rows touched, floor {floor_runs[-1]:,.0f} ms); "
+            f"full rebuild {rebuild_runs[-1]:,.0f} ms"
+        )
+    refresh_ms = median([run["total"] for run in refresh_runs])
+    rebuild_ms = median(rebuild_runs)
+    floor_ms = median(floor_runs)
     return {
-        "refresh_ms": rounded(refresh_ms),
-        "refresh_raw_query_ms": rounded(raw_ms),
-        "refresh_vs_raw_query": round(refresh_ms / raw_ms, 3),
-        "refresh_raw_query_note": "each view's defining SELECT (pg_get_viewdef) run to "
-        "completion on the server, rows discarded (EXPLAIN ANALYZE, TIMING OFF), one after "
-        "another",
-        "refresh_by_view_ms": {
-            view.name: {
-                "refresh": rounded(median([run[view.name] for run in refresh_runs])),
-                "raw_query": rounded(median([run[view.name] for run in raw_runs])),
-            }
-            for view in STATS_VIEWS
+        "refresh_after_result_ms": rounded(refresh_ms),
+        "full_rebuild_ms": rounded(rebuild_ms),
+        "refresh_vs_full_rebuild": round(refresh_ms / rebuild_ms, 3),
+        "refresh_by_step_ms": {
+            name: rounded(median([run[name] for run in refresh_runs]))
+            for name in refresh_runs[0]
+            if name != "total"
         },
+        "touched_board_rows": touched_rows,
+        "refresh_us_per_touched_row": round(refresh_ms * 1000 / touched_rows, 2),
+        "floor_ms": rounded(floor_ms),
+        "floor_us_per_touched_row": round(floor_ms * 1000 / touched_rows, 2),
+        "refresh_note": "stats_refresh() after one completed match's result was corrected and "
+        "re-scored (its round re-ranked, its users' differences carried to the totals, both "
+        "boards refreshed CONCURRENTLY, one transaction); floor: the round re-ranked into a "
+        "scratch table and both boards refreshed plainly, rolled back",
         "samples": {
-            "refresh_ms": [rounded(sum(run.values())) for run in refresh_runs],
-            "refresh_raw_query_ms": [rounded(sum(run.values())) for run in raw_runs],
+            "refresh_after_result_ms": [rounded(run["total"]) for run in refresh_runs],
+            "full_rebuild_ms": [rounded(x) for x in rebuild_runs],
+            "floor_ms": [rounded(x) for x in floor_runs],
         },
     }
 
@@ -396,7 +412,7 @@ def reads_measure(
                 result_correct(league.scored_match_ids[-1 - index % len(league.scored_match_ids)])
                 refreshing.set()
                 started = time.perf_counter()
-                stats_views_refresh()
+                stats_refresh()
                 refreshing.clear()
                 say(
                     f"  refresh {index + 1}/{refresh_repetitions} in the background: "

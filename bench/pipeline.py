@@ -31,7 +31,9 @@ from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
 from stats.processes import processes_stop, worker_start
-from stats.services import stats_views_refresh
+from stats.relations import OVERALL_BOARD
+from stats.scoring import PointTiers
+from stats.services import stats_refresh
 
 Say = Callable[[str], None]
 
@@ -46,6 +48,8 @@ CALCULATE_POINTS = "stats.tasks.calculate_points"
 REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
 NOOP = "bench.tasks.noop"
 COMPLETIONS = 20
+# Corrections timed from commit to the overall board (each costs a scoring and a refresh).
+BOARD_COMPLETIONS = 5
 BURST = 100
 NOOP_JOBS = 500
 # Long enough that no refresh runs while completion latencies are measured.
@@ -91,13 +95,17 @@ def pipeline_measure(
     if in_worker:
         results["completion_job_lasted_p50_ms"] = rounded(percentile(in_worker, 50))
     waiting_refreshes_cancel()
-    stats_views_refresh()  # the burst starts from fresh views, as after any refresh
+    stats_refresh()  # the burst starts from fresh views, as after any refresh
     # Scoring a burst takes about BURST x points_ms (less with the worker's concurrency); the
     # delay leaves it room four times over, for a busy machine, so that the whole burst is
     # scored inside one refresh delay, as STATS_REFRESH_DELAY is meant to be chosen.
     delay_s = max(15, math.ceil(4 * BURST * points_ms / 1000) + 10)
     with worker_running(database, delay_s, log_dir / "worker-2.log", say):
         results.update(refreshes_for_burst_measure(league, delay_s=delay_s, say=say))
+    with worker_running(database, 0, log_dir / "worker-3.log", say):
+        boards = completion_to_boards_measure(league, say=say)
+        results.setdefault("samples", {}).update(boards.pop("samples"))
+        results.update(boards)
     results["pipeline_note"] = (
         f"real `manage.py procrastinate worker` processes with the project's settings; "
         f"worker logs in {log_dir}"
@@ -190,6 +198,76 @@ def _points_visible(match_id: int) -> bool:
     return bool(row and row[0])
 
 
+# A user whose board total must change with a correction (one more home goal): their points for
+# the match differ under the new result. Their points over completed matches are an index range.
+_WATCHED_USER_SQL = """
+SELECT user_id FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id
+WHERE p.match_id = %(match_id)s AND p.points IS DISTINCT FROM stats_prediction_points(
+    p.home_score, p.away_score, m.home_score + 1, m.away_score,
+    %(exact)s, %(goal_difference)s, %(outcome)s
+)
+LIMIT 1
+"""
+_BOARD_SHOWS_POINTS_SQL = """
+SELECT m.points_calculated_at >= m.completed_at AND board.total_points = (
+    SELECT sum(p.points) FROM stats_prediction AS p JOIN stats_match AS played
+        ON played.id = p.match_id AND played.status = 'completed'
+    WHERE p.user_id = %(user_id)s
+)
+FROM stats_match AS m, {board} AS board
+WHERE m.id = %(match_id)s AND board.user_id = %(user_id)s
+"""
+
+
+def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
+    """From the commit of a corrected result to the overall board showing it (scoring, then a
+    refresh with no delay), one correction at a time, watching a user whose total changes."""
+    rng = random.Random(13)
+    tiers = PointTiers.from_settings()
+    latencies: list[float] = []
+    # Matches from the middle of the season: the other measurements correct the first and the
+    # last ones, again and again, until no prediction's points change any more.
+    middle = len(league.scored_match_ids) // 2
+    for match_id in league.scored_match_ids[middle : middle + BOARD_COMPLETIONS]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _WATCHED_USER_SQL,
+                {
+                    "match_id": match_id,
+                    "exact": tiers.exact,
+                    "goal_difference": tiers.goal_difference,
+                    "outcome": tiers.outcome,
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:
+            continue
+        time.sleep(0.5)  # one by one: the worker is idle at each commit
+        _result_save(match_id, rng)
+        committed = time.perf_counter()
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _BOARD_SHOWS_POINTS_SQL.format(board=OVERALL_BOARD.name),
+                    {"match_id": match_id, "user_id": row[0]},
+                )
+                shown = cursor.fetchone()
+            if shown and shown[0]:
+                break
+            time.sleep(POLL_S)
+        latencies.append(elapsed_ms(committed))
+    p50 = percentile(latencies, 50)
+    say(f"  {len(latencies)} corrections: commit to the overall board p50 {p50:,.0f} ms")
+    return {
+        "completion_to_boards_p50_ms": rounded(p50),
+        "completion_to_boards_max_ms": rounded(max(latencies)),
+        "completion_to_boards_note": "a corrected result saved with Match.save(), one worker with "
+        "STATS_REFRESH_DELAY=0: its scoring job, then the refresh job, until the overall board "
+        "shows the new total of a user who had predicted the old result exactly",
+        "samples": {"completion_to_boards_ms": [rounded(x) for x in latencies]},
+    }
+
+
 def completion_to_points_measure(league: League, *, points_ms: float, say: Say) -> dict[str, Any]:
     """From the commit of a completed match to its points being visible, one completion at a
     time, on matches never scored (the same work as points_ms)."""
@@ -237,8 +315,7 @@ def _sweep_would_queue_refresh() -> bool | None:
     check)."""
     from stats import services
 
-    views_behind_points = getattr(services, "views_behind_points", None)
-    return None if views_behind_points is None else bool(views_behind_points())
+    return services.stats_behind_writes()
 
 
 def _last_job_id() -> int:

@@ -16,7 +16,6 @@ def sweep_plot(runs: list[dict[str, Any]], path: Path) -> Path:
     """Scoring time against predictions per match; refresh time against total predictions."""
     runs = sorted(runs, key=lambda run: run["scale"]["predictions"])
     per_match = [run["scale"]["users"] for run in runs]
-    total = [run["scale"]["predictions"] for run in runs]
     figure, (scoring, refresh) = plt.subplots(1, 2, figsize=(12, 4.8))
 
     scoring.plot(per_match, [run["points_ms"] for run in runs], "o-", label="scoring service")
@@ -30,14 +29,16 @@ def sweep_plot(runs: list[dict[str, Any]], path: Path) -> Path:
     scoring.set_xlabel("predictions per match")
     scoring.set_ylabel("ms (median)")
 
-    refresh.plot(total, [run["refresh_ms"] for run in runs], "o-", label="refresh, concurrently")
-    refresh.plot(
-        total,
-        [run["refresh_raw_query_ms"] for run in runs],
-        "s--",
-        label="the views' queries alone (limit)",
-    )
-    refresh.set_title("Refreshing the four views")
+    # Runs of the old design (four views recomputed from every prediction) carry refresh_ms.
+    for key, style, label in (
+        ("refresh_after_result_ms", "o-", "refresh after one result"),
+        ("full_rebuild_ms", "s--", "rebuild from scratch"),
+        ("refresh_ms", "x:", "old design: four views recomputed"),
+    ):
+        points = [(run["scale"]["predictions"], run[key]) for run in runs if key in run]
+        if points:
+            refresh.plot(*zip(*points, strict=True), style, label=label)
+    refresh.set_title("The statistics after one result")
     refresh.set_xlabel("predictions in the league")
     refresh.set_ylabel("ms (median)")
 

@@ -41,20 +41,27 @@ def _constant(limit: float) -> Callable[[dict[str, Any]], float | None]:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("points_vs_raw_sql", "<= 1.25", _key("points_vs_raw_sql"), _constant(1.25), operator.le),
+    Target("points_vs_raw_sql", "<= 1.5", _key("points_vs_raw_sql"), _constant(1.5), operator.le),
     Target("naive_vs_points", ">= 30", _key("naive_vs_points"), _constant(30), operator.ge),
     Target(
         "rescore_unchanged_ms",
-        "<= 0.2 x points_ms",
+        "<= 0.05 x points_ms",
         _key("rescore_unchanged_ms"),
-        _times(0.2, "points_ms"),
+        _times(0.05, "points_ms"),
         operator.le,
     ),
     Target(
-        "refresh_vs_raw_query",
-        "<= 2.0",
-        _key("refresh_vs_raw_query"),
-        _constant(2.0),
+        "refresh_vs_full_rebuild",
+        "<= 0.1",
+        _key("refresh_vs_full_rebuild"),
+        _constant(0.1),
+        operator.le,
+    ),
+    Target(
+        "refresh_growth_4x_season",
+        "<= 1.5",
+        _key("refresh_growth_4x_season"),
+        _constant(1.5),
         operator.le,
     ),
     Target(

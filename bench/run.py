@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import time
@@ -23,6 +24,7 @@ from bench.console import Progress
 DEFAULT_USERS = 20_000
 DEFAULT_MATCHES = 100
 DEFAULT_SWEEP = "5000x40,20000x100,50000x200"
+DEFAULT_SEASON_GROWTH = "20000x95"
 # Completed matches left unscored for the scoring benchmarks: a pair (service, raw UPDATE) per
 # repetition, the naive ORM's matches, and one per round (at most 2) scored first, untimed.
 NAIVE_REPETITIONS = 3
@@ -74,6 +76,15 @@ def _arguments() -> argparse.Namespace:
         help=f"run at three scales and draw scaling.png (default {DEFAULT_SWEEP})",
     )
     parser.add_argument(
+        "--season-growth",
+        nargs="?",
+        const=DEFAULT_SEASON_GROWTH,
+        metavar="UxM",
+        help="only the refresh and the rebuild, at M and at 4 x M matches (a quarter of a "
+        f"season, then all of it); adds refresh_growth_4x_season to latest.json "
+        f"(default {DEFAULT_SEASON_GROWTH})",
+    )
+    parser.add_argument(
         "--database",
         default=os.environ.get("BENCH_DATABASE") or "matchday_bench",
         help="the benchmark database, dropped and recreated (default %(default)s)",
@@ -90,7 +101,9 @@ def main() -> None:
     from bench.generate import Scale
 
     progress = Progress()
-    if arguments.sweep:
+    if arguments.season_growth:
+        season_growth(Scale(*_scale(arguments.season_growth)), arguments, progress)
+    elif arguments.sweep:
         scales = [Scale(*_scale(text)) for text in arguments.sweep.split(",")]
         sweep = [
             run_at_scale(scale, arguments, progress, name=f"sweep-{scale.users}x{scale.matches}")
@@ -113,6 +126,7 @@ def run_at_scale(
     from bench import measure, pipeline
     from bench.database import database_recreate, server_description
     from bench.generate import league_generate
+    from bench.replica import replica_reads_measure
     from bench.report import results_write, targets_check, targets_table
 
     started = time.perf_counter()
@@ -144,6 +158,16 @@ def run_at_scale(
         refresh_repetitions=arguments.refreshes_during_reads,
         say=say,
     )
+    say("reads again, from a streaming replica of the same server, during refreshes")
+    reads_replica = replica_reads_measure(
+        lambda: measure.reads_measure(
+            league,
+            idle_reads=arguments.idle_reads,
+            refresh_repetitions=arguments.refreshes_during_reads,
+            say=say,
+        ),
+        say,
+    )
     if arguments.no_pipeline:
         queued: dict[str, Any] = pipeline.not_measured("skipped (--no-pipeline)")
     else:
@@ -162,6 +186,7 @@ def run_at_scale(
         **scoring,
         **refresh,
         **reads,
+        **reads_replica,
         **queued,
         "repetitions": {
             "scoring": repetitions,
@@ -183,6 +208,98 @@ def run_at_scale(
     print()
     say(f"written {paths[0]} and {paths[1].name}; {results['total_s']:.0f} s in all")
     return results
+
+
+def season_growth(quarter: Any, arguments: argparse.Namespace, progress: Progress) -> None:
+    """The refresh after one result a quarter into a season and on the whole season (same users,
+    4 x the matches): the cost rule says it must not grow with the matches already played.
+
+    Both leagues are generated first, each in its own database, then measured in turn,
+    repetition by repetition, so that the shared machine's load weighs on both alike.
+    """
+    from bench import measure
+    from bench.database import database_recreate, server_description
+    from bench.generate import Scale, league_generate
+    from bench.report import RESULTS_DIR, results_write
+
+    leagues = {}
+    for scale, suffix in (
+        (quarter, "quarter"),
+        (Scale(quarter.users, 4 * quarter.matches), "season"),
+    ):
+        _use_database(f"{arguments.database}_{suffix}")
+        database_recreate()
+        started = time.perf_counter()
+        leagues[suffix] = league_generate(
+            scale, reserved=2, scheduled=0, seed=arguments.seed, say=progress.say
+        )
+        progress.say(f"generated in {time.perf_counter() - started:.0f} s")
+    measured: dict[str, list[dict[str, Any]]] = {suffix: [] for suffix in leagues}
+    for index in range(arguments.refresh_repetitions):
+        for suffix, league in leagues.items():
+            _use_database(f"{arguments.database}_{suffix}")
+            progress.say(f"{league.scale}:")
+            measured[suffix].append(
+                measure.refresh_measure(league, repetitions=1, first=index, say=progress.say)
+            )
+    runs: dict[int, dict[str, Any]] = {}
+    for suffix, league in leagues.items():
+        refresh = measure.median([run["refresh_after_result_ms"] for run in measured[suffix]])
+        rebuild = measure.median([run["full_rebuild_ms"] for run in measured[suffix]])
+        runs[league.scale.matches] = {
+            "scale": {
+                "users": league.scale.users,
+                "matches": league.scale.matches,
+                "predictions": league.scale.predictions,
+            },
+            "refresh_after_result_ms": measure.rounded(refresh),
+            "full_rebuild_ms": measure.rounded(rebuild),
+            "refresh_vs_full_rebuild": round(refresh / rebuild, 3),
+            "runs": measured[suffix],
+        }
+    small, large = (runs[matches] for matches in sorted(runs))
+    growth = round(large["refresh_after_result_ms"] / small["refresh_after_result_ms"], 3)
+    figures = {
+        "refresh_growth_4x_season": growth,
+        "full_season": {
+            key: large[key]
+            for key in (
+                "scale",
+                "refresh_after_result_ms",
+                "full_rebuild_ms",
+                "refresh_vs_full_rebuild",
+            )
+        },
+        "season_growth_runs": list(runs.values()),
+        "season_growth_machine": server_description(),
+        "season_growth_command": (
+            f"python -m bench --season-growth {quarter.users}x{quarter.matches}"
+        ),
+    }
+    results_write(figures, name="growth")
+    latest = RESULTS_DIR / "latest.json"
+    if latest.exists():  # the default run's file carries these figures too
+        results = json.loads(latest.read_text(encoding="utf-8"))
+        results.update(figures)
+        from bench.report import targets_check
+
+        results["targets"] = targets_check(results)
+        latest.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    progress.say(
+        f"refresh after one result: {small['refresh_after_result_ms']:,.0f} ms at "
+        f"{small['scale']['matches']} matches, {large['refresh_after_result_ms']:,.0f} ms at "
+        f"{large['scale']['matches']} (x{growth}); full season refresh_vs_full_rebuild "
+        f"{large['refresh_vs_full_rebuild']}"
+    )
+
+
+def _use_database(name: str) -> None:
+    from django.conf import settings
+    from django.db import connection, connections
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
 
 
 def _git_commit() -> str | None:

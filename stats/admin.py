@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
@@ -21,6 +22,7 @@ from stats import jobs
 from stats.models import (
     Competition,
     CompetitionStanding,
+    CompetitionTotal,
     JobError,
     LeaderboardEntry,
     Match,
@@ -63,13 +65,18 @@ class PointsStatusFilter(admin.SimpleListFilter):
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin[Match]):
     list_display = (
-        "__str__",
+        "competition",
         "round",
-        "status",
+        "home_team",
+        "away_team",
         "kickoff_at",
+        "status",
+        "score",
         "points_status",
         "points_calculated_at",
     )
+    list_display_links = ("home_team", "away_team")
+    ordering = ("-kickoff_at", "-id")  # the newest match first, not last of hundreds
     list_filter = ("competition", "status", "round", PointsStatusFilter)
     list_select_related = ("competition", "home_team", "away_team")
     search_fields = ("home_team__name", "away_team__name", "competition__name")
@@ -77,6 +84,10 @@ class MatchAdmin(admin.ModelAdmin[Match]):
     readonly_fields = ("completed_at", "points_calculated_at", "scoring_jobs")
     date_hierarchy = "kickoff_at"
     actions = ("recalculate_points", "void_matches")
+
+    @admin.display(description="score")
+    def score(self, match: Match) -> str:
+        return "—" if match.home_score is None else f"{match.home_score}-{match.away_score}"
 
     @admin.display(description="points")
     def points_status(self, match: Match) -> str:
@@ -192,11 +203,35 @@ class CompetitionStandingAdmin(ReadOnlyAdmin):
 
 @admin.register(RoundStanding)
 class RoundStandingAdmin(ReadOnlyAdmin):
-    list_display = ("rank", "user", "competition", "round", "total_points", "exact_scores")
+    list_display = (
+        "rank",
+        "user",
+        "competition",
+        "round",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
     list_filter = ("competition", "round")
     list_select_related = ("user", "competition")
     search_fields = ("user__username",)
     ordering = ("competition_id", "round", "rank", "user_id")
+
+
+@admin.register(CompetitionTotal)
+class CompetitionTotalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "user",
+        "competition",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
+    list_filter = ("competition",)
+    list_select_related = ("user", "competition")
+    search_fields = ("user__username",)
 
 
 @admin.register(MatchSummary)
@@ -229,8 +264,13 @@ class JobErrorAdmin(ReadOnlyAdmin):
 class ViewRefreshAdmin(ReadOnlyAdmin):
     """Each view's last refresh, and a button to refresh them all now."""
 
-    list_display = ("view_name", "refreshed_at", "duration_ms")
+    list_display = ("view_name", "refreshed", "duration_ms")
     change_list_template = "admin/stats/viewrefresh/change_list.html"
+
+    @admin.display(description="refreshed at (UTC)", ordering="refreshed_at")
+    def refreshed(self, refresh: ViewRefresh) -> str:
+        # With seconds: a refresh takes seconds, and "2:38 a.m." hides whether one just ran.
+        return f"{refresh.refreshed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
     def get_urls(self) -> list[URLPattern]:
         refresh_now = self.admin_site.admin_view(require_POST(self.refresh_now_view))

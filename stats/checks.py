@@ -1,4 +1,4 @@
-"""System checks: every stats view exists and can be refreshed concurrently; the cron secret.
+"""System checks: every statistics relation exists with its unique index; the cron secret.
 
 Django drops a column with CASCADE, which silently drops a materialized view built on it; this
 check (run by `manage.py check --database default` and before every `migrate`) makes it loud.
@@ -14,26 +14,28 @@ from django.core import checks
 from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
 
-# Before this migration the views do not exist yet, which is not a problem.
-VIEWS_MIGRATION = ("stats", "0003_stats_views")
+# Before this migration the relations are not what the registry says yet, which is not a problem.
+STATISTICS_MIGRATION = ("stats", "0009_incremental_stats")
 
 
 @checks.register(checks.Tags.database)
 def check_stats_views(
     databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    from stats.matviews import view_problems
+    from stats.relations import relation_problems
 
     errors: list[checks.CheckMessage] = []
     for alias in databases or ():
         connection = connections[alias]
         try:
-            if VIEWS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
+            if STATISTICS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
                 continue
             with connection.cursor() as cursor:
-                problems = view_problems(cursor)
+                problems = relation_problems(cursor)
         except DatabaseError as exc:
-            errors.append(checks.Error(f"cannot inspect the stats views: {exc}", id="stats.E001"))
+            errors.append(
+                checks.Error(f"cannot inspect the stats relations: {exc}", id="stats.E001")
+            )
             continue
         errors.extend(
             checks.Error(

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 from django.db import connection, transaction
 from django.utils import timezone
+from procrastinate import sql
 from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.manager import JobManager
 from procrastinate.tasks import configure_task
+
+logger = logging.getLogger(__name__)
 
 CALCULATE_POINTS = "stats.tasks.calculate_points"
 REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
@@ -131,3 +135,30 @@ def request_stats_refresh_now() -> RefreshRequest:
     job_id = enqueue_stats_refresh(delay_seconds=0)
     assert job_id is not None, "the refresh lock is held, so no other refresh can be waiting"
     return RefreshRequest("queued", job_id)
+
+
+def rescue_stalled_jobs(*, seconds_since_heartbeat: float) -> list[int]:
+    """Put back in the queue the jobs left running (`doing`) by workers whose heartbeat is older
+    than `seconds_since_heartbeat` (a worker SIGKILLed, or its host lost); their ids.
+
+    Heartbeats, not a fixed timeout, so a long refresh on a live worker is never taken from it.
+    """
+    connector = _job_manager().connector.get_sync_connector()
+    stalled = connector.execute_query_all(
+        query=sql.queries["select_stalled_jobs_by_heartbeat"],
+        queue=None,
+        task_name=None,
+        seconds_since_heartbeat=seconds_since_heartbeat,
+    )
+    rescued = []
+    for job in stalled:
+        try:
+            with transaction.atomic():
+                _job_manager().retry_job_by_id(job_id=job["id"], retry_at=timezone.now())
+        except ConnectorException as exc:  # it ended, or another sweep rescued it, meanwhile
+            logger.info("stalled job %d not rescued: %s", job["id"], exc)
+            continue
+        rescued.append(int(job["id"]))
+    if rescued:
+        logger.warning("rescued jobs of dead workers: %s", rescued)
+    return rescued

@@ -291,48 +291,30 @@ class ViewRefresh(models.Model):
 
     class Meta:
         ordering = ("view_name",)
+        verbose_name_plural = "view refreshes"
 
     def __str__(self) -> str:
         return f"{self.view_name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
 
 
-# --- Read-only models over the materialized views (see stats/sql/ and stats/matviews.py) -----
+# --- Read-only models over the statistics relations (see stats/relations.py) -----------------
 
 
-def _view_link(to: Any) -> Any:
-    """A view row's link to `to`: no database constraint (a view has none), no reverse accessor."""
-    return models.ForeignKey(to, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-
-
-class MaterializedViewModel(models.Model):
-    """Rows of a materialized view: read through the ORM, written only by a refresh."""
+class StatsReadModel(models.Model):
+    """Rows of a statistics relation: read through the ORM, written only by the refresh."""
 
     class Meta:
         abstract = True
         managed = False
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(f"{type(self).__name__} rows come from a materialized view; refresh it")
+        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise TypeError(f"{type(self).__name__} rows come from a materialized view; refresh it")
+        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
 
 
-class BoardRow(MaterializedViewModel):
-    """One user's line on a board: the overall board and each competition's."""
-
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
-
-    class Meta(MaterializedViewModel.Meta):
-        abstract = True
-
-
-class LeaderboardEntry(BoardRow):
+class LeaderboardEntry(StatsReadModel):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         primary_key=True,
@@ -340,8 +322,14 @@ class LeaderboardEntry(BoardRow):
         db_constraint=False,
         related_name="+",
     )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
-    class Meta(BoardRow.Meta):
+    class Meta(StatsReadModel.Meta):
         db_table = "stats_leaderboard"
         ordering = ("position",)
         verbose_name_plural = "leaderboard"
@@ -350,13 +338,23 @@ class LeaderboardEntry(BoardRow):
         return f"#{self.rank} user {self.user_id}: {self.total_points} points"
 
 
-class CompetitionStanding(BoardRow):
+class CompetitionStanding(StatsReadModel):
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
-    competition = _view_link(Competition)
-    user = _view_link(settings.AUTH_USER_MODEL)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
-    class Meta(BoardRow.Meta):
+    class Meta(StatsReadModel.Meta):
         db_table = "stats_competition_leaderboard"
         ordering = ("competition_id", "position")
 
@@ -364,18 +362,24 @@ class CompetitionStanding(BoardRow):
         return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
 
 
-class RoundStanding(MaterializedViewModel):
+class RoundStanding(StatsReadModel):
     # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=48, primary_key=True)
-    competition = _view_link(Competition)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     round = models.IntegerField()
-    user = _view_link(settings.AUTH_USER_MODEL)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
     exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
     rank = models.IntegerField()
     position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
-    class Meta(MaterializedViewModel.Meta):
+    class Meta(StatsReadModel.Meta):
         db_table = "stats_round_leaderboard"
         ordering = ("competition_id", "round", "position")
 
@@ -383,7 +387,31 @@ class RoundStanding(MaterializedViewModel):
         return f"#{self.rank} user {self.user_id} in round {self.round}"
 
 
-class MatchSummary(MaterializedViewModel):
+class CompetitionTotal(StatsReadModel):
+    """A user's totals in a competition: the sum of their round rows, kept by difference."""
+
+    # `id` is "<competition_id>:<user_id>", for the same reason as above.
+    id = models.CharField(max_length=41, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_competition_total"
+        ordering = ("competition_id", "user_id")
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in competition {self.competition_id}"
+
+
+class MatchSummary(StatsReadModel):
     match = models.OneToOneField(
         Match, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -394,7 +422,7 @@ class MatchSummary(MaterializedViewModel):
     exact_scores = models.IntegerField()
     average_points = models.DecimalField(max_digits=6, decimal_places=3, null=True)
 
-    class Meta(MaterializedViewModel.Meta):
+    class Meta(StatsReadModel.Meta):
         db_table = "stats_match_summary"
         verbose_name_plural = "match summaries"
 

@@ -6,19 +6,30 @@ hangs is worse than one that fails.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, connection, transaction
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
+from procrastinate.contrib.django.models import (
+    ProcrastinateEvent,
+    ProcrastinateJob,
+    ProcrastinateWorker,
+)
 
-from stats.matviews import STATS_VIEWS
 from stats.models import Match, ViewRefresh
+from stats.relations import STATS_RELATIONS
+
+logger = logging.getLogger(__name__)
 
 # Procrastinate's job statuses, in the order a job lives through them.
 JOB_STATUSES: tuple[str, ...] = tuple(ProcrastinateJob.STATUSES)
@@ -100,6 +111,27 @@ def oldest_due_job_age(*, now: datetime | None = None) -> float | None:
     return _age_seconds(oldest, now)
 
 
+def due_jobs_count(*, now: datetime | None = None) -> int:
+    """Jobs waiting (`todo`) whose time has come: what a live worker would be running now."""
+    now = now or timezone.now()
+    return (
+        ProcrastinateJob.objects.filter(status="todo")
+        .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now))
+        .count()
+    )
+
+
+def live_workers_count(*, now: datetime | None = None) -> int:
+    """Workers whose heartbeat is younger than STATS_STALLED_WORKER_TIMEOUT.
+
+    A worker that stopped cleanly removes its row; one that died keeps it until its heartbeat
+    goes stale (and the next worker to start prunes it), so only the age of the beat tells.
+    """
+    now = now or timezone.now()
+    beaten_since = now - timedelta(seconds=settings.STATS_STALLED_WORKER_TIMEOUT)
+    return ProcrastinateWorker.objects.filter(last_heartbeat__gte=beaten_since).count()
+
+
 def failed_jobs_count(*, since: timedelta = timedelta(days=1), now: datetime | None = None) -> int:
     """Jobs that failed for good (no retry left) within `since`, and are failed still.
 
@@ -120,6 +152,7 @@ class QueueReport:
     jobs: dict[tuple[str, str], int]
     oldest_due_job_age: float | None
     failed_last_day: int
+    live_workers: int
     jobs_by_status: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +172,7 @@ def queue_report(
         jobs=jobs_by_task_and_status(statuses=statuses),
         oldest_due_job_age=oldest_due_job_age(now=now),
         failed_last_day=failed_jobs_count(now=now),
+        live_workers=live_workers_count(now=now),
     )
 
 
@@ -177,11 +211,11 @@ def view_freshness(*, now: datetime | None = None) -> list[ViewFreshness]:
     now = now or timezone.now()
     refreshes = {refresh.view_name: refresh for refresh in ViewRefresh.objects.all()}
     views = []
-    for view in STATS_VIEWS:
-        refresh = refreshes.get(view.name)
+    for relation in STATS_RELATIONS:
+        refresh = refreshes.get(relation.name)
         views.append(
             ViewFreshness(
-                view_name=view.name,
+                view_name=relation.name,
                 refreshed_at=refresh.refreshed_at if refresh else None,
                 age=_age_seconds(refresh.refreshed_at if refresh else None, now),
                 duration_ms=refresh.duration_ms if refresh else None,
@@ -224,6 +258,7 @@ class Health:
     oldest_stale_age: float | None = None
     last_refresh_age: float | None = None
     unrefreshed_points_age: float | None = None
+    live_workers: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -235,6 +270,9 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
 
     A handful of small queries, each bounded by a statement timeout: a health check that hangs
     is worse than one that fails. Never raises for a database that is down or too slow.
+
+    The reasons are public (a load balancer's probe, anyone): they say what is wrong in general
+    terms and never name a host, port, path, role or database. The details go to the log.
     """
     now = timezone.now()
     try:
@@ -242,13 +280,27 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
             depth = queue_depth()
             oldest_job = oldest_due_job_age(now=now)
             stale_matches, oldest_stale = stale_points(now=now)
-            last_refresh = ViewRefresh.objects.refreshed_through(view.name for view in STATS_VIEWS)
+            last_refresh = ViewRefresh.objects.refreshed_through(
+                relation.name for relation in STATS_RELATIONS
+            )
             unrefreshed = unrefreshed_points_age(last_refresh=last_refresh, now=now)
+            due_jobs = due_jobs_count(now=now)
+            live_workers = live_workers_count(now=now)
     except DatabaseError as exc:
-        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Health(database_ok=False, reasons=[f"database unreachable: {problem}"])
+        # The error names the server tried (host, port, data folder, role): for the log only.
+        logger.warning("health check: database unreachable: %s", exc)
+        slow = isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
+        return Health(
+            database_ok=False,
+            reasons=["database too slow to answer" if slow else "database unreachable"],
+        )
 
     reasons = []
+    if due_jobs and not live_workers:
+        reasons.append(
+            f"no live worker: {due_jobs} due job(s) wait and no worker has beaten within "
+            f"{settings.STATS_STALLED_WORKER_TIMEOUT:.0f} s"
+        )
     if oldest_job is not None and oldest_job > max_queue_age:
         reasons.append(
             f"a due job has waited {oldest_job:.0f} s (limit {max_queue_age:.0f} s): "
@@ -274,4 +326,79 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
         oldest_stale_age=oldest_stale,
         last_refresh_age=last_refresh_age,
         unrefreshed_points_age=unrefreshed,
+        live_workers=live_workers,
     )
+
+
+# --- The replica -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """The replica's state (`serving`, `unreachable`, `behind`, `not in recovery`), its replay
+    lag, and why it does not serve the public reads (in general terms: never a host, port or
+    database name)."""
+
+    state: str
+    lag_seconds: float | None
+    reason: str | None = None
+
+    @property
+    def serving_reads(self) -> bool:
+        return self.state == "serving"
+
+
+def replica_lag(*, using: str, settle: float = 0.1) -> float | None:
+    """Seconds the replica `using` trails the primary; None when that server is not in recovery.
+
+    An idle primary writes no commits, so the replica's last replayed commit grows old while
+    nothing is missing: the lag is 0 once the replica has replayed the WAL the primary has
+    flushed (what it can stream, every commit included), read first, then polled for up to
+    `settle` seconds, which covers a commit the replica is a few milliseconds from replaying.
+    Still behind after that, the lag is the age of the last commit it replayed. Without the
+    primary (unreachable), the position compared is what the replica has received. Raises
+    DatabaseError when the replica cannot be reached.
+    """
+    primary_lsn = None
+    with contextlib.suppress(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', '2s', true)")
+        cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
+        (primary_lsn,) = cursor.fetchone()
+    deadline = time.monotonic() + settle
+    replica = connections[using]
+    while True:
+        with transaction.atomic(using=using), replica.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', '2s', true)")
+            cursor.execute(
+                "SELECT pg_is_in_recovery(),"
+                " pg_wal_lsn_diff(COALESCE(%s::pg_lsn, pg_last_wal_receive_lsn()),"
+                "                 pg_last_wal_replay_lsn()) <= 0,"
+                " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())",
+                [primary_lsn],
+            )
+            in_recovery, caught_up, replayed_commit_age = cursor.fetchone()
+        if not in_recovery:
+            return None
+        if caught_up:
+            return 0.0
+        if time.monotonic() >= deadline:
+            return max(settle, float(replayed_commit_age or 0.0))
+        time.sleep(0.01)
+
+
+def replica_status(*, using: str, max_lag: float) -> ReplicaStatus:
+    """Measure the replica now: it serves while reachable, in recovery and within `max_lag` s."""
+    try:
+        lag = replica_lag(using=using)
+    except DatabaseError:
+        connections[using].close()  # a broken connection must not be reused by the next check
+        return ReplicaStatus("unreachable", None, "replica unreachable")
+    if lag is None:
+        return ReplicaStatus(
+            "not in recovery", None, "replica is not in recovery: promoted, or not a replica"
+        )
+    if lag > max_lag:
+        return ReplicaStatus(
+            "behind", lag, f"replica is {lag:.0f} s behind the primary (limit {max_lag:.0f} s)"
+        )
+    return ReplicaStatus("serving", lag)

@@ -21,18 +21,11 @@ from stats.models import (
     CompetitionStanding,
     LeaderboardEntry,
     Match,
-    MaterializedViewModel,
     Prediction,
     RoundStanding,
     ViewRefresh,
 )
-
-LEADERBOARD_VIEWS: tuple[str, ...] = (
-    "stats_leaderboard",
-    "stats_competition_leaderboard",
-    "stats_round_leaderboard",
-)
-
+from stats.relations import BOARDS, COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS, StatsRelation
 
 # --- Leaderboards ------------------------------------------------------------------------------
 
@@ -41,15 +34,17 @@ LEADERBOARD_VIEWS: tuple[str, ...] = (
 class Board:
     """Which board: the overall one, a competition's, or one round of a competition."""
 
-    view_name: str
-    model: type[MaterializedViewModel]
-    columns: tuple[str, ...]
+    relation: StatsRelation
     competition: Competition | None = None
     round: int | None = None
 
+    @property
+    def view_name(self) -> str:
+        return self.relation.name
 
+
+# Every board has the same columns, whatever its scope.
 _STANDING_COLUMNS = ("total_points", "predictions_scored", "exact_scores", "correct_outcomes")
-_ROUND_COLUMNS = ("total_points", "exact_scores")
 
 
 def board_get(*, competition_slug: str | None = None, round: int | None = None) -> Board:
@@ -60,19 +55,17 @@ def board_get(*, competition_slug: str | None = None, round: int | None = None) 
     if competition_slug is None:
         if round is not None:
             raise ValueError("a round board needs a competition")
-        return Board("stats_leaderboard", LeaderboardEntry, _STANDING_COLUMNS)
+        return Board(OVERALL_BOARD)
     competition = Competition.objects.filter(slug=competition_slug).first()
     if competition is None:
         raise UnknownCompetition(f"no competition has the slug {competition_slug!r}")
     if round is None:
-        return Board(
-            "stats_competition_leaderboard", CompetitionStanding, _STANDING_COLUMNS, competition
-        )
-    return Board("stats_round_leaderboard", RoundStanding, _ROUND_COLUMNS, competition, round)
+        return Board(COMPETITION_BOARDS, competition)
+    return Board(ROUND_BOARDS, competition, round)
 
 
 def _board_rows(board: Board) -> QuerySet[Any, Any]:
-    rows: QuerySet[Any, Any] = board.model._default_manager.all()
+    rows: QuerySet[Any, Any] = board.relation.model._default_manager.all()
     if board.competition is not None:
         rows = rows.filter(competition_id=board.competition.pk)
     if board.round is not None:
@@ -89,7 +82,7 @@ def board_standings(*, board: Board) -> QuerySet[Any, dict[str, Any]]:
     return (
         _board_rows(board)
         .order_by("position")
-        .values("rank", "user_id", *board.columns, username=F("user__username"))
+        .values("rank", "user_id", *_STANDING_COLUMNS, username=F("user__username"))
     )
 
 
@@ -218,7 +211,7 @@ def user_stats(*, user_id: int) -> UserStats | None:
         rounds = list(
             RoundStanding.objects.filter(in_rounds, user_id=user_id)
             .order_by("competition__name", "competition_id", "round")
-            .values("round", "rank", *_ROUND_COLUMNS, competition_slug=F("competition__slug"))
+            .values("round", "rank", *_STANDING_COLUMNS, competition_slug=F("competition__slug"))
         )
     return UserStats(
         user_id=user["pk"],
@@ -226,5 +219,5 @@ def user_stats(*, user_id: int) -> UserStats | None:
         overall=overall,
         competitions=competitions,
         rounds=rounds,
-        refreshed_at=ViewRefresh.objects.refreshed_through(LEADERBOARD_VIEWS),
+        refreshed_at=ViewRefresh.objects.refreshed_through(board.name for board in BOARDS),
     )

@@ -19,9 +19,8 @@ from stats.retry import BackoffRetry
 
 SCORING_RETRY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=300)
 REFRESH_RETRY = BackoffRetry(max_attempts=5, base_seconds=5, cap_seconds=300)
-# How often the safety nets look; the periodic registry dedupes them across any number of workers.
+# How often the safety net looks; the periodic registry dedupes it across any number of workers.
 SWEEP_CRON = "* * * * *"
-RESCUE_CRON = "* * * * * */10"
 
 
 @app.task(
@@ -54,8 +53,8 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     task_middleware=[record_job_error],
 )
 def refresh_stats_views() -> dict[str, int]:
-    """Refresh every stats view CONCURRENTLY; the result maps each view to its duration in ms."""
-    return {timing.view_name: timing.duration_ms for timing in services.stats_views_refresh()}
+    """Re-rank what was touched since the last refresh; the result maps each step to its ms."""
+    return {step.name: step.duration_ms for step in services.stats_refresh()}
 
 
 @app.periodic(cron=SWEEP_CRON)
@@ -64,23 +63,31 @@ def refresh_stats_views() -> dict[str, int]:
     queue=jobs.STATS_QUEUE,
     task_middleware=[record_job_error],
 )
-def sweep_stale_points(timestamp: int) -> dict[str, int]:
-    """Safety net: queue scoring for settled matches whose points are missing or stale, and a
-    refresh when points changed after the views were last refreshed."""
-    return services.stats_sweep()
+def sweep_stale_points(timestamp: int) -> dict[str, Any]:
+    """Safety nets, once a minute: put back the jobs of workers that stopped beating; queue
+    scoring for settled matches whose points are missing or stale, and a refresh when points
+    changed after the views were last refreshed.
 
-
-@app.periodic(cron=RESCUE_CRON)
-@app.task(name="stats.tasks.rescue_stalled_jobs", queue=jobs.STATS_QUEUE)
-async def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
-    """Safety net: put back in the queue the jobs left running by workers that stopped beating."""
-    job_manager = app.job_manager
-    stalled = await job_manager.get_stalled_jobs(
+    The rescue runs here rather than as a job of its own every few seconds (8,640 rows a day
+    in the job table and most of the worker's log): a dead worker's job is back within the
+    stall timeout plus a minute. It runs first, so a stalled scoring goes back to the queue
+    before the sweep would queue a follow-up for the same match.
+    """
+    rescued = jobs.rescue_stalled_jobs(
         seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
     )
-    for job in stalled:
-        await job_manager.retry_job(job)
-    return {"rescued_job_ids": [job.id for job in stalled if job.id is not None]}
+    return {"rescued_job_ids": rescued, **services.stats_sweep()}
+
+
+# No longer periodic (the sweep rescues); still registered so that a rescue job queued by a worker
+# of the previous release runs at the upgrade instead of failing as an unknown task.
+@app.task(name="stats.tasks.rescue_stalled_jobs", queue=jobs.STATS_QUEUE)
+def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
+    """Put back in the queue the jobs left running by workers that stopped beating."""
+    rescued = jobs.rescue_stalled_jobs(
+        seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
+    )
+    return {"rescued_job_ids": rescued}
 
 
 @app.periodic(cron="0 * * * *")

@@ -122,6 +122,20 @@ else:
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# DATABASE_REPLICA_URL: a streaming replica of that server for the public reads (stats/replica.py
+# chooses per request, and falls back to the primary when the replica is down or behind). It
+# connects with a short timeout: a replica that hangs must cost a request little. Tests mirror it
+# onto the test database.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["ENGINE"] = "stats_project.embedded_postgres"
+    DATABASES["replica"]["HOST"] = unquote(DATABASES["replica"]["HOST"])
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"].setdefault("CONN_HEALTH_CHECKS", True)
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Acts only inside a public read (stats/replica.py); otherwise every query is the primary's.
+DATABASE_ROUTERS = ["stats.replica.PublicReadRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -151,6 +165,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Listing it drops Django's own handlers: its console handler (active under DEBUG)
+        # printed each 4xx/5xx line a second time beside the root's. Every django.* line
+        # (runserver's access lines too) now goes once through the root's handler.
+        "django": {"level": "INFO"},
         # Procrastinate logs every poll at DEBUG; its INFO lines (job started/ended) are enough.
         "procrastinate": {"level": "INFO"},
         "procrastinate.blueprints": {"level": "WARNING"},
@@ -188,3 +206,7 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
+# Public reads leave the replica when it lags more than this many seconds behind the primary;
+# its state is checked at most once per interval in each process.
+STATS_REPLICA_MAX_LAG = env.float("STATS_REPLICA_MAX_LAG", default=30.0)
+STATS_REPLICA_CHECK_INTERVAL = env.float("STATS_REPLICA_CHECK_INTERVAL", default=5.0)

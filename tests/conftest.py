@@ -7,48 +7,35 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from stats.processes import WorkerPool
-from tests.support.cleanup import queue_empty, statistics_reset
-from tests.support.workers import worker_pool
-
-# Django flushes the tables after a transactional test, once every fixture of the test (the one
-# below included) is torn down, and a flush leaves Procrastinate's unmanaged tables and the
-# materialized views as they were. The queue is emptied at the test's end; the views are reset
-# by the next test that uses the database, after the flush (and by the first one, for what a
-# previous run with --reuse-db left).
-_statistics_left_behind = True
+from tests.support.statistics import statistics_empty
+from tests.support.workers import Workers
 
 
 @pytest.fixture(autouse=True)
-def _clean_queue_and_statistics(
+def _empty_procrastinate_tables(
     request: pytest.FixtureRequest, django_db_blocker: Any
 ) -> Iterator[None]:
-    """No test sees the jobs or the statistics of a transactional test before it."""
-    global _statistics_left_behind
-    uses_database = request.node.get_closest_marker("django_db") is not None or (
-        "_django_db_helper" in request.fixturenames
-    )
-    if uses_database and _statistics_left_behind:
-        with django_db_blocker.unblock():
-            statistics_reset()
-        _statistics_left_behind = False
+    """Procrastinate's tables and the statistics are unmanaged, so Django's flush between
+    transactional tests leaves their rows; empty them so one test's jobs and boards never leak
+    into the next."""
     yield
     marker = request.node.get_closest_marker("django_db")
-    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
-        {"transactional_db", "live_server"} & set(request.fixturenames)
-    )
-    if transactional:
-        with django_db_blocker.unblock():
-            queue_empty()
-        _statistics_left_behind = True
+    transactional = marker is not None and marker.kwargs.get("transaction")
+    if transactional or "transactional_db" in request.fixturenames:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers,"
+                " procrastinate_workers RESTART IDENTITY CASCADE"
+            )
+            statistics_empty(cursor)
 
 
 @pytest.fixture
 def workers(
     transactional_db: None, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[WorkerPool]:
+) -> Iterator[Workers]:
     """Real worker processes on the test database (the test's writes must commit to be seen)."""
-    pool = worker_pool(tmp_path)
+    pool = Workers(tmp_path)
     yield pool
     pool.stop_all()
     report = getattr(request.node, "rep_call", None)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
-from stats.models import JobError, Match
+from stats.models import JobError, Match, ViewRefresh
 from tests.support.admin_pages import CHANGELISTS, READ_ONLY
 from tests.support.factories import complete, make_match
 from tests.support.leagues import one_scored_match
@@ -125,3 +127,36 @@ def test_invalid_scores_in_the_match_form_are_form_errors(admin_client: Client) 
     assert response.context["adminform"].form.errors
     match.refresh_from_db()
     assert match.status == Match.Status.SCHEDULED
+
+
+def test_view_refreshes_are_named_and_timed_to_the_second(
+    admin_client: Client, league: Match
+) -> None:
+    """ "View refreshes" (not "refreshs"), and each time with seconds, so a refresh of a few
+    seconds can be seen to have run."""
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "View refreshes" in index
+    assert "View refreshs" not in index
+    page = admin_client.get(reverse("admin:stats_viewrefresh_changelist")).content.decode()
+    refresh = ViewRefresh.objects.get(view_name="stats_leaderboard")
+    assert f"{refresh.refreshed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" in page
+
+
+def test_match_list_shows_who_plays_when_and_the_score_newest_first(
+    admin_client: Client, league: Match
+) -> None:
+    """Competition, round, home, away, kickoff, status and score as columns (not one wrapped
+    description repeating the round), the newest match first."""
+    later = make_match(kickoff_at=league.kickoff_at + timedelta(days=7))
+    response = admin_client.get(reverse("admin:stats_match_changelist"))
+    assert response.context["cl"].list_display[1:8] == [
+        "competition",
+        "round",
+        "home_team",
+        "away_team",
+        "kickoff_at",
+        "status",
+        "score",
+    ]
+    assert list(response.context["cl"].result_list) == [later, league]
+    assert "2-0" in response.content.decode()

@@ -91,17 +91,17 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
     )
 
 
-def test_round_board_has_the_round_views_columns(client: Client) -> None:
-    """&round=<n> reads one round of a competition: points and exact scores only."""
+def test_round_board_has_every_boards_columns(client: Client) -> None:
+    """&round=<n> reads one round of a competition, with the same columns as every board."""
     league = scored_league()
     response = client.get("/api/leaderboard", {"competition": "premier", "round": "2"})
     assert response.status_code == 200
     assert response.json() == one_page(
         "stats_round_leaderboard",
         [
-            entry(league.bob, 1, 3, 1),
-            entry(league.alice, 2, 2, 0),
-            entry(league.carol, 3, 0, 0),
+            entry(league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
+            entry(league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
+            entry(league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0),
         ],
         competition="premier",
         round=2,
@@ -304,6 +304,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 2,
                 "total_points": 2,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 1,
             },
             {
                 "competition_slug": "premier",
@@ -311,6 +313,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 3,
                 "total_points": 1,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 1,
             },
             {
                 "competition_slug": "premier",
@@ -318,6 +322,8 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "rank": 3,
                 "total_points": 0,
                 "exact_scores": 0,
+                "predictions_scored": 1,
+                "correct_outcomes": 0,
             },
         ],
         "refreshed_at": min(

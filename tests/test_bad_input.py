@@ -20,7 +20,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
-from stats.processes import WorkerPool, wait_until
+from stats.processes import wait_until
 from tests.support.cron import CRON_SECRET, CRON_URL
 from tests.support.factories import (
     complete,
@@ -31,6 +31,7 @@ from tests.support.factories import (
 )
 from tests.support.jobs import jobs_of
 from tests.support.leagues import one_scored_match
+from tests.support.workers import Workers
 
 pytestmark = pytest.mark.django_db
 
@@ -387,7 +388,7 @@ def test_scores_out_of_range_through_raw_sql_are_refused(
 @pytest.mark.worker
 @pytest.mark.timeout(60)
 def test_scoring_with_arguments_of_the_wrong_type_fails_at_once_with_the_reason(
-    workers: WorkerPool,
+    workers: Workers,
 ) -> None:
     """calculate_points with a string (numeric or not), a float, a bool, None, a list, a dict,
     or missing or extra arguments: each job fails on its first attempt (no retry can fix it),

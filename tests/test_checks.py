@@ -8,16 +8,16 @@ from django.db import connection
 from psycopg import sql
 
 from stats.checks import check_stats_views
-from stats.matviews import STATS_VIEWS, MaterializedView
-from stats.models import Prediction
+from stats.relations import COMPETITION_TOTALS, STATS_RELATIONS, StatsRelation
 from tests.support.factories import rolled_back
 
 pytestmark = pytest.mark.django_db
 
 HINT = "Re-create it with the SQL of its migration in stats/sql/migrations/."
-VIEW_IDS = [view.name for view in STATS_VIEWS]
+RELATION_IDS = [relation.name for relation in STATS_RELATIONS]
+MATERIALIZED_VIEWS = [relation for relation in STATS_RELATIONS if relation.is_materialized_view]
 
-# Every unique index of every materialized view, with its columns in order.
+# Every unique index of every table and materialized view, with its columns in order.
 UNIQUE_INDEXES_SQL = """
 SELECT view.relname, index.relname, array_agg(attribute.attname ORDER BY key.position)
 FROM pg_index AS i
@@ -26,7 +26,8 @@ JOIN pg_class AS index ON index.oid = i.indexrelid
 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS key(attnum, position)
 JOIN pg_attribute AS attribute
     ON attribute.attrelid = view.oid AND attribute.attnum = key.attnum
-WHERE view.relkind = 'm' AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+WHERE view.relkind IN ('m', 'r') AND view.relname = ANY(%s)
+  AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
 GROUP BY view.relname, index.relname
 """
 
@@ -38,13 +39,15 @@ def _execute(statement: sql.Composable | str) -> None:
         cursor.execute(statement)
 
 
-def test_every_view_exists_with_its_unique_index_after_migrate() -> None:
-    """migrate creates each of STATS_VIEWS as a materialized view with a unique index on
-    exactly its key columns (what REFRESH ... CONCURRENTLY needs)."""
+def test_every_relation_exists_with_its_unique_index_after_migrate() -> None:
+    """migrate creates each of STATS_RELATIONS with a unique index on exactly its key columns
+    (what REFRESH ... CONCURRENTLY needs, and what keys each table)."""
     with connection.cursor() as cursor:
-        cursor.execute(UNIQUE_INDEXES_SQL)
+        cursor.execute(UNIQUE_INDEXES_SQL, [RELATION_IDS])
         unique_indexes = {view: (index, tuple(columns)) for view, index, columns in cursor}
-    assert unique_indexes == {view.name: (f"{view.name}_key", view.key) for view in STATS_VIEWS}
+    assert unique_indexes == {
+        relation.name: (f"{relation.name}_key", relation.key) for relation in STATS_RELATIONS
+    }
 
 
 def test_check_passes_on_a_migrated_database() -> None:
@@ -59,28 +62,49 @@ def test_check_without_databases_inspects_nothing() -> None:
         assert check_stats_views(databases=None) == []
 
 
-@pytest.mark.parametrize("view", STATS_VIEWS, ids=VIEW_IDS)
-def test_check_reports_dropped_view(view: MaterializedView) -> None:
-    """A dropped view is a stats.E002 error naming the view."""
+def _kind(relation: StatsRelation) -> str:
+    return "materialized view" if relation.is_materialized_view else "table"
+
+
+@pytest.mark.parametrize("relation", STATS_RELATIONS, ids=RELATION_IDS)
+def test_check_reports_dropped_relation(relation: StatsRelation) -> None:
+    """A dropped relation is a stats.E002 error naming it (and, dropped with CASCADE, the views
+    built on it)."""
     with rolled_back():
-        _execute(sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(view.name)))
+        _execute(
+            sql.SQL("DROP {} {} CASCADE").format(
+                sql.SQL(_kind(relation).upper()), sql.Identifier(relation.name)
+            )
+        )
         errors = check_stats_views(databases=["default"])
+    lost = MATERIALIZED_VIEWS if relation is COMPETITION_TOTALS else []
     assert errors == [
-        checks.Error(f"materialized view {view.name} does not exist", hint=HINT, id="stats.E002")
+        checks.Error(f"{_kind(gone)} {gone.name} does not exist", hint=HINT, id="stats.E002")
+        for gone in STATS_RELATIONS
+        if gone is relation or gone in lost
     ]
     assert check_stats_views(databases=["default"]) == []
 
 
-@pytest.mark.parametrize("view", STATS_VIEWS, ids=VIEW_IDS)
-def test_check_reports_dropped_unique_index(view: MaterializedView) -> None:
-    """A view without its unique index is a stats.E002 error naming the view and its key."""
+@pytest.mark.parametrize("relation", STATS_RELATIONS, ids=RELATION_IDS)
+def test_check_reports_dropped_unique_index(relation: StatsRelation) -> None:
+    """A relation without its unique index is a stats.E002 error naming it and its key."""
+    key = sql.Identifier(f"{relation.name}_key")
     with rolled_back():
-        _execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(f"{view.name}_key")))
+        if relation.is_materialized_view:
+            _execute(sql.SQL("DROP INDEX {}").format(key))
+        else:
+            _execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(relation.name), key
+                )
+            )
         errors = check_stats_views(databases=["default"])
+    why = ", so it cannot be refreshed concurrently" if relation.is_materialized_view else ""
     assert errors == [
         checks.Error(
-            f"materialized view {view.name} has no unique index on ({', '.join(view.key)}), "
-            "so it cannot be refreshed concurrently",
+            f"{_kind(relation)} {relation.name} has no unique index on "
+            f"({', '.join(relation.key)}){why}",
             hint=HINT,
             id="stats.E002",
         )
@@ -107,22 +131,25 @@ def test_check_rejects_partial_unique_index() -> None:
 
 
 def test_dropping_a_column_the_views_read_is_reported() -> None:
-    """Django drops a column with CASCADE, which silently drops every view built on it; the
-    check turns that into one stats.E002 error per lost view."""
+    """A column dropped with CASCADE (what Django's schema editor does) silently drops every
+    view built on it; the check turns that into one stats.E002 error per lost view."""
     with rolled_back():
-        with connection.schema_editor() as editor:
-            editor.remove_field(Prediction, Prediction._meta.get_field("points"))
+        _execute(
+            sql.SQL("ALTER TABLE {} DROP COLUMN exact_scores CASCADE").format(
+                sql.Identifier(COMPETITION_TOTALS.name)
+            )
+        )
         errors = check_stats_views(databases=["default"])
     assert errors == [
         checks.Error(f"materialized view {view.name} does not exist", hint=HINT, id="stats.E002")
-        for view in STATS_VIEWS
+        for view in MATERIALIZED_VIEWS
     ]
 
 
-def test_manage_py_check_fails_on_a_missing_view() -> None:
-    """`manage.py check --database default` fails loudly when a view is missing."""
+def test_manage_py_check_fails_on_a_missing_relation() -> None:
+    """`manage.py check --database default` fails loudly when a relation is missing."""
     with rolled_back():
-        _execute("DROP MATERIALIZED VIEW stats_match_summary")
+        _execute("DROP TABLE stats_match_summary")
         with pytest.raises(SystemCheckError, match=r"stats\.E002.*stats_match_summary"):
             call_command("check", databases=["default"], tags=["database"])
     call_command("check", databases=["default"], tags=["database"])

@@ -1,4 +1,5 @@
-"""The operator's commands: `refresh_stats` and `stats_status`, by their exact output."""
+"""The operator's commands: `refresh_stats`, `rebuild_stats` and `stats_status`, by their exact
+output."""
 
 from __future__ import annotations
 
@@ -8,42 +9,45 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from stats.models import LeaderboardEntry, ViewRefresh
-from stats.services import stats_views_refresh
+from stats.services import stats_refresh
 from tests.support.factories import (
     settle_without_points,
 )
-from tests.support.jobs import insert_job
+from tests.support.jobs import insert_job, insert_worker
 from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
 
-def run(command: str) -> str:
+def run(command: str, *args: str) -> str:
     out = StringIO()
-    call_command(command, stdout=out)
+    call_command(command, *args, stdout=out)
     return out.getvalue()
 
 
-def test_refresh_stats_refreshes_every_view_and_prints_each_duration() -> None:
-    """One line per view with its duration in ms, in refresh order, then the total."""
+def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> None:
+    """One line per step with its duration in ms, in refresh order, then the total."""
     match = one_scored_match(refreshed=False)
 
     output = run("refresh_stats")
 
     assert re.fullmatch(
-        r"stats_leaderboard              +\d+ ms\n"
-        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"touched rounds and matches     +\d+ ms\n"
         r"stats_round_leaderboard        +\d+ ms\n"
+        r"stats_competition_total        +\d+ ms\n"
         r"stats_match_summary            +\d+ ms\n"
-        r"4 views refreshed in \d+ ms\n",
+        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"stats_leaderboard              +\d+ ms\n"
+        r"statistics refreshed in \d+ ms\n",
         output,
     ), output
     assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [
         (match.predictions.get().user_id, 3)
     ]
-    assert ViewRefresh.objects.count() == 4
+    assert ViewRefresh.objects.count() == 5
 
 
 def test_stats_status_of_an_empty_league() -> None:
@@ -58,14 +62,16 @@ def test_stats_status_of_an_empty_league() -> None:
         "  aborted    0 jobs\n"
         "Jobs by task:\n"
         "  (no jobs)\n"
+        "Live workers: 0 (heartbeat within 30 s)\n"
         "Oldest waiting due job: none\n"
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
-        "Views:\n"
-        "  stats_leaderboard              never refreshed\n"
-        "  stats_competition_leaderboard  never refreshed\n"
+        "Statistics:\n"
         "  stats_round_leaderboard        never refreshed\n"
+        "  stats_competition_total        never refreshed\n"
         "  stats_match_summary            never refreshed\n"
+        "  stats_competition_leaderboard  never refreshed\n"
+        "  stats_leaderboard              never refreshed\n"
     )
 
 
@@ -76,8 +82,10 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
     insert_job(scheduled="+1 minute")
     insert_job("stats.tasks.calculate_points", status="doing")
     insert_job("stats.tasks.calculate_points", status="failed")
+    insert_worker(last_beat="5 seconds")
+    insert_worker(last_beat="31 seconds")  # died: its heartbeat is past the stall timeout
     settle_without_points(ago=timedelta(minutes=20))
-    stats_views_refresh()
+    stats_refresh()
 
     output = run("stats_status")
 
@@ -94,13 +102,51 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         "  stats.tasks.calculate_points     doing      1 job\n"
         "  stats.tasks.calculate_points     failed     1 job\n"
         "  stats.tasks.refresh_stats_views  todo       2 jobs\n"
+        r"Live workers: 1 \(heartbeat within 30 s\)\n"
         r"Oldest waiting due job: 6\d\d s\n"
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"
-        "Views:\n"
-        f"  stats_leaderboard              {when}\n"
-        f"  stats_competition_leaderboard  {when}\n"
+        "Statistics:\n"
         f"  stats_round_leaderboard        {when}\n"
-        f"  stats_match_summary            {when}\n",
+        f"  stats_competition_total        {when}\n"
+        f"  stats_match_summary            {when}\n"
+        f"  stats_competition_leaderboard  {when}\n"
+        f"  stats_leaderboard              {when}\n",
         output,
     ), output
+
+
+def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
+    """rebuild_stats: one line per step with its duration, then the total; --check: each
+    relation's rows and differences, then the verdict, exit 0."""
+    user_id = one_scored_match(refreshed=False).predictions.get().user_id
+
+    assert re.fullmatch(
+        r"touched rounds and matches     +\d+ ms\n"
+        r"stats_round_leaderboard        +\d+ ms\n"
+        r"stats_competition_total        +\d+ ms\n"
+        r"stats_match_summary            +\d+ ms\n"
+        r"stats_competition_leaderboard  +\d+ ms\n"
+        r"stats_leaderboard              +\d+ ms\n"
+        r"statistics rebuilt in \d+ ms\n",
+        run("rebuild_stats"),
+    )
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user_id, 3)]
+    assert re.fullmatch(
+        r"stats_round_leaderboard                1 rows          0 differ\n"
+        r"stats_competition_total                1 rows          0 differ\n"
+        r"stats_match_summary                    1 rows          0 differ\n"
+        r"stats_competition_leaderboard          1 rows          0 differ\n"
+        r"stats_leaderboard                      1 rows          0 differ\n"
+        r"every statistic matches its recomputation \(\d+ ms\)\n",
+        run("rebuild_stats", "--check"),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unreachable_database")
+def test_stats_status_says_the_database_is_unreachable() -> None:
+    """No traceback: one line naming the server that was tried (an operator's terminal), and
+    a non-zero exit."""
+    with pytest.raises(CommandError, match=r"^database unreachable: .*127\.0\.0\.1:9"):
+        run("stats_status")

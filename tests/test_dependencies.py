@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
@@ -49,11 +50,13 @@ def test_production_requirements_are_the_runtime_ones_pinned_with_hashes() -> No
         assert development_only not in {r.name for r in runtime}
 
 
-def test_without_pgserver_the_embedded_backend_says_what_to_install() -> None:
+def test_without_pgserver_the_embedded_backend_says_what_to_install(tmp_path: Path) -> None:
+    """A server that must be started (a new data folder) without pgserver installed: the error
+    says what to install. (A server already running is joined without the package.)"""
     code = (
-        "import sys; sys.modules['pgserver'] = None\n"  # as if the package were not installed
-        "from django.core.management import execute_from_command_line\n"
-        "execute_from_command_line(['manage.py', 'migrate'])\n"
+        "import pathlib, sys; sys.modules['pgserver'] = None\n"  # as if it were not installed
+        "from stats_project.embedded_postgres.server import ensure_server\n"
+        "ensure_server(pathlib.Path(sys.argv[1]), 'matchday')\n"
     )
     environment = {
         name: value
@@ -61,7 +64,7 @@ def test_without_pgserver_the_embedded_backend_says_what_to_install() -> None:
         if name not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, str(tmp_path / "pgdata")],
         cwd=REPO_ROOT,
         env={**environment, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "stats_project.settings"},
         capture_output=True,

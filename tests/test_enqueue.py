@@ -16,14 +16,15 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.exceptions import ConnectorException
 
 from stats import jobs
-from stats.models import Match, ViewRefresh
+from stats.models import Match
 from stats.processes import wait_until
 from stats.services import (
     match_score_predictions,
+    stats_behind_writes,
+    stats_refresh,
     stats_sweep,
-    stats_views_refresh,
-    views_behind_points,
 )
+from stats.tasks import rescue_stalled_jobs, sweep_stale_points
 from tests.support.factories import (
     complete,
     kickoff_check_off,
@@ -32,7 +33,7 @@ from tests.support.factories import (
     make_user,
     rolled_back,
 )
-from tests.support.jobs import jobs_of, set_job_status
+from tests.support.jobs import insert_worker, jobs_of, set_job_status
 
 pytestmark = pytest.mark.django_db
 
@@ -172,32 +173,31 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
     assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
-def test_sweep_queues_a_refresh_when_points_are_newer_than_the_views() -> None:
-    """Points calculated after the last refresh began mean the views are behind."""
-    stats_views_refresh()
+def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
+    """A write marked since the last refresh (here a new prediction, which its match's summary
+    counts) means the statistics are behind; after a refresh they are not."""
+    stats_refresh()
     assert stats_sweep()["refresh_queued"] == 0
     match = make_match()
+    stats_refresh()
     make_prediction(make_user(), match, 1, 0)
-    Match.objects.filter(pk=match.pk).update(points_calculated_at=timezone.now())
     assert stats_sweep()["refresh_queued"] == 1
     [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert job.scheduled_at is not None
     assert job.scheduled_at > timezone.now() + timedelta(seconds=30)
 
 
-def test_sweep_trusts_a_refresh_that_started_after_the_points() -> None:
-    """A refresh running since after the newest points will show them: no follow-up queued."""
-    stats_views_refresh()
-    ViewRefresh.objects.update(refreshed_at=timezone.now() - timedelta(minutes=10))
-    match = make_match()
-    Match.objects.filter(pk=match.pk).update(
-        points_calculated_at=timezone.now() - timedelta(minutes=5)
-    )
-    assert views_behind_points()
+def test_sweep_trusts_a_refresh_that_started_after_the_writes() -> None:
+    """A refresh running since after the newest mark will consume it: no follow-up queued."""
+    stats_refresh()
+    make_match()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE stats_touched SET marked_at = now() - interval '5 minutes'")
+    assert stats_behind_writes()
     running = jobs.enqueue_stats_refresh(delay_seconds=0)
     assert running is not None
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
-    assert not views_behind_points()
+    assert not stats_behind_writes()
     assert stats_sweep()["refresh_queued"] == 0
 
 
@@ -333,11 +333,15 @@ def test_a_fresh_result_outranks_corrections_withdrawals_and_the_refresh() -> No
 
 
 def test_the_sweep_queues_rescoring_priority() -> None:
-    """What the sweep finds is mended, not news: it waits behind fresh results."""
+    """What the sweep finds is mended, not news: it waits behind fresh results (and the
+    refresh it queues for the writes not refreshed yet, the lowest, behind both)."""
     match = make_match()
     Match.objects.filter(pk=match.pk).update(status="completed", home_score=1, away_score=0)
     stats_sweep()
-    assert waiting_priorities() == {jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING]}
+    assert waiting_priorities() == {
+        jobs.CALCULATE_POINTS: [jobs.Priority.RESCORING],
+        jobs.REFRESH_STATS_VIEWS: [jobs.Priority.REFRESH],
+    }
 
 
 def test_saving_an_unchanged_result_queues_nothing() -> None:
@@ -400,3 +404,61 @@ def test_sweep_ignores_unscored_predictions_of_void_and_open_matches() -> None:
     match_score_predictions(match_id=void.pk)
     ProcrastinateJob.objects.all().delete()
     assert stats_sweep()["scoring_queued"] == 0
+
+
+# --- The rescue of a dead worker's jobs, inside the minute's sweep ------------------------------
+
+
+def run_by(job_id: int, worker_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s",
+            [worker_id, job_id],
+        )
+
+
+def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
+    """A job running on a worker whose heartbeat is older than STATS_STALLED_WORKER_TIMEOUT goes
+    back to the queue; one running on a live worker, however long, is left alone."""
+    dead, live = insert_worker(last_beat="45 seconds"), insert_worker(last_beat="5 seconds")
+    first, second = make_match(), make_match()
+    for match in (first, second):
+        complete(match, 1, 0)
+    [stalled, running] = [job.id for job in jobs_of(jobs.CALCULATE_POINTS, "todo")]
+    run_by(stalled, dead)
+    run_by(running, live)
+    result = sweep_stale_points(timestamp=0)
+    assert result["rescued_job_ids"] == [stalled]
+    assert ProcrastinateJob.objects.get(pk=stalled).status == "todo"
+    assert ProcrastinateJob.objects.get(pk=running).status == "doing"
+    # Rescued before the sweep looked for stale points, so no follow-up collides with it: the
+    # only one queued is for the match still being scored on the live worker.
+    assert result["scoring_queued"] == 1
+    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
+        first.pk,
+        second.pk,
+    ]
+    assert sweep_stale_points(timestamp=0)["rescued_job_ids"] == []
+
+
+def test_the_safety_nets_run_every_minute_and_hour_not_every_ten_seconds() -> None:
+    """The rescue is part of the minute's sweep: no periodic job of its own every 10 s."""
+    crons = {
+        periodic.task.name: periodic.cron
+        for periodic in app.periodic_registry.periodic_tasks.values()
+    }
+    assert crons == {
+        "stats.tasks.sweep_stale_points": "* * * * *",
+        "stats.tasks.prune_finished_jobs": "0 * * * *",
+    }
+
+
+def test_a_rescue_job_queued_by_the_previous_release_still_runs() -> None:
+    """The old periodic rescue's task name stays registered (not periodic): a job of it waiting
+    at the upgrade rescues instead of failing as an unknown task."""
+    dead = insert_worker(last_beat="45 seconds")
+    complete(make_match(), 1, 0)
+    [stalled] = [job.id for job in jobs_of(jobs.CALCULATE_POINTS, "todo")]
+    run_by(stalled, dead)
+    assert "stats.tasks.rescue_stalled_jobs" in app.tasks
+    assert rescue_stalled_jobs(timestamp=0) == {"rescued_job_ids": [stalled]}

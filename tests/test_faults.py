@@ -24,18 +24,16 @@ from procrastinate.contrib.django.models import ProcrastinateEvent, Procrastinat
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
-from stats.audit import overlapping_job_runs
-from stats.matviews import STATS_VIEWS
+from stats.audit import overlapping_job_runs, stats_all_right
 from stats.models import JobError, Match, Prediction, ViewRefresh
 from stats.processes import (
-    WorkerPool,
     free_port,
     port_accepts,
     processes_stop,
     wait_until,
     web_start,
 )
-from stats.scoring import prediction_points
+from stats.relations import OVERALL_BOARD, STATS_RELATIONS
 from stats.services import match_score_predictions
 from tests.support import outage
 from tests.support.factories import complete, make_competition, make_match, make_user
@@ -48,8 +46,7 @@ from tests.support.outage import (
     private_server_stop,
     read_steadily,
 )
-from tests.support.scoring import DEFAULT_TIERS
-from tests.support.workers import process_env, script_start
+from tests.support.workers import Workers, process_env, script_start
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
 
@@ -57,41 +54,6 @@ STATS_JOBS = (jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS)
 
 
 # --- Exactly right: points and views against a from-scratch recomputation ----------------------
-
-
-def wrong_points(cursor: Any) -> list[tuple[int, int | None, int | None]]:
-    """(prediction id, points, expected) for every prediction whose points are not what the
-    Python reference gives for its match's current result (NULL unless completed)."""
-    cursor.execute(
-        "SELECT p.id, p.home_score, p.away_score, p.points, m.status, m.home_score, m.away_score"
-        " FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id"
-    )
-    wrong = []
-    for pk, home, away, points, status, result_home, result_away in cursor.fetchall():
-        result = (result_home, result_away) if status == Match.Status.COMPLETED else None
-        expected = prediction_points((home, away), result, DEFAULT_TIERS)
-        if points != expected:
-            wrong.append((pk, points, expected))
-    return wrong
-
-
-def view_differences(cursor: Any) -> dict[str, int]:
-    """Rows by which each view differs from its own definition run now (0 when exactly right)."""
-    differences = {}
-    for view in STATS_VIEWS:
-        cursor.execute("SELECT pg_get_viewdef(%s::regclass, true)", [view.name])
-        definition = cursor.fetchone()[0].strip().rstrip(";")
-        cursor.execute(
-            f"SELECT count(*) FROM ((TABLE {view.name} EXCEPT ALL ({definition}))"
-            f" UNION ALL (({definition}) EXCEPT ALL TABLE {view.name})) AS differences"
-        )
-        differences[view.name] = cursor.fetchone()[0]
-    return differences
-
-
-def stats_all_right() -> bool:
-    with connection.cursor() as cursor:
-        return not wrong_points(cursor) and not any(view_differences(cursor).values())
 
 
 def backend_waits_on_a_lock(query_fragment: str) -> bool:
@@ -105,10 +67,11 @@ def backend_waits_on_a_lock(query_fragment: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def hold_view_refresh_lock(blocker: psycopg.Connection[Any], view_name: str) -> None:
-    """Refresh a view in `blocker`'s open transaction: until it ends, a worker's refresh of that
-    view waits (materialized views cannot be locked with LOCK TABLE)."""
-    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view_name}")
+def hold_board_refresh_lock(blocker: psycopg.Connection[Any]) -> None:
+    """Refresh the overall board (the refresh's last step) in `blocker`'s open transaction:
+    until it ends, a worker's refresh waits there (a materialized view cannot be locked with
+    LOCK TABLE)."""
+    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {OVERALL_BOARD.name}")
 
 
 def settle_quietly(match: Match, home_score: int, away_score: int) -> None:
@@ -140,7 +103,7 @@ def predicted_league(matches: int, users: int, *, seed: int = 1) -> list[Match]:
 # --- A worker killed with SIGKILL ----------------------------------------------------------------
 
 
-def test_worker_killed_mid_scoring_statement_is_rescued(workers: WorkerPool) -> None:
+def test_worker_killed_mid_scoring_statement_is_rescued(workers: Workers) -> None:
     """SIGKILL a worker while its scoring UPDATE has written part of a match's predictions (it is
     blocked on one row we hold): the half-done transaction dies with it, the job is rescued by
     another worker, and every point ends exactly right, applied once."""
@@ -160,6 +123,7 @@ def test_worker_killed_mid_scoring_statement_is_rescued(workers: WorkerPool) -> 
         killed_at = time.monotonic()
     [killed_job] = jobs_of(jobs.CALCULATE_POINTS, "doing")  # the sweep may queue a follow-up
     workers.start()
+    workers.sweep_once_stalled()  # the minute's sweep, without waiting for the clock
     wait_until(stats_all_right, timeout=60, what="the rescued scoring and its refresh")
     recovered_in = time.monotonic() - killed_at
     wait_until(lambda: stats_jobs_pending() == 0, timeout=30, what="the queue to drain")
@@ -172,32 +136,30 @@ def test_worker_killed_mid_scoring_statement_is_rescued(workers: WorkerPool) -> 
     print(f"FIGURE kill-mid-scoring: recovered in {recovered_in:.1f} s")
 
 
-def test_worker_killed_mid_refresh_is_rescued(workers: WorkerPool) -> None:
-    """SIGKILL a worker in the middle of the refresh (two views refreshed, the third blocked on a
-    lock we hold): the job is rescued, runs again from the start, and every view ends equal to
-    its definition run from scratch; never two refreshes at once."""
+def test_worker_killed_mid_refresh_is_rescued(workers: Workers) -> None:
+    """SIGKILL a worker in the middle of the refresh (every step done but the last, blocked on a
+    lock we hold): nothing of it was committed, the job is rescued, runs again from the start,
+    and every relation ends equal to its recomputation; never two refreshes at once."""
     matches = predicted_league(matches=4, users=15)
     for index, match in enumerate(matches):
         settle_quietly(match, index % 3, 1)
     jobs.enqueue_stats_refresh(delay_seconds=0)
     with psycopg.connect(**connector_params()) as blocker:
-        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        hold_board_refresh_lock(blocker)
         [doomed] = workers.start(STATS_REFRESH_LOCK_TIMEOUT="60")
         wait_until(
             lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
             timeout=20,
-            what="the refresh to block on the third view",
+            what="the refresh to block on its last step",
         )
-        assert set(ViewRefresh.objects.values_list("view_name", flat=True)) == {
-            "stats_leaderboard",
-            "stats_competition_leaderboard",
-        }
+        assert not ViewRefresh.objects.exists()  # the boards commit together, or not at all
         workers.kill(doomed)
         killed_at = time.monotonic()
     [killed_job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "doing")
     workers.start()
+    workers.sweep_once_stalled()
     wait_until(
-        lambda: ViewRefresh.objects.count() == len(STATS_VIEWS) and stats_all_right(),
+        lambda: ViewRefresh.objects.count() == len(STATS_RELATIONS) and stats_all_right(),
         timeout=60,
         what="the rescued refresh",
     )
@@ -226,7 +188,7 @@ print(saves)
 """
 
 
-def test_one_match_saved_a_thousand_times_from_four_processes(workers: WorkerPool) -> None:
+def test_one_match_saved_a_thousand_times_from_four_processes(workers: Workers) -> None:
     """A storm of 1,000 saves of one match, from 4 processes at once, with results changing:
     at most one scoring of the match at a time, none failed, far fewer scorings than saves, and
     the points exact for the result that committed last."""
@@ -260,8 +222,8 @@ def test_one_match_saved_a_thousand_times_from_four_processes(workers: WorkerPoo
 # --- A long refresh overlapping new triggers ---------------------------------------------------
 
 
-def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: WorkerPool) -> None:
-    """A refresh slowed on purpose (a lock we hold on its third view) while every kind of trigger
+def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Workers) -> None:
+    """A refresh slowed on purpose (a lock we hold on its last step) while every kind of trigger
     arrives: delayed and immediate enqueues, cron requests, new results being scored. Never two
     refreshes run at once, and the triggers cost exactly one follow-up, which ends the views
     exactly right."""
@@ -280,7 +242,7 @@ def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Worke
         )
 
     with psycopg.connect(**connector_params()) as blocker:
-        hold_view_refresh_lock(blocker, "stats_round_leaderboard")
+        hold_board_refresh_lock(blocker)
         workers.start(2, STATS_REFRESH_LOCK_TIMEOUT="60")
         wait_until(
             lambda: backend_waits_on_a_lock("REFRESH MATERIALIZED VIEW CONCURRENTLY"),
@@ -332,7 +294,7 @@ def test_triggers_during_a_long_refresh_get_exactly_one_follow_up(workers: Worke
 
 
 def test_poison_job_is_retried_with_growing_waits_then_parked_while_others_flow(
-    workers: WorkerPool,
+    workers: Workers,
 ) -> None:
     """A task that always raises a transient error is retried after waits that double (1 s
     base, equal jitter), four attempts in all, then parked as failed with every attempt's
@@ -431,12 +393,7 @@ def private_stats_settled(server: PrivateServer) -> bool:
         [(pending,)] = cursor.fetchall()
         cursor.execute("SELECT count(*) FROM stats_viewrefresh")
         [(refreshed,)] = cursor.fetchall()
-        return (
-            pending == 0
-            and refreshed == len(STATS_VIEWS)
-            and not wrong_points(cursor)
-            and not any(view_differences(cursor).values())
-        )
+        return pending == 0 and refreshed == len(STATS_RELATIONS) and stats_all_right(cursor=cursor)
 
 
 def test_database_restart_under_load_loses_nothing(private_server: PrivateServer) -> None:

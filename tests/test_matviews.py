@@ -18,7 +18,6 @@ from psycopg import sql
 from pytest_django.fixtures import Settings
 
 from stats.exceptions import ViewNotRefreshable
-from stats.matviews import STATS_VIEWS, MaterializedView
 from stats.models import (
     Competition,
     CompetitionStanding,
@@ -29,7 +28,8 @@ from stats.models import (
     RoundStanding,
     ViewRefresh,
 )
-from stats.services import match_score_predictions, materialized_view_refresh, stats_views_refresh
+from stats.relations import MATCH_SUMMARIES, OVERALL_BOARD, STATS_RELATIONS, StatsRelation
+from stats.services import MARKS_STEP, match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     kickoff_check_off,
@@ -41,8 +41,7 @@ from tests.support.factories import (
     rolled_back,
 )
 
-LEADERBOARD = STATS_VIEWS[0]
-assert LEADERBOARD.name == "stats_leaderboard"
+MATERIALIZED_VIEWS = [relation for relation in STATS_RELATIONS if relation.is_materialized_view]
 
 
 # --- a Python reference of the views ----------------------------------------------------------
@@ -102,17 +101,16 @@ def _rows() -> list[Row]:
     ]
 
 
-def _ranked(groups: dict[Any, list[Row]], with_outcomes: bool) -> dict[Any, dict[str, int]]:
+def _ranked(groups: dict[Any, list[Row]]) -> dict[Any, dict[str, int]]:
     """Totals per group key, ranked within the key's first part (all of it when it is the user)."""
     totals: dict[Any, dict[str, int]] = {}
     for key, rows in groups.items():
         totals[key] = {
             "total_points": sum(row.points or 0 for row in rows),
             "exact_scores": sum(row.exact for row in rows),
+            "predictions_scored": len(rows),
+            "correct_outcomes": sum(row.right_outcome for row in rows),
         }
-        if with_outcomes:
-            totals[key]["predictions_scored"] = len(rows)
-            totals[key]["correct_outcomes"] = sum(row.right_outcome for row in rows)
     partitions: dict[Any, list[Any]] = defaultdict(list)
     for key in totals:
         partitions[key[:-1]].append(key)
@@ -130,7 +128,7 @@ def expected_leaderboard(rows: list[Row]) -> dict[int, dict[str, int]]:
     for row in rows:
         if row.counts:
             groups[(row.user_id,)].append(row)
-    return {key[0]: value for key, value in _ranked(dict(groups), with_outcomes=True).items()}
+    return {key[0]: value for key, value in _ranked(dict(groups)).items()}
 
 
 def expected_competition_standings(rows: list[Row]) -> dict[tuple[int, int], dict[str, int]]:
@@ -138,7 +136,7 @@ def expected_competition_standings(rows: list[Row]) -> dict[tuple[int, int], dic
     for row in rows:
         if row.counts:
             groups[(row.competition_id, row.user_id)].append(row)
-    return _ranked(dict(groups), with_outcomes=True)
+    return _ranked(dict(groups))
 
 
 def expected_round_standings(rows: list[Row]) -> dict[tuple[int, int, int], dict[str, int]]:
@@ -146,7 +144,7 @@ def expected_round_standings(rows: list[Row]) -> dict[tuple[int, int, int], dict
     for row in rows:
         if row.counts:
             groups[(row.competition_id, row.round, row.user_id)].append(row)
-    return _ranked(dict(groups), with_outcomes=False)
+    return _ranked(dict(groups))
 
 
 def expected_match_summaries(rows: list[Row]) -> dict[int, dict[str, Any]]:
@@ -251,7 +249,7 @@ def build_league() -> League:
     # A prediction restored after the match was scored: it counts nowhere until scored.
     with kickoff_check_off():
         make_prediction(users[3], matches["c2a"], 1, 1)
-    stats_views_refresh()
+    stats_refresh()
     return League(users, matches)
 
 
@@ -316,12 +314,14 @@ def test_competition_standings_match_python_reference() -> None:
 
 @pytest.mark.django_db
 def test_round_standings_match_python_reference() -> None:
-    """stats_round_leaderboard holds points and exact scores per round, ranked within it."""
+    """stats_round_leaderboard holds the same totals per round, ranked within it."""
     build_league()
     actual = {
         (standing.competition_id, standing.round, standing.user_id): {
             "total_points": standing.total_points,
+            "predictions_scored": standing.predictions_scored,
             "exact_scores": standing.exact_scores,
+            "correct_outcomes": standing.correct_outcomes,
             "rank": standing.rank,
         }
         for standing in RoundStanding.objects.all()
@@ -369,14 +369,18 @@ def test_void_unscored_and_scheduled_predictions_count_nowhere() -> None:
 
 
 @pytest.mark.django_db
-def test_refresh_records_each_view() -> None:
-    """A refresh of every view returns one timing per view and records when each ran."""
-    timings = stats_views_refresh()
-    assert [timing.view_name for timing in timings] == [view.name for view in STATS_VIEWS]
-    assert all(timing.duration_ms >= 0 for timing in timings)
+def test_refresh_records_each_relation() -> None:
+    """A refresh returns one timing per step (the marks, then each relation in order) and
+    records when each relation was refreshed: the same moment for all, one snapshot."""
+    steps = stats_refresh()
+    assert [step.name for step in steps] == [MARKS_STEP] + [
+        relation.name for relation in STATS_RELATIONS
+    ]
+    assert all(step.duration_ms >= 0 for step in steps)
     assert {refresh.view_name: refresh.duration_ms for refresh in ViewRefresh.objects.all()} == {
-        timing.view_name: timing.duration_ms for timing in timings
+        step.name: step.duration_ms for step in steps[1:]
     }
+    assert len({refresh.refreshed_at for refresh in ViewRefresh.objects.all()}) == 1
 
 
 @pytest.mark.django_db
@@ -385,7 +389,7 @@ def test_views_are_empty_before_the_first_result() -> None:
     predictions only."""
     match = make_match()
     make_prediction(make_user(), match, 2, 0)
-    stats_views_refresh()
+    stats_refresh()
     assert list(LeaderboardEntry.objects.all()) == []
     assert list(MatchSummary.objects.values()) == [
         {
@@ -404,10 +408,10 @@ def test_views_are_empty_before_the_first_result() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("view", STATS_VIEWS, ids=[view.name for view in STATS_VIEWS])
-def test_refresh_refuses_view_without_unique_index(view: MaterializedView) -> None:
+@pytest.mark.parametrize("view", MATERIALIZED_VIEWS, ids=[view.name for view in MATERIALIZED_VIEWS])
+def test_refresh_refuses_view_without_unique_index(view: StatsRelation) -> None:
     """Without its unique index a view is not refreshed (a plain refresh would block
-    readers): ViewNotRefreshable names the view."""
+    readers): ViewNotRefreshable names the view, and nothing is refreshed."""
     with rolled_back():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -416,12 +420,14 @@ def test_refresh_refuses_view_without_unique_index(view: MaterializedView) -> No
                 .as_string(cursor.connection)
             )
         with pytest.raises(ViewNotRefreshable) as excinfo:
-            materialized_view_refresh(view)
+            stats_refresh()
+        assert not ViewRefresh.objects.exists()
     assert str(excinfo.value) == (
-        f"materialized view {view.name} has no unique index; a concurrent refresh is "
-        "impossible. Run `manage.py migrate` and `manage.py check --database default`."
+        f"the statistics cannot be refreshed: materialized view {view.name} has no unique index "
+        f"on ({', '.join(view.key)}), so it cannot be refreshed concurrently. "
+        "Run `manage.py migrate` and `manage.py check --database default`."
     )
-    assert materialized_view_refresh(view).view_name == view.name
+    assert stats_refresh()
 
 
 @pytest.mark.django_db
@@ -431,12 +437,23 @@ def test_refresh_refuses_missing_view() -> None:
         with connection.cursor() as cursor:
             cursor.execute("DROP MATERIALIZED VIEW stats_leaderboard")
         with pytest.raises(ViewNotRefreshable) as excinfo:
-            materialized_view_refresh(LEADERBOARD)
+            stats_refresh()
     assert str(excinfo.value) == (
-        "materialized view stats_leaderboard does not exist; a concurrent refresh is "
-        "impossible. Run `manage.py migrate` and `manage.py check --database default`."
+        "the statistics cannot be refreshed: materialized view stats_leaderboard does not "
+        "exist. Run `manage.py migrate` and `manage.py check --database default`."
     )
-    assert materialized_view_refresh(LEADERBOARD).view_name == LEADERBOARD.name
+    assert stats_refresh()
+
+
+@pytest.mark.django_db
+def test_refresh_refuses_a_summary_that_is_no_table() -> None:
+    """A relation of the wrong kind (the match summaries as the view they once were) is named."""
+    with rolled_back():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {MATCH_SUMMARIES.name} RENAME TO summaries_aside")
+            cursor.execute(f"CREATE MATERIALIZED VIEW {MATCH_SUMMARIES.name} AS SELECT 1 AS one")
+        with pytest.raises(ViewNotRefreshable, match="stats_match_summary is a materialized view"):
+            stats_refresh()
 
 
 # --- readers and refreshes, on two real connections -------------------------------------------
@@ -453,7 +470,7 @@ def reader() -> Iterator[psycopg.Connection[Any]]:
 
 def _scored_league_of_one() -> User:
     """One user with one exact score, not yet in the (freshly refreshed, empty) views."""
-    stats_views_refresh()
+    stats_refresh()
     user = make_user()
     match = make_match()
     make_prediction(user, match, 1, 0)
@@ -478,8 +495,7 @@ def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
     user = _scored_league_of_one()
     assert _read_leaderboard(reader) == []  # the reader's transaction stays open
 
-    timing = materialized_view_refresh(LEADERBOARD)
-    assert timing.view_name == LEADERBOARD.name
+    assert stats_refresh()[-1].name == OVERALL_BOARD.name
     assert reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     reader.commit()
     assert _read_leaderboard(reader) == [(user.pk, 3, 1)]
@@ -508,7 +524,7 @@ def test_reader_does_not_wait_for_a_running_concurrent_refresh(
     a 1 s lock timeout answers at once, with the rows from before the refresh."""
     user = _scored_league_of_one()
     with transaction.atomic():
-        materialized_view_refresh(LEADERBOARD)
+        stats_refresh()
         assert _read_leaderboard(reader) == []
         reader.commit()
     assert _read_leaderboard(reader) == [(user.pk, 3, 1)]

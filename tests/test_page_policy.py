@@ -14,7 +14,7 @@ from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Match, Prediction
-from stats.services import stats_views_refresh
+from stats.services import stats_refresh
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
@@ -132,7 +132,7 @@ def test_the_admin_works_under_the_policy_in_a_browser(live_server: LiveServer) 
     finally:
         # The flush after a transactional test empties the tables but not the views.
         Prediction.objects.all().delete()
-        stats_views_refresh()
+        stats_refresh()
     assert violations == []
 
 

@@ -10,10 +10,9 @@ from procrastinate.contrib.django.models import ProcrastinateEvent, Procrastinat
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
-from stats.audit import overlapping_job_runs
+from stats.audit import overlapping_job_runs, stats_all_right, stats_differences, wrong_points
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
-from stats.processes import WorkerPool, wait_until
-from stats.scoring import prediction_points
+from stats.processes import wait_until
 from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
@@ -23,27 +22,23 @@ from tests.support.factories import (
     make_user,
 )
 from tests.support.jobs import jobs_of
-from tests.support.scoring import DEFAULT_TIERS
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
 
 
-def points_are_right(match: Match) -> bool:
-    match.refresh_from_db()
-    result = None if match.is_void else (match.home_score, match.away_score)
-    return all(
-        points == prediction_points((home, away), result, DEFAULT_TIERS)  # type: ignore[arg-type]
-        for home, away, points in match.predictions.values_list(
-            "home_score", "away_score", "points"
-        )
-    )
+def points_are_right(*matches: Match) -> bool:
+    """Every prediction of these matches (all when none is named) scored from its latest result."""
+    wrong = {prediction_id for prediction_id, _, _ in wrong_points().wrong}
+    predictions = Prediction.objects.filter(match__in=matches) if matches else Prediction.objects
+    return not predictions.filter(pk__in=wrong).exists()
 
 
 def all_scored(*matches: Match) -> bool:
     return not Prediction.objects.filter(match__in=matches, points__isnull=True).exists()
 
 
-def test_completed_match_is_scored_then_the_views_refreshed(workers: WorkerPool) -> None:
+def test_completed_match_is_scored_then_the_views_refreshed(workers: Workers) -> None:
     """Save a result; the worker scores it, then the delayed refresh fills the leaderboard."""
     workers.start()
     match = make_match()
@@ -58,7 +53,7 @@ def test_completed_match_is_scored_then_the_views_refreshed(workers: WorkerPool)
     ]
 
 
-def test_a_burst_of_completions_costs_one_refresh(workers: WorkerPool) -> None:
+def test_a_burst_of_completions_costs_one_refresh(workers: Workers) -> None:
     """Fifteen results inside one refresh delay: fifteen scorings, one refresh."""
     workers.start(STATS_REFRESH_DELAY="4")
     user = make_user()
@@ -82,7 +77,7 @@ def started_order(*job_ids: int | None) -> list[int]:
     )
 
 
-def test_scorings_run_before_a_due_refresh_and_fresh_results_first(workers: WorkerPool) -> None:
+def test_scorings_run_before_a_due_refresh_and_fresh_results_first(workers: Workers) -> None:
     """One worker running one job at a time. A refresh made due now, a correction, then four
     fresh results, all waiting: the four fresh scorings run first (in the order saved), then
     the correction, then the refresh, which ranks them all at once."""
@@ -114,7 +109,7 @@ def test_scorings_run_before_a_due_refresh_and_fresh_results_first(workers: Work
     assert LeaderboardEntry.objects.values_list("total_points", flat=True).get() == 4 * 3 + 0
 
 
-def test_withdrawn_result_loses_its_points_on_the_boards(workers: WorkerPool) -> None:
+def test_withdrawn_result_loses_its_points_on_the_boards(workers: Workers) -> None:
     """A completed, scored and ranked match taken back to scheduled: the job the save queues
     clears its points, and the next refresh drops them from the boards."""
     workers.start(STATS_REFRESH_DELAY="0")
@@ -143,7 +138,7 @@ def test_withdrawn_result_loses_its_points_on_the_boards(workers: WorkerPool) ->
     assert not JobError.objects.exists()
 
 
-def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: WorkerPool) -> None:
+def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: Workers) -> None:
     """No retry can create a missing match: one attempt, failed, its error kept."""
     job_id = jobs.enqueue_match_scoring(987654)
     workers.start()
@@ -160,7 +155,7 @@ def test_permanent_failure_fails_at_once_and_keeps_its_error(workers: WorkerPool
 
 @pytest.mark.parametrize("task_fails", [False, True])
 def test_enqueue_inside_a_running_task_commits_with_the_task(
-    workers: WorkerPool, task_fails: bool
+    workers: Workers, task_fails: bool
 ) -> None:
     """A task that records a result queues scoring in its own transaction: if the task fails,
     neither the result nor the scoring job exists."""
@@ -185,7 +180,7 @@ def test_enqueue_inside_a_running_task_commits_with_the_task(
         assert points_are_right(match)
 
 
-def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: WorkerPool) -> None:
+def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: Workers) -> None:
     """A bulk update() queues nothing; the periodic sweep finds and scores the match."""
     from procrastinate.contrib.django import app
 
@@ -201,9 +196,9 @@ def test_sweep_scores_a_match_completed_behind_the_signals_back(workers: WorkerP
     assert points_are_right(match)
 
 
-def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: WorkerPool) -> None:
+def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: Workers) -> None:
     """SIGKILL a worker while it scores (blocked on the match row we hold); once its heartbeat
-    is stale, the periodic rescue on another worker runs the job again, and the points are exact."""
+    is stale, the minute's sweep on another worker rescues the job, and the points are exact."""
     match = make_match()
     users = [make_user() for _ in range(20)]
     for user in users:
@@ -217,6 +212,7 @@ def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: WorkerPool
         )
         workers.kill(doomed)
     workers.start()
+    workers.sweep_once_stalled()
     wait_until(lambda: all_scored(match), timeout=60, what="the rescued scoring")
     assert points_are_right(match)
     # The killed job ends too: run again, or, when the sweep had queued a follow-up meanwhile,
@@ -234,7 +230,7 @@ def test_scoring_killed_mid_way_is_rescued_by_another_worker(workers: WorkerPool
     assert points_are_right(match)
 
 
-def test_three_workers_score_a_matchday_without_overlap(workers: WorkerPool) -> None:
+def test_three_workers_score_a_matchday_without_overlap(workers: Workers) -> None:
     """Three workers, ten matches, every result saved twice: each match is scored one job at a
     time, and every prediction ends exactly right."""
     competition = make_competition()
@@ -254,9 +250,53 @@ def test_three_workers_score_a_matchday_without_overlap(workers: WorkerPool) -> 
         complete(match, home_score, away_score)
     for match, (home_score, away_score) in zip(matches, results, strict=True):
         complete(match, home_score + 1, away_score)  # a correction, while the scorings run
-    wait_until(
-        lambda: all(points_are_right(match) for match in matches), timeout=60, what="the matchday"
-    )
+    wait_until(lambda: points_are_right(*matches), timeout=60, what="the matchday")
     assert overlapping_job_runs(task_name=jobs.CALCULATE_POINTS) == 0
     assert len(jobs_of(jobs.CALCULATE_POINTS, "succeeded")) >= 10
     assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
+
+
+@pytest.mark.parametrize("worker_count", [2, 3])
+def test_workers_scoring_one_round_at_once_never_deadlock_nor_lose_an_update(
+    workers: Workers, worker_count: int
+) -> None:
+    """Several workers score the matches of one round at the same moment, with corrections and
+    voids in between and refreshes running beside them: no job fails (no deadlock, no lock
+    timeout), and once the queue drains every relation equals its recomputation from scratch."""
+    competition = make_competition()
+    users = [make_user() for _ in range(40)]
+    matches = [make_match(competition, round=1) for _ in range(8)]
+    rng = random.Random(worker_count)
+    Prediction.objects.bulk_create(
+        Prediction(
+            user=user, match=match, home_score=rng.randint(0, 3), away_score=rng.randint(0, 3)
+        )
+        for user in users
+        for match in matches
+    )
+    workers.start(worker_count, STATS_REFRESH_DELAY="0", STATS_WORKER_CONCURRENCY="2")
+    for match in matches:
+        complete(match, rng.randint(0, 3), rng.randint(0, 3))
+    for match in matches[::2]:
+        complete(match, rng.randint(0, 3), rng.randint(0, 3))  # a correction
+    for match in matches[1::3]:
+        match.status = Match.Status.POSTPONED  # a void
+        match.save()
+    complete(matches[1], 2, 2)  # played after all
+
+    def settled() -> bool:
+        return (
+            not ProcrastinateJob.objects.filter(
+                task_name__in=(jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS),
+                status__in=("todo", "doing"),
+            ).exists()
+            and not Match.objects.settled().with_stale_points().exists()
+            and stats_all_right()
+        )
+
+    wait_until(settled, timeout=90, what="the round to be scored and ranked")
+    assert JobError.objects.count() == 0
+    assert jobs_of(jobs.CALCULATE_POINTS, "failed") == []
+    assert jobs_of(jobs.REFRESH_STATS_VIEWS, "failed") == []
+    assert overlapping_job_runs(task_name=jobs.REFRESH_STATS_VIEWS) == 0
+    assert stats_differences() == []

@@ -23,10 +23,11 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.contrib.django.utils import connector_params
 
 from stats.models import JobError
-from stats.processes import WorkerPool, wait_until
+from stats.processes import wait_until
 from tests.support.factories import make_user, rolled_back
 from tests.support.jobs import set_job_status
 from tests.support.worker_tasks import wait_for_follow_up
+from tests.support.workers import Workers
 
 # At most this many advisory locks per transaction, whatever it defers (the guard's key space).
 GUARD_LOCK_BUCKETS = 1024
@@ -207,7 +208,7 @@ def test_a_retry_waits_for_a_follow_up_being_deferred_then_settles() -> None:
 
 
 @pytest.mark.worker
-def test_a_worker_retrying_a_job_while_its_follow_up_waits(workers: WorkerPool) -> None:
+def test_a_worker_retrying_a_job_while_its_follow_up_waits(workers: Workers) -> None:
     """A job fails with a transient error while a follow-up with its queueing lock waits: the
     worker's retry is settled 'cancelled' (0004 marked it 'failed', a false alarm), the failure
     and the supersession are both recorded, and the follow-up runs."""
@@ -228,7 +229,7 @@ def test_a_worker_retrying_a_job_while_its_follow_up_waits(workers: WorkerPool) 
 
 
 @pytest.mark.worker
-def test_the_rescue_of_a_stalled_job_while_its_follow_up_waits(workers: WorkerPool) -> None:
+def test_the_rescue_of_a_stalled_job_while_its_follow_up_waits(workers: Workers) -> None:
     """A worker dies while running a job whose follow-up waits (kept back by the job's lock):
     the rescue on another worker settles the stalled job 'cancelled', and the follow-up runs."""
     [doomed] = workers.start()

@@ -13,7 +13,7 @@ from procrastinate import sql
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs, tasks
-from stats.matviews import STATS_VIEWS
+from stats.relations import OVERALL_BOARD
 from tests.support.jobs import set_job_status
 
 pytestmark = pytest.mark.django_db
@@ -47,18 +47,18 @@ def test_a_refresh_waiting_behind_a_running_one_is_not_taken_until_it_ends() -> 
 
 
 @pytest.fixture
-def first_view_locked() -> Iterator[psycopg.Connection[Any]]:
-    """Another session holding an ACCESS EXCLUSIVE lock on the first view (as a migration
+def overall_board_locked() -> Iterator[psycopg.Connection[Any]]:
+    """Another session holding an ACCESS EXCLUSIVE lock on the overall board (as a migration
     would), for at most a few seconds (so a refresh that would wait for ever ends anyway).
     A plain refresh takes that lock: LOCK TABLE refuses materialized views."""
     with psycopg.connect(**connector_params()) as blocker:
         blocker.execute("SET idle_in_transaction_session_timeout = '5s'")
-        blocker.execute(f"REFRESH MATERIALIZED VIEW {STATS_VIEWS[0].name}")
+        blocker.execute(f"REFRESH MATERIALIZED VIEW {OVERALL_BOARD.name}")
         yield blocker
         blocker.rollback()
 
 
-@pytest.mark.usefixtures("first_view_locked")
+@pytest.mark.usefixtures("overall_board_locked")
 def test_a_refresh_gives_up_on_a_lock_held_too_long(settings: Any) -> None:
     """The refresh waits STATS_REFRESH_LOCK_TIMEOUT seconds for a lock, then fails (and its job
     is retried later), instead of waiting as long as the lock is held."""

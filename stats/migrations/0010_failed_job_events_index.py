@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("stats", "0008_predictions_close_at_kickoff"),
+        ("stats", "0009_incremental_stats"),
         ("procrastinate", "0041_post_retry_failed_job"),
     ]
 

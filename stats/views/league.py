@@ -1,4 +1,5 @@
-"""The league's doors: board pages as JSON and HTML, a user's stats."""
+"""The league's doors: board pages as JSON and HTML, a user's stats (read from the replica
+when one serves: see stats/replica.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from stats import selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
+from stats.replica import public_read
 from stats.views.params import database_id, error_response, parse_board_query, shown
 
 # --- Leaderboard API and page ------------------------------------------------------------------
@@ -22,6 +24,7 @@ def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
 
 
 @require_GET
+@public_read
 def leaderboard_api(request: HttpRequest) -> JsonResponse:
     """GET /api/leaderboard: one page of the overall, a competition's or a round's board."""
     try:
@@ -46,6 +49,7 @@ def leaderboard_api(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@public_read
 def leaderboard_html(request: HttpRequest) -> HttpResponse:
     """GET /leaderboard/: the board as HTML, with a competition and round picker."""
     context: dict[str, Any] = {
@@ -79,6 +83,7 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@public_read
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
     """GET /api/users/<id>/stats: a league player's totals and ranks on every board they are on."""
     row_id = database_id(user_id)

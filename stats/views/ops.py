@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stats import monitoring
+from stats import monitoring, replica
 from stats.views.params import presents_bearer, unauthorized_response
 
 # --- Operations --------------------------------------------------------------------------------
@@ -21,6 +21,21 @@ from stats.views.params import presents_bearer, unauthorized_response
 
 def _seconds(age: float | None) -> float | None:
     return None if age is None else round(age, 3)
+
+
+def _replica_health() -> dict[str, object]:
+    """The replica's part of /health, when one is configured. A replica that lags or is down
+    costs speed, not the site (reads fall back to the primary): it never makes /health a 503."""
+    if not replica.replica_configured():
+        return {}
+    status = replica.replica_monitor.check()
+    return {
+        "replica": {
+            "serving_reads": status.serving_reads,
+            "lag_seconds": _seconds(status.lag_seconds),
+            "reason": status.reason,
+        }
+    }
 
 
 @never_cache
@@ -41,6 +56,8 @@ def health(request: HttpRequest) -> JsonResponse:
         "oldest_stale_points_age_seconds": _seconds(report.oldest_stale_age),
         "last_refresh_age_seconds": _seconds(report.last_refresh_age),
         "unrefreshed_points_age_seconds": _seconds(report.unrefreshed_points_age),
+        "live_workers": report.live_workers,
+        **_replica_health(),
     }
     if not presents_bearer(request, settings.METRICS_TOKEN):
         # A load balancer needs the code, a visitor the general reason; queue figures, task
@@ -69,6 +86,11 @@ class StatsCollector(Collector):
             "matchday_jobs_failed_last_day",
             "Jobs that failed for good in the last 24 hours.",
             value=queue.failed_last_day,
+        )
+        yield GaugeMetricFamily(
+            "matchday_live_workers",
+            "Workers whose heartbeat is younger than STATS_STALLED_WORKER_TIMEOUT.",
+            value=queue.live_workers,
         )
         yield GaugeMetricFamily(
             "matchday_oldest_waiting_job_age_seconds",
@@ -101,6 +123,24 @@ class StatsCollector(Collector):
                 duration.add_metric([view.view_name], view.duration_ms / 1000)
         yield age
         yield duration
+        yield from _replica_metrics()
+
+
+def _replica_metrics() -> Iterable[Metric]:
+    if not replica.replica_configured():
+        return
+    status = replica.replica_monitor.check()
+    yield GaugeMetricFamily(
+        "matchday_replica_serving_reads",
+        "1 while the streaming replica serves the public reads, 0 while they fall back.",
+        value=1.0 if status.serving_reads else 0.0,
+    )
+    if status.lag_seconds is not None:
+        yield GaugeMetricFamily(
+            "matchday_replica_lag_seconds",
+            "How far the replica's replay trails the primary (absent when it cannot be measured).",
+            value=status.lag_seconds,
+        )
 
 
 @never_cache

@@ -6,6 +6,7 @@ READ_ONLY = [
     "stats_leaderboardentry",
     "stats_competitionstanding",
     "stats_roundstanding",
+    "stats_competitiontotal",
     "stats_matchsummary",
     "stats_viewrefresh",
     "stats_joberror",

@@ -55,3 +55,16 @@ def set_job_status(job_id: int, status: str) -> None:
     """Move a job as a worker would (Procrastinate's triggers record the event)."""
     with connection.cursor() as cursor:
         cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
+
+
+def insert_worker(*, last_beat: str = "0 seconds") -> int:
+    """A worker row as Procrastinate registers it, whose last heartbeat was `last_beat` ago (an
+    SQL interval such as "2 minutes"): a live worker, or one that died without unregistering."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - %s::interval)"
+            " RETURNING id",
+            [last_beat],
+        )
+        (worker_id,) = cursor.fetchone()
+    return int(worker_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 
 from stats.models import Competition, Match
-from stats.services import match_score_predictions, stats_views_refresh
+from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
     make_competition,
@@ -48,7 +48,7 @@ def scored_league() -> League:
     for match, home, away in ((round_1, 2, 1), (round_2, 0, 0), (cup_final, 1, 3)):
         complete(match, home, away)
         match_score_predictions(match_id=match.pk)
-    stats_views_refresh()
+    stats_refresh()
     return League(premier, cup, alice, bob, carol, dave)
 
 
@@ -66,5 +66,5 @@ def one_scored_match(
     complete(match, *score)
     match_score_predictions(match_id=match.pk)
     if refreshed:
-        stats_views_refresh()
+        stats_refresh()
     return match

@@ -10,8 +10,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.db import connection
+from procrastinate.contrib.django import app
 
-from stats.processes import REPO_ROOT, Process, WorkerPool
+from stats.processes import REPO_ROOT, Process, WorkerPool, wait_until, workers_registered
 
 # Fast beats and polling so rescue and delayed jobs happen within seconds in tests.
 WORKER_ENV = {
@@ -44,11 +45,6 @@ def process_env(
     }
 
 
-def worker_pool(log_dir: Path) -> WorkerPool:
-    """A pool of real workers on this test's database (its writes must commit to be seen)."""
-    return WorkerPool(log_dir, process_env(**WORKER_ENV))
-
-
 def script_start(script: str, *arguments: str, env: dict[str, str]) -> Process:
     """`python -c script arguments...` in the repository, this environment plus `env`, its
     output piped back to the test (`communicate()`)."""
@@ -59,3 +55,34 @@ def script_start(script: str, *arguments: str, env: dict[str, str]) -> Process:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+class Workers(WorkerPool):
+    """Real workers on this test's database (its writes must commit to be seen), with the fast
+    beats of WORKER_ENV, and what tests do to them."""
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__(log_dir, process_env(**WORKER_ENV))
+
+    @staticmethod
+    def registered() -> int:
+        return workers_registered()
+
+    @staticmethod
+    def sweep_once_stalled(timeout: float = 30) -> None:
+        """Once a running job's worker has not beaten for the stall timeout, run the minute's
+        sweep (which rescues it) now rather than wait for the clock."""
+
+        def stalled_jobs() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM procrastinate_jobs job"
+                    " LEFT JOIN procrastinate_workers worker ON worker.id = job.worker_id"
+                    " WHERE job.status = 'doing' AND (worker.id IS NULL"
+                    " OR worker.last_heartbeat < now() - %s * interval '1 second')",
+                    [float(WORKER_ENV["STATS_STALLED_WORKER_TIMEOUT"])],
+                )
+                return int(cursor.fetchone()[0])
+
+        wait_until(stalled_jobs, timeout=timeout, what="a running job's heartbeat to go stale")
+        app.configure_task("stats.tasks.sweep_stale_points").defer(timestamp=0)

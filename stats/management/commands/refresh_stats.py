@@ -1,4 +1,4 @@
-"""`manage.py refresh_stats`: refresh every stats view now, in this process, and time each."""
+"""`manage.py refresh_stats`: bring the statistics up to date now, in this process, timed."""
 
 from __future__ import annotations
 
@@ -8,23 +8,29 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stats.exceptions import ViewNotRefreshable
-from stats.services import stats_views_refresh
+from stats.services import RefreshStep, stats_refresh
 
 
 class Command(BaseCommand):
     help = (
-        "Refresh every stats materialized view CONCURRENTLY (readers never wait), synchronously "
-        "in this process, and print how long each took."
+        "Re-rank the round boards and match summaries touched since the last refresh, carry the "
+        "differences to the totals and refresh the boards built on them CONCURRENTLY (readers "
+        "never wait), synchronously in this process; print how long each step took."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
         try:
-            timings = stats_views_refresh()
+            steps = stats_refresh()
         except ViewNotRefreshable as exc:
             raise CommandError(str(exc)) from exc
-        total_ms = round((time.perf_counter() - started) * 1000)
-        width = max(len(timing.view_name) for timing in timings)
-        for timing in timings:
-            self.stdout.write(f"{timing.view_name:<{width}}  {timing.duration_ms:>6} ms")
-        self.stdout.write(f"{len(timings)} views refreshed in {total_ms} ms")
+        print_steps(self, steps, started, "refreshed")
+
+
+def print_steps(command: BaseCommand, steps: list[RefreshStep], started: float, done: str) -> None:
+    """Each step's duration, then the total."""
+    total_ms = round((time.perf_counter() - started) * 1000)
+    width = max(len(step.name) for step in steps)
+    for step in steps:
+        command.stdout.write(f"{step.name:<{width}}  {step.duration_ms:>6} ms")
+    command.stdout.write(f"statistics {done} in {total_ms} ms")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from stats import monitoring
@@ -22,13 +24,17 @@ def _age(seconds: float | None) -> str:
 class Command(BaseCommand):
     help = (
         "Report the job queue (jobs by status and task, the oldest waiting job, recent failures) "
-        "and the stats' freshness (matches with stale points, each view's last refresh)."
+        "and the stats' freshness (matches with stale points, each relation's last refresh)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        queue = monitoring.queue_report(now=now)
-        fresh = monitoring.freshness(now=now)
+        try:
+            queue = monitoring.queue_report(now=now)
+            fresh = monitoring.freshness(now=now)
+        except DatabaseError as exc:
+            # An operator's terminal: the details (which server was tried) are what they need.
+            raise CommandError(f"database unreachable: {exc}") from exc
         write = self.stdout.write
 
         write("Jobs by status:")
@@ -40,13 +46,17 @@ class Command(BaseCommand):
         width = max((len(task) for task, _status in queue.jobs), default=0)
         for (task, status), jobs in queue.jobs.items():
             write(f"  {task:<{width}}  {status:<10} {_count(jobs, 'job')}")
+        write(
+            f"Live workers: {queue.live_workers} (heartbeat within "
+            f"{settings.STATS_STALLED_WORKER_TIMEOUT:.0f} s)"
+        )
         write(f"Oldest waiting due job: {_age(queue.oldest_due_job_age)}")
         write(f"Failed jobs in the last day: {_count(queue.failed_last_day, 'job')}")
         write(
             f"Matches with stale points: {_count(fresh.stale_matches, 'match', 'matches')}"
             f", oldest {_age(fresh.oldest_stale_age)}"
         )
-        write("Views:")
+        write("Statistics:")
         width = max(len(view.view_name) for view in fresh.views)
         for view in fresh.views:
             if view.refreshed_at is None:

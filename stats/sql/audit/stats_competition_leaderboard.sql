@@ -1,0 +1,14 @@
+-- Every competition board, from scratch.
+SELECT totals.*,
+       rank() OVER (PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC)::integer AS rank,
+       row_number() OVER (PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC, user_id)::integer AS position
+FROM (
+    SELECT m.competition_id, p.user_id,
+           sum(p.points)::integer AS total_points,
+           count(*)::integer AS predictions_scored,
+           count(*) FILTER (WHERE p.home_score = m.home_score AND p.away_score = m.away_score)::integer AS exact_scores,
+           count(*) FILTER (WHERE sign(p.home_score - p.away_score) = sign(m.home_score - m.away_score))::integer AS correct_outcomes
+    FROM stats_prediction AS p JOIN stats_match AS m ON m.id = p.match_id
+    WHERE p.points IS NOT NULL AND m.status = 'completed'
+    GROUP BY m.competition_id, p.user_id
+) AS totals

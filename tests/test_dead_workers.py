@@ -1,0 +1,128 @@
+"""Dead workers do not go unnoticed: /health, /metrics and stats_status count the live ones, and
+`manage.py run_worker` (`make worker`) starts again a worker that stopped because its database
+went away, and gives up loudly on one that keeps exiting."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from pytest_django import Settings
+
+from stats.processes import REPO_ROOT, processes_stop, wait_until
+from tests.support.factories import complete, make_match
+from tests.support.workers import WORKER_ENV, Workers, database_url_of_this_test
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+TOKEN = "metrics-" + "t" * 40
+
+
+def test_a_killed_worker_shows_in_health_metrics_and_stats_status(
+    workers: Workers, settings: Settings, client: Client
+) -> None:
+    """One live worker: counted everywhere. SIGKILLed (it cannot unregister) and a result saved:
+    once its heartbeat is older than the stall timeout, /health is 503 'no live worker',
+    /metrics says 0 and stats_status says so too."""
+    settings.STATS_STALLED_WORKER_TIMEOUT = float(WORKER_ENV["STATS_STALLED_WORKER_TIMEOUT"])
+    settings.METRICS_TOKEN = TOKEN
+    operator = {"Authorization": f"Bearer {TOKEN}"}  # the detailed answers
+    [worker] = workers.start()
+    assert client.get("/health", headers=operator).json()["live_workers"] == 1
+    workers.kill(worker)
+    complete(make_match(), 1, 0)  # a scoring job is due, and nobody will run it
+    wait_until(
+        lambda: client.get("/health").status_code == 503, timeout=20, what="/health to notice"
+    )
+    body = client.get("/health", headers=operator).json()
+    assert body["live_workers"] == 0
+    # The scoring job, and the minute's sweep if the worker deferred one before it died.
+    [reason] = body["reasons"]
+    assert re.fullmatch(
+        r"no live worker: [12] due job\(s\) wait and no worker has beaten within 3 s", reason
+    )
+    metrics = client.get("/metrics", headers=operator).content.decode()
+    assert "matchday_live_workers 0.0" in metrics.splitlines()
+    status = StringIO()
+    call_command("stats_status", stdout=status)
+    assert "Live workers: 0 (heartbeat within 3 s)" in status.getvalue().splitlines()
+
+
+def run_worker(log: Path, *args: str) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", *args],
+            cwd=REPO_ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "DATABASE_URL": database_url_of_this_test(),
+                **WORKER_ENV,
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def worker_ids() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM procrastinate_workers")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_a_worker_that_lost_its_database_comes_back(tmp_path: Path) -> None:
+    """Its connections cut (what a database restart does to it), the worker stops by itself;
+    run_worker starts a new one, which registers; SIGTERM then stops both for good."""
+    log = tmp_path / "run_worker.log"
+    supervisor = run_worker(log, "--pause", "0.2")
+    try:
+        wait_until(lambda: len(worker_ids()) == 1, timeout=30, what="the worker to register")
+        [first] = worker_ids()
+        # A restart cuts every connection and refuses new ones for a while; cut alone, they may
+        # be replaced before the worker notices, so cut them again until it has stopped (at
+        # most 4 times: within run_worker's limit of 5 restarts a minute).
+        for _attempt in range(4):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            try:
+                wait_until(lambda: worker_ids() - {first}, timeout=15, what="a new worker")
+                break
+            except AssertionError:
+                continue
+        assert worker_ids() - {first}, "no new worker registered"
+        assert supervisor.poll() is None
+        assert "the worker exited with status" in log.read_text()
+        # SIGTERM is passed on to the worker (a graceful stop); run_worker waits for it to end,
+        # then exits 0 instead of starting another.
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=30) == 0
+    finally:
+        processes_stop([supervisor])
+        print(log.read_text())
+
+
+def test_a_worker_that_keeps_exiting_is_given_up_on(tmp_path: Path) -> None:
+    """A worker that cannot start (here: an option it does not know) exits at once each time:
+    after --burst restarts within --interval, run_worker fails with the reason, not forever."""
+    log = tmp_path / "run_worker.log"
+    supervisor = run_worker(log, "--pause", "0.1", "--burst", "2", "--", "--no-such-option")
+    try:
+        assert supervisor.wait(timeout=60) == 1
+    finally:
+        processes_stop([supervisor])
+    output = log.read_text()
+    assert output.count("the worker exited with status 2; starting it again") == 2, output
+    assert "the worker exited 3 times within 60 s (last status 2); not starting it again" in output
+    assert not Workers.registered()
