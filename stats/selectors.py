@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 
 from stats.exceptions import PageOutOfRange, UnknownCompetition
 from stats.models import (
@@ -171,14 +171,15 @@ def user_stats(*, user_id: int) -> UserStats | None:
     the (competition, round) pairs are first found from the user's own predictions (their unique
     (user, match) index), then each board row is an index lookup.
     """
+    # Two queries, not one with EXISTS: accounts are read where auth lives (the primary), the
+    # league's tables where public reads go (the replica, when one serves them).
     user = (
         get_user_model()
         ._default_manager.filter(pk=user_id, is_active=True)
-        .filter(Exists(Prediction.objects.filter(user_id=OuterRef("pk"))))
         .values("pk", "username")
         .first()
     )
-    if user is None:
+    if user is None or not Prediction.objects.filter(user_id=user_id).exists():
         return None
     overall = (
         LeaderboardEntry.objects.filter(user_id=user_id).values("rank", *_STANDING_COLUMNS).first()

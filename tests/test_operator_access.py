@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django import Settings
 
 from stats import monitoring
-from tests.support.jobs import insert_job
+from tests.support.jobs import insert_job, insert_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +71,7 @@ def test_public_health_is_the_status_and_its_reasons(
     the token (or any caller while none is set) gets the status, the reasons and the code a load
     balancer needs."""
     settings.METRICS_TOKEN = TOKEN if configured else ""
+    insert_worker()  # alive: the one reason is the job's wait
     insert_job(scheduled="-10 minutes")
     response = client.get("/health", headers=headers)
     assert response.status_code == 503
