@@ -15,6 +15,7 @@ from procrastinate.contrib.django.utils import connector_params
 from stats import jobs, tasks
 from stats.relations import OVERALL_BOARD
 from tests.support.jobs import set_job_status
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
@@ -63,5 +64,6 @@ def test_a_refresh_gives_up_on_a_lock_held_too_long(settings: Any) -> None:
     """The refresh waits STATS_REFRESH_LOCK_TIMEOUT seconds for a lock, then fails (and its job
     is retried later), instead of waiting as long as the lock is held."""
     settings.STATS_REFRESH_LOCK_TIMEOUT = 1
+    one_scored_match(refreshed=False)  # a total changed: the refresh has the board to redo
     with pytest.raises(OperationalError, match="lock timeout"):
         tasks.refresh_stats_views()
