@@ -12,6 +12,7 @@ import sys
 from io import StringIO
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -87,23 +88,41 @@ def test_a_worker_that_lost_its_database_comes_back(tmp_path: Path) -> None:
     try:
         wait_until(lambda: len(worker_ids()) == 1, timeout=30, what="the worker to register")
         [first] = worker_ids()
-        # A restart cuts every connection and refuses new ones for a while; cut alone, they may
-        # be replaced before the worker notices, so cut them again until it has stopped (at
-        # most 4 times: within run_worker's limit of 5 restarts a minute).
-        for _attempt in range(4):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
+        # A restart cuts every connection and refuses new ones for a while. Cut alone, they are
+        # replaced by the worker's pool before it may notice; refused too, it stops for sure.
+        params = connection.get_connection_params()
+        connection.ensure_connection()
+        test_backend = connection.connection.info.backend_pid  # this test's own: kept
+        database = connection.ops.quote_name(params["dbname"])
+        # A database's connections can only be refused from another database.
+        with psycopg.connect(
+            host=params["host"],
+            port=params["port"],
+            user=params["user"],
+            dbname="postgres",
+            autocommit=True,
+        ) as admin:
+            admin.execute(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false")
             try:
-                wait_until(lambda: worker_ids() - {first}, timeout=15, what="a new worker")
-                break
-            except TimeoutError:  # stats.processes.wait_until's
-                continue
-        assert worker_ids() - {first}, "no new worker registered"
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> %s",
+                    [params["dbname"], test_backend],
+                )
+                wait_until(
+                    lambda: "stopping worker" in log.read_text(),
+                    timeout=30,
+                    what="the worker to notice",
+                )
+            finally:
+                admin.execute(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true")
+        wait_until(
+            lambda: "the worker exited with status" in log.read_text(),
+            timeout=60,
+            what="the worker to stop",
+        )
+        wait_until(lambda: worker_ids() - {first}, timeout=30, what="a new worker")
         assert supervisor.poll() is None
-        assert "the worker exited with status" in log.read_text()
         # SIGTERM is passed on to the worker (a graceful stop); run_worker waits for it to end,
         # then exits 0 instead of starting another.
         supervisor.send_signal(signal.SIGTERM)
