@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # DEBUG is off unless set (fail closed); the development targets turn it on unless you chose.
 DEV := DEBUG=$${DEBUG:-true}
 
-.PHONY: install demo test lint web worker bench bench-quick migrate clean-db
+.PHONY: install demo test test-fast lint web worker bench bench-quick migrate clean-db
 
 $(INSTALLED): requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: migrate
 
 test: $(INSTALLED)
 	$(DEV) $(PY) -m pytest
+
+# The edit loop: everything but the tests that start worker processes or take the database away.
+test-fast: $(INSTALLED)
+	$(DEV) $(PY) -m pytest -m "not worker and not faults"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -21,10 +21,7 @@ import json
 import os
 import random
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -128,19 +125,8 @@ def run(arguments: argparse.Namespace, progress: Any) -> dict[str, Any]:
         os.environ.get("LOADTEST_LOG_DIR") or tempfile.mkdtemp(prefix="matchday-loadtest-")
     )
     log_dir.mkdir(parents=True, exist_ok=True)
-    environment = {
-        **os.environ,
-        "STATS_REFRESH_DELAY": str(arguments.refresh_delay),
-        "LOG_LEVEL": "INFO",
-    }
-    port = _free_port()
-    commands = [
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        *[[sys.executable, "manage.py", "procrastinate", "worker"]] * arguments.workers,
-    ]
-    with _processes(commands, environment, log_dir):
-        _wait_for_port(port, timeout=60)
-        _wait_for_workers(arguments.workers, timeout=60)
+    environment = {"STATS_REFRESH_DELAY": str(arguments.refresh_delay), "LOG_LEVEL": "INFO"}
+    with _web_and_workers(arguments.workers, environment, log_dir) as port:
         say(f"web server on 127.0.0.1:{port} and {arguments.workers} workers; logs in {log_dir}")
 
         stop = threading.Event()
@@ -477,64 +463,28 @@ def report_table(report: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _processes(
-    commands: list[list[str]], environment: dict[str, str], log_dir: Path
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
+def _web_and_workers(workers: int, environment: dict[str, str], log_dir: Path) -> Iterator[int]:
+    """A web server on a free port of 127.0.0.1 (yielded) and `workers` workers, each ready,
+    stopped at the end."""
+    from stats.processes import (
+        WorkerPool,
+        free_port,
+        port_accepts,
+        processes_stop,
+        wait_until,
+        web_start,
+    )
+
+    port = free_port()
+    web = web_start(port, env=environment, log=log_dir / "web.log")
+    pool = WorkerPool(log_dir, environment)
     try:
-        for index, command in enumerate(commands):
-            name = "web" if "runserver" in command else f"worker-{index}"
-            with (log_dir / f"{name}.log").open("wb") as log:
-                started.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=REPO_ROOT,
-                        env=environment,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        yield started
+        wait_until(lambda: port_accepts(port), timeout=60, what="the web server", poll=0.2)
+        pool.start(workers, timeout=60)
+        yield port
     finally:
-        for process in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_port(port: int, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"the web server did not listen on 127.0.0.1:{port} in {timeout:.0f} s")
-
-
-def _wait_for_workers(count: int, *, timeout: float) -> None:
-    from django.db import connection
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM procrastinate_workers")
-            if cursor.fetchone()[0] >= count:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"{count} workers did not register in {timeout:.0f} s")
+        pool.stop_all(timeout=60)
+        processes_stop([web], timeout=60)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ import math
 import os
 import random
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +30,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
+from stats.processes import processes_stop, worker_start
 from stats.relations import OVERALL_BOARD
 from stats.scoring import PointTiers
 from stats.services import stats_refresh
@@ -45,7 +44,6 @@ PIPELINE_KEYS = (
     "refreshes_for_burst",
     "worker_jobs_per_s",
 )
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CALCULATE_POINTS = "stats.tasks.calculate_points"
 REFRESH_STATS_VIEWS = "stats.tasks.refresh_stats_views"
 NOOP = "bench.tasks.noop"
@@ -121,40 +119,25 @@ def worker_running(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker on the benchmark database, ready (it has run a job) when the block starts."""
     environment = {
-        **os.environ,
         # Another settings module (one that imports bench.settings) tries a change to the
         # workers' configuration without touching the project.
         "DJANGO_SETTINGS_MODULE": os.environ.get("BENCH_WORKER_SETTINGS") or "bench.settings",
         "BENCH_DATABASE": database,
         "STATS_REFRESH_DELAY": str(refresh_delay_s),
         "LOG_LEVEL": "INFO",
-        # As `make worker` and the systemd unit run workers (settings default to 0 for runserver).
-        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
     }
     started = time.perf_counter()
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "procrastinate", "worker"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    worker = worker_start(env=environment, log=log_path)
+    try:
+        (probe,) = app.tasks[NOOP].batch_defer({})
+        _wait_until(lambda: _finished([probe]), worker, log_path, timeout_s=120)
+        say(
+            f"  worker {worker.pid} ready in {time.perf_counter() - started:.1f} s "
+            f"(refresh delay {refresh_delay_s} s)"
         )
-        try:
-            (probe,) = app.tasks[NOOP].batch_defer({})
-            _wait_until(lambda: _finished([probe]), worker, log_path, timeout_s=120)
-            say(
-                f"  worker {worker.pid} ready in {time.perf_counter() - started:.1f} s "
-                f"(refresh delay {refresh_delay_s} s)"
-            )
-            yield worker
-        finally:
-            worker.send_signal(signal.SIGTERM)  # graceful: it finishes its current jobs
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        yield worker
+    finally:
+        processes_stop([worker], timeout=60)  # graceful first: it finishes its current jobs
 
 
 def _finished(job_ids: list[int]) -> bool:

@@ -15,4 +15,4 @@ from stats_project.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tasks that exist only for tests (a task that saves a match, a poison task), for the workers too.
-PROCRASTINATE_IMPORT_PATHS = ["tests.worker_tasks"]
+PROCRASTINATE_IMPORT_PATHS = ["tests.support.worker_tasks"]

@@ -10,31 +10,35 @@ from django.urls import reverse
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
-from stats.models import Match, ViewRefresh
-from stats.services import match_score_predictions, stats_refresh
+from stats.models import JobError, Match, ViewRefresh
 from tests.support.admin_pages import CHANGELISTS, READ_ONLY
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.factories import complete, make_match
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def league() -> Match:
-    """A scored, refreshed match, so every page has rows to show."""
-    match = make_match()
-    make_prediction(make_user("alice"), match, 2, 0)
-    complete(match, 2, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_refresh()
+    """A scored, refreshed match (its scoring job still listed), so every page has rows to
+    show; and one recorded job error."""
+    match = one_scored_match(username="alice", score=(2, 0))
+    JobError.objects.create(
+        job_id=1, task_name=jobs.CALCULATE_POINTS, attempt=0, error="E", traceback="T"
+    )
     return match
 
 
 @pytest.mark.parametrize("changelist", CHANGELISTS)
 def test_every_page_opens_for_staff(admin_client: Client, league: Match, changelist: str) -> None:
-    """Changelists answer 200 with rows in them."""
+    """Changelists answer 200 and list rows: counted, and each linked to its own page."""
     response = admin_client.get(reverse(f"admin:{changelist}_changelist"))
     assert response.status_code == 200
-    assert b"0 results" not in response.content
+    changelist_view = response.context["cl"]
+    rows = list(changelist_view.result_list)
+    assert len(rows) == changelist_view.result_count >= 1
+    for row in rows:
+        assert f'href="{changelist_view.url_for_result(row)}"'.encode() in response.content
 
 
 # Non-staff visitors of these pages: tests/test_security.py.

@@ -13,9 +13,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django import Settings
 
+from stats.processes import REPO_ROOT
 from tests.support.jobs import insert_worker
 from tests.support.leagues import scored_league
-from tests.support.workers import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,8 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs, tasks
 from stats.models import JobError, Match, Prediction
-from stats.services import match_score_predictions, stats_refresh
+from stats.processes import wait_until
+from tests.support.cron import CRON_SECRET, CRON_URL
 from tests.support.factories import (
     complete,
     make_competition,
@@ -28,7 +29,9 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
-from tests.support.workers import Workers, wait_until
+from tests.support.jobs import jobs_of
+from tests.support.leagues import one_scored_match
+from tests.support.workers import Workers
 
 pytestmark = pytest.mark.django_db
 
@@ -42,13 +45,7 @@ BOARD_PARAMETERS = ("competition", "round", "page", "page_size", "user", "format
 
 @pytest.fixture
 def scored_board() -> Match:
-    competition = make_competition("premier")
-    match = make_match(competition)
-    make_prediction(make_user("alice"), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_refresh()
-    return match
+    return one_scored_match(username="alice", competition=make_competition("premier"))
 
 
 def is_clear_refusal(response: Any) -> bool:
@@ -137,15 +134,6 @@ def test_a_huge_valid_page_number_is_past_the_end(client: Client, scored_board: 
 
 # --- Cron headers --------------------------------------------------------------------------------
 
-CRON_URL = "/api/cron/update-stats"
-SECRET = "s3cr3t-" + "x" * 40
-
-
-def waiting_refreshes() -> int:
-    return ProcrastinateJob.objects.filter(
-        task_name=jobs.REFRESH_STATS_VIEWS, status="todo"
-    ).count()
-
 
 @FUZZ
 @given(
@@ -154,8 +142,8 @@ def waiting_refreshes() -> int:
         ANY_TEXT,
         st.builds(lambda tail: f"Bearer {tail}", ANY_TEXT),
         st.builds(
-            lambda at, char: f"Bearer {SECRET[:at]}{char}{SECRET[at + 1 :]}",
-            st.integers(0, len(SECRET) - 1),
+            lambda at, char: f"Bearer {CRON_SECRET[:at]}{char}{CRON_SECRET[at + 1 :]}",
+            st.integers(0, len(CRON_SECRET) - 1),
             st.characters(codec="utf-8"),
         ),
     ),
@@ -173,25 +161,25 @@ def test_fuzzed_cron_requests_are_refused_without_queueing(
 ) -> None:
     """Any header but the exact bearer secret (near misses one character off included), any
     body, any forwarding header: 401 with a fixed message, nothing queued, never a 500."""
-    settings.CRON_SECRET = SECRET
-    if authorization == f"Bearer {SECRET}":
+    settings.CRON_SECRET = CRON_SECRET
+    if authorization == f"Bearer {CRON_SECRET}":
         return
     headers = {"HTTP_X_FORWARDED_FOR": forwarded_for}
     if authorization is not None:
         headers["HTTP_AUTHORIZATION"] = authorization
     response = client.post(CRON_URL, body, content_type=content_type, **headers)  # type: ignore[arg-type]
     assert (response.status_code, response.json()) == (401, {"error": "Unauthorized"})
-    assert waiting_refreshes() == 0
+    assert len(jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")) == 0
 
 
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete", "head", "options"])
 def test_cron_with_the_right_secret_but_the_wrong_method_is_405(
     client: Client, settings: Any, method: str
 ) -> None:
-    settings.CRON_SECRET = SECRET
-    response = getattr(client, method)(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
+    settings.CRON_SECRET = CRON_SECRET
+    response = getattr(client, method)(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}")
     assert response.status_code == 405
-    assert waiting_refreshes() == 0
+    assert len(jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")) == 0
 
 
 # --- Admin forms -------------------------------------------------------------------------------

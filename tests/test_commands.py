@@ -12,17 +12,24 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from stats.models import LeaderboardEntry, ViewRefresh
-from stats.services import match_score_predictions, stats_refresh
+from stats.services import stats_refresh
 from tests.support.factories import (
-    complete,
-    make_match,
-    make_prediction,
-    make_user,
     settle_without_points,
 )
 from tests.support.jobs import insert_job, insert_worker
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
+
+# The steps of a refresh and of a rebuild, in order, each with its duration.
+STEP_LINES = (
+    r"touched rounds and matches     +\d+ ms\n"
+    r"stats_round_leaderboard        +\d+ ms\n"
+    r"stats_competition_total        +\d+ ms\n"
+    r"stats_match_summary            +\d+ ms\n"
+    r"stats_competition_leaderboard  +\d+ ms\n"
+    r"stats_leaderboard              +\d+ ms\n"
+)
 
 
 def run(command: str, *args: str) -> str:
@@ -33,25 +40,17 @@ def run(command: str, *args: str) -> str:
 
 def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> None:
     """One line per step with its duration in ms, in refresh order, then the total."""
-    user = make_user()
-    match = make_match()
-    make_prediction(user, match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
+    match = one_scored_match(refreshed=False)
 
     output = run("refresh_stats")
 
     assert re.fullmatch(
-        r"touched rounds and matches     +\d+ ms\n"
-        r"stats_round_leaderboard        +\d+ ms\n"
-        r"stats_competition_total        +\d+ ms\n"
-        r"stats_match_summary            +\d+ ms\n"
-        r"stats_competition_leaderboard  +\d+ ms\n"
-        r"stats_leaderboard              +\d+ ms\n"
-        r"statistics refreshed in \d+ ms\n",
+        STEP_LINES + r"statistics refreshed in \d+ ms\n",
         output,
     ), output
-    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [
+        (match.predictions.get().user_id, 3)
+    ]
     assert ViewRefresh.objects.count() == 5
 
 
@@ -124,23 +123,13 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
 def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
     """rebuild_stats: one line per step with its duration, then the total; --check: each
     relation's rows and differences, then the verdict, exit 0."""
-    user = make_user()
-    match = make_match()
-    make_prediction(user, match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
+    user_id = one_scored_match(refreshed=False).predictions.get().user_id
 
     assert re.fullmatch(
-        r"touched rounds and matches     +\d+ ms\n"
-        r"stats_round_leaderboard        +\d+ ms\n"
-        r"stats_competition_total        +\d+ ms\n"
-        r"stats_match_summary            +\d+ ms\n"
-        r"stats_competition_leaderboard  +\d+ ms\n"
-        r"stats_leaderboard              +\d+ ms\n"
-        r"statistics rebuilt in \d+ ms\n",
+        STEP_LINES + r"statistics rebuilt in \d+ ms\n",
         run("rebuild_stats"),
     )
-    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user.pk, 3)]
+    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user_id, 3)]
     assert re.fullmatch(
         r"stats_round_leaderboard                1 rows          0 differ\n"
         r"stats_competition_total                1 rows          0 differ\n"

@@ -19,9 +19,9 @@ from django.db import connection
 from django.test import Client
 from pytest_django import Settings
 
+from stats.processes import REPO_ROOT, processes_stop, wait_until
 from tests.support.factories import complete, make_match
-from tests.support.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
-from tests.support.workers import test_database_url as database_url_of_this_test
+from tests.support.workers import WORKER_ENV, Workers, database_url_of_this_test
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -128,7 +128,7 @@ def test_a_worker_that_lost_its_database_comes_back(tmp_path: Path) -> None:
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=30) == 0
     finally:
-        stop_processes([supervisor])
+        processes_stop([supervisor])
         print(log.read_text())
 
 
@@ -140,7 +140,7 @@ def test_a_worker_that_keeps_exiting_is_given_up_on(tmp_path: Path) -> None:
     try:
         assert supervisor.wait(timeout=60) == 1
     finally:
-        stop_processes([supervisor])
+        processes_stop([supervisor])
     output = log.read_text()
     assert output.count("the worker exited with status 2; starting it again") == 2, output
     assert "the worker exited 3 times within 60 s (last status 2); not starting it again" in output

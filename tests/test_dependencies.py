@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from tests.support.workers import REPO_ROOT
+from stats.processes import REPO_ROOT
 
 PINNED = re.compile(r"^([A-Za-z0-9._-]+)==([^\s\\]+) \\$")
 

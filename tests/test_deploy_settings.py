@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from stats.processes import REPO_ROOT
 from stats.security_checks import unsafe_settings
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
-from tests.support.workers import REPO_ROOT
-from tests.support.workers import test_database_url as database_url_of_this_test
+from tests.support.workers import database_url_of_this_test
 
 DEPLOY_README = REPO_ROOT / "docs" / "deploy" / "README.md"
 REFUSAL = "ImproperlyConfigured: refusing to start"

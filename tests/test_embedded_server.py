@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from stats.processes import REPO_ROOT, free_port, wait_until
 from stats_project.embedded_postgres import __main__ as verbs
 from stats_project.embedded_postgres.server import (
     INITDB_PARTIAL,
@@ -31,7 +32,6 @@ from stats_project.embedded_postgres.server import (
     start_server,
     stop_server,
 )
-from tests.support.workers import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -390,13 +390,6 @@ def test_a_half_started_server_is_reported_with_its_log_and_a_way_out(
     assert "pg_control" in err  # the server's own complaint
     assert f"Its log is {pgdata / 'log'}" in err
     assert "make clean-db" in err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def get(url: str) -> int:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.exceptions import ConnectorException
 
 from stats import jobs
 from stats.models import Match
+from stats.processes import wait_until
 from stats.services import (
     match_score_predictions,
     stats_behind_writes,
@@ -25,19 +31,13 @@ from tests.support.factories import (
     make_match,
     make_prediction,
     make_user,
+    rolled_back,
 )
-from tests.support.jobs import insert_worker
+from tests.support.jobs import insert_worker, jobs_of, set_job_status
 
 pytestmark = pytest.mark.django_db
 
-
-def waiting_jobs(task_name: str) -> list[ProcrastinateJob]:
-    return list(ProcrastinateJob.objects.filter(task_name=task_name, status="todo").order_by("id"))
-
-
-def set_job_status(job_id: int, status: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
+T = TypeVar("T")
 
 
 def test_completing_a_match_queues_its_scoring_inside_the_transaction() -> None:
@@ -45,7 +45,7 @@ def test_completing_a_match_queues_its_scoring_inside_the_transaction() -> None:
     match = make_match()
     with transaction.atomic():
         complete(match, 2, 1)
-        [job] = waiting_jobs(jobs.CALCULATE_POINTS)
+        [job] = jobs_of(jobs.CALCULATE_POINTS, "todo")
     assert (job.args, job.lock, job.queueing_lock, job.queue_name) == (
         {"match_id": match.pk},
         f"match-scoring:{match.pk}",
@@ -60,7 +60,7 @@ def test_rolled_back_save_queues_nothing() -> None:
     with transaction.atomic():
         complete(match, 1, 1)
         transaction.set_rollback(True)
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
 
 
 @pytest.mark.parametrize("status", [Match.Status.SCHEDULED, Match.Status.LIVE])
@@ -68,7 +68,7 @@ def test_unsettled_match_save_queues_nothing(status: str) -> None:
     """Only settled matches are scored."""
     match = make_match(status=status)
     match.save()
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
 
 
 @pytest.mark.parametrize("status", [Match.Status.CANCELLED, Match.Status.POSTPONED])
@@ -77,7 +77,7 @@ def test_voiding_a_match_queues_its_scoring(status: str) -> None:
     match = make_match()
     match.status = status
     match.save()
-    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
 def test_many_saves_in_one_transaction_leave_one_job_and_a_usable_transaction() -> None:
@@ -87,7 +87,7 @@ def test_many_saves_in_one_transaction_leave_one_job_and_a_usable_transaction() 
         for home_score in range(5):
             complete(match, home_score, 0)
         assert Match.objects.get(pk=match.pk).home_score == 4
-    assert len(waiting_jobs(jobs.CALCULATE_POINTS)) == 1
+    assert len(jobs_of(jobs.CALCULATE_POINTS, "todo")) == 1
 
 
 def test_refresh_triggers_while_one_waits_give_one_job() -> None:
@@ -95,7 +95,7 @@ def test_refresh_triggers_while_one_waits_give_one_job() -> None:
     first = jobs.enqueue_stats_refresh(delay_seconds=60)
     assert first is not None
     assert [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(5)] == [None] * 5
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [first]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [first]
 
 
 def test_refresh_trigger_while_one_runs_gives_exactly_one_follow_up() -> None:
@@ -106,13 +106,13 @@ def test_refresh_trigger_while_one_runs_gives_exactly_one_follow_up() -> None:
     follow_ups = [jobs.enqueue_stats_refresh(delay_seconds=60) for _ in range(3)]
     assert follow_ups[0] is not None
     assert follow_ups[1:] == [None, None]
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_ups[0]]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [follow_ups[0]]
 
 
 def test_refresh_now_queues_one_when_none_waits() -> None:
     """A cron trigger with nothing waiting queues a refresh due now."""
     request = jobs.request_stats_refresh_now()
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert (request.status, request.job_id) == ("queued", job.id)
     assert job.scheduled_at is None
 
@@ -122,14 +122,14 @@ def test_refresh_now_reuses_a_due_refresh() -> None:
     first = jobs.request_stats_refresh_now()
     second = jobs.request_stats_refresh_now()
     assert (second.status, second.job_id) == ("already_queued", first.job_id)
-    assert len(waiting_jobs(jobs.REFRESH_STATS_VIEWS)) == 1
+    assert len(jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")) == 1
 
 
 def test_refresh_now_brings_a_delayed_refresh_forward() -> None:
     """A delayed refresh is replaced by one due now, never joined by a second one."""
     delayed = jobs.enqueue_stats_refresh(delay_seconds=3600)
     request = jobs.request_stats_refresh_now()
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert request.status == "queued"
     assert job.id == request.job_id != delayed
     assert job.scheduled_at is None
@@ -159,7 +159,7 @@ def test_retry_colliding_with_a_waiting_follow_up_is_settled_not_stuck() -> None
     follow_up = jobs.enqueue_stats_refresh(delay_seconds=0)
     retry_in_place(job_id)
     assert ProcrastinateJob.objects.get(pk=job_id).status == "cancelled"
-    assert [job.id for job in waiting_jobs(jobs.REFRESH_STATS_VIEWS)] == [follow_up]
+    assert [job.id for job in jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")] == [follow_up]
 
 
 def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() -> None:
@@ -168,9 +168,9 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
     Match.objects.filter(pk=match.pk).update(
         status=Match.Status.COMPLETED, home_score=1, away_score=0
     )
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
     assert stats_sweep()["scoring_queued"] == 1
-    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
 def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
@@ -182,7 +182,7 @@ def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
     stats_refresh()
     make_prediction(make_user(), match, 1, 0)
     assert stats_sweep()["refresh_queued"] == 1
-    [job] = waiting_jobs(jobs.REFRESH_STATS_VIEWS)
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
     assert job.scheduled_at is not None
     assert job.scheduled_at > timezone.now() + timedelta(seconds=30)
 
@@ -199,6 +199,99 @@ def test_sweep_trusts_a_refresh_that_started_after_the_writes() -> None:
     set_job_status(running, "doing")  # Procrastinate's trigger records the 'started' event
     assert not stats_behind_writes()
     assert stats_sweep()["refresh_queued"] == 0
+
+
+# --- What only worker tests used to guard ---------------------------------------------------------
+
+
+def test_a_save_whose_enqueue_fails_leaves_no_saved_result() -> None:
+    """Match.save() and its scoring job are one transaction: when the job cannot be written, the
+    result is not saved either (no completed match that nothing will score)."""
+    match = make_match()
+    with rolled_back():
+        with connection.cursor() as cursor:  # the queue refuses every job
+            cursor.execute(
+                "ALTER TABLE procrastinate_jobs ADD CONSTRAINT refuse_jobs CHECK (false) NOT VALID"
+            )
+        with pytest.raises(ConnectorException):
+            complete(match, 2, 1)
+        assert Match.objects.values_list("status", "home_score").get(pk=match.pk) == (
+            Match.Status.SCHEDULED,
+            None,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_inside_a_worker_rolls_back_with_its_job() -> None:
+    """Inside a worker, Procrastinate's app talks to the database on a connection of its own; our
+    enqueue still goes through Django's connection, so a save rolled back takes its job along."""
+    match = make_match()
+    worker_connector = DjangoConnector().get_worker_connector()  # as `procrastinate worker` does
+    with app.replace_connector(worker_connector), app.open(), transaction.atomic():
+        complete(match, 1, 0)
+        transaction.set_rollback(True)
+    assert ProcrastinateJob.objects.count() == 0
+
+
+def _call_in_thread(call: Callable[[], T]) -> tuple[threading.Thread, list[T | BaseException]]:
+    """Run `call` in a thread (so on a connection of its own); its result or error lands in the
+    list."""
+    outcome: list[T | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refresh_now_requests_on_two_connections_leave_one_job() -> None:
+    """A second request that arrives while the first one's transaction is open waits for it
+    (the advisory lock of the refresh's queueing lock), then finds its job: one job, both
+    requests answered."""
+    first_done, release = threading.Event(), threading.Event()
+
+    def first_request() -> jobs.RefreshRequest:
+        with transaction.atomic():
+            request = jobs.request_stats_refresh_now()
+            first_done.set()
+            release.wait(timeout=20)
+        return request
+
+    first, first_outcome = _call_in_thread(first_request)
+    try:
+        assert first_done.wait(timeout=20)
+        second, second_outcome = _call_in_thread(jobs.request_stats_refresh_now)
+        wait_until(lambda: _waiting_on_a_lock() == 1, timeout=20, what="the second to wait")
+    finally:
+        release.set()
+        first.join(timeout=20)
+    second.join(timeout=20)
+    [first_request_answer], [second_request_answer] = first_outcome, second_outcome
+    assert isinstance(first_request_answer, jobs.RefreshRequest), first_request_answer
+    assert isinstance(second_request_answer, jobs.RefreshRequest), second_request_answer
+    [job] = jobs_of(jobs.REFRESH_STATS_VIEWS, "todo")
+    assert (first_request_answer.status, first_request_answer.job_id) == ("queued", job.id)
+    assert (second_request_answer.status, second_request_answer.job_id) == (
+        "already_queued",
+        job.id,
+    )
 
 
 # --- priorities -------------------------------------------------------------------------------
@@ -226,7 +319,7 @@ def test_a_fresh_result_outranks_corrections_withdrawals_and_the_refresh() -> No
     withdrawn.status, withdrawn.home_score, withdrawn.away_score = "live", 0, 0
     withdrawn.save()
     jobs.enqueue_stats_refresh(delay_seconds=0)
-    assert [job.args["match_id"] for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [
+    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
         fresh.pk,
         corrected.pk,
         voided.pk,
@@ -262,7 +355,7 @@ def test_saving_an_unchanged_result_queues_nothing() -> None:
     live = make_match()
     live.status = Match.Status.LIVE
     live.save()
-    assert waiting_jobs(jobs.CALCULATE_POINTS) == []
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
 
 
 @pytest.mark.parametrize(("status", "score"), [("scheduled", None), ("live", 1)])
@@ -277,7 +370,9 @@ def test_withdrawing_a_result_queues_its_clearing_in_the_transaction(
     with transaction.atomic():
         match.status, match.home_score, match.away_score = status, score, score
         match.save()
-        assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+        assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
+            {"match_id": match.pk}
+        ]
 
 
 def test_sweep_queues_scoring_for_a_completed_match_with_an_unscored_prediction() -> None:
@@ -292,7 +387,7 @@ def test_sweep_queues_scoring_for_a_completed_match_with_an_unscored_prediction(
     with kickoff_check_off():
         make_prediction(make_user(), match, 1, 0)
     assert stats_sweep()["scoring_queued"] == 1
-    assert [job.args for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [{"match_id": match.pk}]
+    assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
     match_score_predictions(match_id=match.pk)
     assert list(match.predictions.values_list("points", flat=True)) == [3, 3]
     ProcrastinateJob.objects.all().delete()
@@ -329,7 +424,7 @@ def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
     first, second = make_match(), make_match()
     for match in (first, second):
         complete(match, 1, 0)
-    [stalled, running] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    [stalled, running] = [job.id for job in jobs_of(jobs.CALCULATE_POINTS, "todo")]
     run_by(stalled, dead)
     run_by(running, live)
     result = sweep_stale_points(timestamp=0)
@@ -339,7 +434,7 @@ def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
     # Rescued before the sweep looked for stale points, so no follow-up collides with it: the
     # only one queued is for the match still being scored on the live worker.
     assert result["scoring_queued"] == 1
-    assert [job.args["match_id"] for job in waiting_jobs(jobs.CALCULATE_POINTS)] == [
+    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
         first.pk,
         second.pk,
     ]
@@ -363,7 +458,7 @@ def test_a_rescue_job_queued_by_the_previous_release_still_runs() -> None:
     at the upgrade rescues instead of failing as an unknown task."""
     dead = insert_worker(last_beat="45 seconds")
     complete(make_match(), 1, 0)
-    [stalled] = [job.id for job in waiting_jobs(jobs.CALCULATE_POINTS)]
+    [stalled] = [job.id for job in jobs_of(jobs.CALCULATE_POINTS, "todo")]
     run_by(stalled, dead)
     assert "stats.tasks.rescue_stalled_jobs" in app.tasks
     assert rescue_stalled_jobs(timestamp=0) == {"rescued_job_ids": [stalled]}

@@ -8,22 +8,12 @@ every view row against its own definition run from scratch).
 
 from __future__ import annotations
 
-import http.client
 import itertools
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -36,12 +26,27 @@ from procrastinate.contrib.django.utils import connector_params
 from stats import jobs
 from stats.audit import overlapping_job_runs, stats_all_right
 from stats.models import JobError, Match, Prediction, ViewRefresh
+from stats.processes import (
+    free_port,
+    port_accepts,
+    processes_stop,
+    wait_until,
+    web_start,
+)
 from stats.relations import OVERALL_BOARD, STATS_RELATIONS
 from stats.services import match_score_predictions
-from stats_project.embedded_postgres.server import stop_server
+from tests.support import outage
 from tests.support.factories import complete, make_competition, make_match, make_user
-from tests.support.workers import REPO_ROOT, WORKER_ENV, Workers, stop_processes, wait_until
-from tests.support.workers import test_database_url as database_url_of_this_test
+from tests.support.jobs import jobs_of, stats_jobs_pending
+from tests.support.outage import (
+    PrivateServer,
+    Reading,
+    Supervisor,
+    private_server_start,
+    private_server_stop,
+    read_steadily,
+)
+from tests.support.workers import Workers, process_env, script_start
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.timeout(150)]
 
@@ -49,17 +54,6 @@ STATS_JOBS = (jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS)
 
 
 # --- Exactly right: points and views against a from-scratch recomputation ----------------------
-
-
-def jobs_of(task_name: str, *statuses: str) -> list[ProcrastinateJob]:
-    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
-    return list(found.filter(status__in=statuses) if statuses else found)
-
-
-def stats_jobs_pending() -> int:
-    return ProcrastinateJob.objects.filter(
-        task_name__in=STATS_JOBS, status__in=("todo", "doing")
-    ).count()
 
 
 def backend_waits_on_a_lock(query_fragment: str) -> bool:
@@ -200,20 +194,9 @@ def test_one_match_saved_a_thousand_times_from_four_processes(workers: Workers) 
     the points exact for the result that committed last."""
     [match] = predicted_league(matches=1, users=50)
     workers.start(2)
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url_of_this_test(),
-    }
     started = time.monotonic()
     storm = [
-        subprocess.Popen(
-            [sys.executable, "-c", STORM_SCRIPT, str(match.pk), str(process), "250"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        script_start(STORM_SCRIPT, str(match.pk), str(process), "250", env=process_env())
         for process in range(4)
     ]
     outputs = [process.communicate(timeout=120) for process in storm]
@@ -367,14 +350,6 @@ def test_poison_job_is_retried_with_growing_waits_then_parked_while_others_flow(
 
 # --- The database restarted under load ---------------------------------------------------------
 
-PRIVATE_DATABASE = "faults"
-START_SERVER_SCRIPT = """
-import sys
-from pathlib import Path
-from stats_project.embedded_postgres.server import ensure_server
-address = ensure_server(Path(sys.argv[1]), sys.argv[2])
-print(address.socket_dir, address.port)
-"""
 # Saves results one at a time through Match.save() (so each enqueues its scoring in the same
 # transaction), riding out the outage: on a database error it reconnects and saves again.
 FEEDER_SCRIPT = """
@@ -400,150 +375,12 @@ for match_id in match_ids:
     time.sleep(0.1)
 print(len(match_ids), errors)
 """
-RESTART_SECONDS = 1.0  # RestartSec= of docs/deploy/matchday-worker.service
-
-
-def start_private_server(pgdata: Path) -> str:
-    """Start (or start again) the embedded server in `pgdata`; return its DATABASE_URL.
-
-    In a child process, as another process of the project would start it.
-    """
-    output = subprocess.run(
-        [sys.executable, "-c", START_SERVER_SCRIPT, str(pgdata), PRIVATE_DATABASE],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    socket_dir, port = output.split()
-    return f"postgres://postgres@{quote(socket_dir, safe='')}:{port}/{PRIVATE_DATABASE}"
-
-
-def stop_private_server(pgdata: Path) -> None:
-    stop_server(pgdata)
-
-
-@dataclass
-class PrivateServer:
-    pgdata: Path
-    url: str
-    log_dir: Path
-
-    def environment(self, **extra: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": self.url,
-            **WORKER_ENV,
-            **extra,
-        }
-
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 
 
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
-    """A migrated database on an embedded server of our own, which this test may stop: never the
-    server the rest of the suite (or anyone else) uses."""
-    # A short path: the server's socket lives in its data folder.
-    pgdata = Path(tempfile.mkdtemp(prefix="matchday-faults-")) / "pgdata"
-    try:
-        server = PrivateServer(pgdata, start_private_server(pgdata), tmp_path)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-            cwd=REPO_ROOT,
-            env=server.environment(),
-            check=True,
-            timeout=120,
-        )
+    with outage.private_server(tmp_path) as server:
         yield server
-    finally:
-        stop_private_server(pgdata)
-        shutil.rmtree(pgdata.parent, ignore_errors=True)
-
-
-@dataclass
-class Supervisor:
-    """Keeps `count` workers running on the private server the way the shipped systemd unit does
-    (Restart=always): a worker that exits, whatever its status, is started again
-    RESTART_SECONDS later. Each exit is kept with its status and time."""
-
-    server: PrivateServer
-    count: int
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    exits: list[tuple[float, int]] = field(default_factory=list)
-    _due: list[float] = field(default_factory=list)
-    _started = 0
-
-    def start(self) -> None:
-        self.processes = [self._spawn() for _ in range(self.count)]
-        self._due = [0.0] * self.count
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        log_path = self.server.log_dir / f"worker-{self._started}.log"
-        self._started += 1
-        with log_path.open("wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "manage.py", "procrastinate", "worker"],
-                cwd=REPO_ROOT,
-                env=self.server.environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def tend(self) -> None:
-        now = time.monotonic()
-        for slot, process in enumerate(self.processes):
-            if process.poll() is None:
-                continue
-            if not self._due[slot]:
-                self.exits.append((now, process.returncode))
-                self._due[slot] = now + RESTART_SECONDS
-            elif now >= self._due[slot]:
-                self.processes[slot], self._due[slot] = self._spawn(), 0.0
-
-    def stop_all(self) -> None:
-        stop_processes(self.processes)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.server.log_dir.glob("*.log"))
-        )
-
-
-@dataclass(frozen=True)
-class Reading:
-    at: float
-    path: str
-    status: int  # 0: no answer (refused, reset or timed out)
-    seconds: float
-
-
-def read_steadily(port: int, stop: threading.Event, readings: list[Reading]) -> None:
-    """GET the API and /health in turn, one request at a time, until told to stop."""
-    for path in itertools.cycle(("/api/leaderboard?page_size=10", "/health")):
-        if stop.is_set():
-            return
-        started = time.monotonic()
-        status = 0
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-            conn.request("GET", path)
-            status = conn.getresponse().status
-            conn.close()
-        except OSError:
-            pass
-        readings.append(Reading(started, path, status, time.monotonic() - started))
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def private_stats_settled(server: PrivateServer) -> bool:
@@ -595,29 +432,18 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
         match_ids = [row[0] for row in conn.execute("SELECT id FROM stats_match ORDER BY id")]
 
     port = free_port()
-    web_log = (server.log_dir / "web.log").open("wb")
-    web = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=REPO_ROOT,
-        env=server.environment(),
-        stdout=web_log,
-        stderr=subprocess.STDOUT,
-    )
+    web = web_start(port, env=server.environment(), log=server.log_dir / "web.log")
     supervisor = Supervisor(server, count=2)
     stop_reading = threading.Event()
     readings: list[Reading] = []
     reader = threading.Thread(target=read_steadily, args=(port, stop_reading, readings))
     feeder = None
     try:
-        wait_until(lambda: socket_accepts(port), timeout=30, what="the web server")
+        wait_until(lambda: port_accepts(port), timeout=30, what="the web server")
         supervisor.start()
         reader.start()
-        feeder = subprocess.Popen(
-            [sys.executable, "-c", FEEDER_SCRIPT, ",".join(map(str, match_ids))],
-            cwd=REPO_ROOT,
-            env=server.environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        feeder = script_start(
+            FEEDER_SCRIPT, ",".join(map(str, match_ids)), env=server.environment()
         )
 
         def busy() -> bool:
@@ -632,11 +458,11 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
             return bool(workers == 2 and scored >= 3)
 
         wait_until(busy, timeout=30, what="both workers to be scoring")
-        pause(0.5, supervisor)
+        supervisor.pause(0.5)
         outage_started = time.monotonic()
-        stop_private_server(server.pgdata)
-        pause(4.0, supervisor)
-        assert start_private_server(server.pgdata) == server.url  # same socket, same port
+        private_server_stop(server.pgdata)
+        supervisor.pause(4.0)
+        assert private_server_start(server.pgdata) == server.url  # same socket, same port
         with server.connect() as conn:
             [(up_for,)] = conn.execute(
                 "SELECT extract(epoch FROM now() - pg_postmaster_start_time())"
@@ -660,7 +486,7 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
 
         wait_until(recovered, timeout=90, what="every result scored and in the views")
         recovered_in = time.monotonic() - outage_ended
-        pause(1.0, supervisor)
+        supervisor.pause(1.0)
         stop_reading.set()
         reader.join(timeout=30)
 
@@ -709,25 +535,7 @@ def test_database_restart_under_load_loses_nothing(private_server: PrivateServer
             feeder.kill()
             feeder.communicate()
         supervisor.stop_all()
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=15)
-        web_log.close()
-
-
-def socket_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def pause(seconds: float, supervisor: Supervisor) -> None:
-    """Wait, tending the workers meanwhile as their supervisor would."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        supervisor.tend()
-        time.sleep(0.05)
+        processes_stop([web])
 
 
 # --- Requests while the database is down -------------------------------------------------------

@@ -12,15 +12,12 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from stats.models import Match
-from stats.services import match_score_predictions, stats_refresh
+from stats.services import stats_refresh
 from tests.support.factories import (
-    complete,
-    make_match,
-    make_prediction,
-    make_user,
     settle_without_points,
 )
 from tests.support.jobs import insert_job, insert_worker
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +57,7 @@ def test_empty_league_is_healthy(client: Client) -> None:
 def test_a_scored_and_refreshed_league_is_healthy(client: Client) -> None:
     """After scoring and a refresh, nothing is stale and the refresh age is reported."""
     insert_worker()  # alive, as it would be to run the queued scoring
-    match = make_match()
-    make_prediction(make_user(), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_refresh()
+    one_scored_match()
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["matches_with_stale_points"] == 0
@@ -170,10 +163,7 @@ def test_points_missing_from_the_views_for_over_an_hour_make_it_unhealthy(client
     """Points scored two hours ago that no refresh has picked up: the refresh job is failing.
     A refresh clears it."""
     insert_worker()  # alive, as it would be to run the queued scoring
-    match = make_match()
-    make_prediction(make_user(), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
+    match = one_scored_match(refreshed=False)
     Match.objects.filter(pk=match.pk).update(
         completed_at=timezone.now() - timedelta(hours=2, minutes=1),
         points_calculated_at=timezone.now() - timedelta(hours=2),

@@ -9,9 +9,7 @@ from django.conf import settings
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
-from stats.models import Prediction
-from stats.services import stats_refresh
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.leagues import scored_league
 
 
@@ -97,10 +95,7 @@ def test_page_explains_a_bad_choice(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_browser_renders_the_board_and_the_picker_switches_it(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -113,51 +108,46 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
     visitor.force_login(league.carol)
     session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
     # No ORM calls below: Playwright's sync API runs an event loop, in which Django refuses them.
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-            context = browser.new_context()
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": session_cookie,
-                        "url": live_server.url,
-                    }
-                ]
-            )
-            page = context.new_page()
-            page.goto(f"{live_server.url}/leaderboard/")
-
-            board = page.locator("#board tbody tr")
-            expect(board).to_have_count(4)
-            assert page.locator("#board td.rank").all_inner_texts() == ["1", "1", "3", "4"]
-            assert page.locator("#board td.name").all_inner_texts() == [
-                "alice",
-                "bob",
-                "dave",
-                "carol",
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": session_cookie,
+                    "url": live_server.url,
+                }
             ]
-            expect(page.locator("#board tr.me td.name")).to_have_text("carol")
-            expect(page.locator("#refreshed")).to_contain_text("Last refreshed")
+        )
+        page = context.new_page()
+        page.goto(f"{live_server.url}/leaderboard/")
 
-            page.select_option("#competition", "cup")
-            page.wait_for_url("**/leaderboard/?competition=cup**")
-            expect(page.locator("h1")).to_have_text("Leaderboard: Cup")
-            expect(board).to_have_count(2)
-            assert page.locator("#board td.rank").all_inner_texts() == ["1", "2"]
-            assert page.locator("#board td.name").all_inner_texts() == ["dave", "carol"]
-            expect(page.locator("#board tr.me td.rank")).to_have_text("2")
+        board = page.locator("#board tbody tr")
+        expect(board).to_have_count(4)
+        assert page.locator("#board td.rank").all_inner_texts() == ["1", "1", "3", "4"]
+        assert page.locator("#board td.name").all_inner_texts() == [
+            "alice",
+            "bob",
+            "dave",
+            "carol",
+        ]
+        expect(page.locator("#board tr.me td.name")).to_have_text("carol")
+        expect(page.locator("#refreshed")).to_contain_text("Last refreshed")
 
-            page.select_option("#round", "1")
-            page.click("button[type=submit]")
-            page.wait_for_url("**round=1**")
-            expect(page.locator("h1")).to_have_text("Leaderboard: Cup, round 1")
-            page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
-            browser.close()
-    finally:
-        # The flush after a transactional test empties the tables but not the views.
-        Prediction.objects.all().delete()
-        stats_refresh()
+        page.select_option("#competition", "cup")
+        page.wait_for_url("**/leaderboard/?competition=cup**")
+        expect(page.locator("h1")).to_have_text("Leaderboard: Cup")
+        expect(board).to_have_count(2)
+        assert page.locator("#board td.rank").all_inner_texts() == ["1", "2"]
+        assert page.locator("#board td.name").all_inner_texts() == ["dave", "carol"]
+        expect(page.locator("#board tr.me td.rank")).to_have_text("2")
+
+        page.select_option("#round", "1")
+        page.click("button[type=submit]")
+        page.wait_for_url("**round=1**")
+        expect(page.locator("h1")).to_have_text("Leaderboard: Cup, round 1")
+        page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
+        browser.close()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.workers import REPO_ROOT
+from stats.processes import REPO_ROOT
 
 PROBE = (
     "import logging;"

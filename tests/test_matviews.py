@@ -26,7 +26,6 @@ from stats.models import (
     MatchSummary,
     Prediction,
     RoundStanding,
-    Team,
     ViewRefresh,
 )
 from stats.relations import MATCH_SUMMARIES, OVERALL_BOARD, STATS_RELATIONS, StatsRelation
@@ -469,18 +468,6 @@ def reader() -> Iterator[psycopg.Connection[Any]]:
         yield reader
 
 
-@pytest.fixture
-def _views_emptied_afterwards() -> Iterator[None]:
-    """Django's flush after a transactional test leaves the views' rows (they are no tables):
-    empty the data and refresh, so no later test reads this test's leaderboard."""
-    yield
-    Prediction.objects.all().delete()
-    Match.objects.all().delete()
-    Team.objects.all().delete()
-    Competition.objects.all().delete()
-    stats_refresh()
-
-
 def _scored_league_of_one() -> User:
     """One user with one exact score, not yet in the (freshly refreshed, empty) views."""
     stats_refresh()
@@ -499,7 +486,6 @@ def _read_leaderboard(reader: psycopg.Connection[Any]) -> list[tuple[int, int, i
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_views_emptied_afterwards")
 def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
     reader: psycopg.Connection[Any], settings: Settings
 ) -> None:
@@ -516,7 +502,6 @@ def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_views_emptied_afterwards")
 def test_reader_blocks_plain_refresh(reader: psycopg.Connection[Any]) -> None:
     """Contrast that proves the test above can fail: the same reader makes a plain (not
     concurrent) refresh wait for its lock until the lock timeout."""
@@ -532,7 +517,6 @@ def test_reader_blocks_plain_refresh(reader: psycopg.Connection[Any]) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_views_emptied_afterwards")
 def test_reader_does_not_wait_for_a_running_concurrent_refresh(
     reader: psycopg.Connection[Any],
 ) -> None:
@@ -548,7 +532,6 @@ def test_reader_does_not_wait_for_a_running_concurrent_refresh(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_views_emptied_afterwards")
 def test_running_plain_refresh_blocks_reader(reader: psycopg.Connection[Any]) -> None:
     """Contrast that proves the test above can fail: while a plain refresh holds its lock, the
     same reader waits and hits its lock timeout."""

@@ -26,8 +26,11 @@ pytestmark = pytest.mark.django_db
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _constraint_name(excinfo: pytest.ExceptionInfo[IntegrityError]) -> str | None:
-    """The name PostgreSQL gives for the constraint that refused the row."""
+def _refusing_constraint(write: Callable[[], object]) -> str | None:
+    """Run `write` in a savepoint, which the database must refuse with IntegrityError; the name
+    PostgreSQL gives for the constraint that refused the row."""
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        write()
     cause = excinfo.value.__cause__
     assert isinstance(cause, psycopg.errors.IntegrityError)
     return cause.diag.constraint_name
@@ -114,9 +117,10 @@ BadColumns = Callable[[dict[str, Any]], dict[str, Any]]
 def test_orm_create_refuses_bad_match(bad: BadColumns, constraint: str) -> None:
     """Creating a match that breaks a rule through the ORM raises IntegrityError."""
     columns = _valid_match_columns()
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        Match.objects.create(**{**columns, **bad(columns)})
-    assert _constraint_name(excinfo) == constraint
+    assert (
+        _refusing_constraint(lambda: Match.objects.create(**{**columns, **bad(columns)}))
+        == constraint
+    )
     assert Match.objects.count() == 0
 
 
@@ -127,9 +131,7 @@ def test_orm_save_refuses_bad_match(bad: BadColumns, constraint: str) -> None:
     match = Match.objects.create(**columns)
     for name, value in bad(columns).items():
         setattr(match, name, value)
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        match.save()
-    assert _constraint_name(excinfo) == constraint
+    assert _refusing_constraint(lambda: match.save()) == constraint
     assert Match.objects.values_list("status", "round", "home_score", "away_score").get() == (
         Match.Status.SCHEDULED,
         1,
@@ -143,9 +145,7 @@ def test_raw_insert_refuses_bad_match(bad: BadColumns, constraint: str) -> None:
     """A raw SQL INSERT of a match that breaks a rule is refused by the database."""
     columns = _valid_match_columns()
     statement, params = _insert_sql("stats_match", {**columns, **bad(columns)})
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == constraint
+    assert _refusing_constraint(lambda: _execute(statement, params)) == constraint
     assert Match.objects.count() == 0
 
 
@@ -155,9 +155,7 @@ def test_raw_update_refuses_bad_match(bad: BadColumns, constraint: str) -> None:
     columns = _valid_match_columns()
     match = Match.objects.create(**columns)
     statement, params = _update_sql("stats_match", match.pk, bad(columns))
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == constraint
+    assert _refusing_constraint(lambda: _execute(statement, params)) == constraint
     assert Match.objects.values_list("status", "round", "home_score", "away_score").get() == (
         Match.Status.SCHEDULED,
         1,
@@ -180,22 +178,22 @@ def test_raw_insert_accepts_valid_match() -> None:
 
 # --- Prediction constraints -------------------------------------------------------------------
 
+NEGATIVE_PREDICTION_SCORES = [
+    (-1, 0, "stats_prediction_home_score_check"),
+    (0, -1, "stats_prediction_away_score_check"),
+]
 
-@pytest.mark.parametrize(
-    ("home_score", "away_score", "constraint"),
-    [
-        (-1, 0, "stats_prediction_home_score_check"),
-        (0, -1, "stats_prediction_away_score_check"),
-    ],
-)
+
+@pytest.mark.parametrize(("home_score", "away_score", "constraint"), NEGATIVE_PREDICTION_SCORES)
 def test_orm_refuses_negative_prediction_score(
     home_score: int, away_score: int, constraint: str
 ) -> None:
     """A prediction with a negative score is refused through the ORM."""
     user, match = make_user(), make_match()
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        make_prediction(user, match, home_score, away_score)
-    assert _constraint_name(excinfo) == constraint
+    assert (
+        _refusing_constraint(lambda: make_prediction(user, match, home_score, away_score))
+        == constraint
+    )
     assert Prediction.objects.count() == 0
 
 
@@ -213,13 +211,7 @@ def _prediction_columns(
     }
 
 
-@pytest.mark.parametrize(
-    ("home_score", "away_score", "constraint"),
-    [
-        (-1, 0, "stats_prediction_home_score_check"),
-        (0, -1, "stats_prediction_away_score_check"),
-    ],
-)
+@pytest.mark.parametrize(("home_score", "away_score", "constraint"), NEGATIVE_PREDICTION_SCORES)
 def test_raw_sql_refuses_negative_prediction_score(
     home_score: int, away_score: int, constraint: str
 ) -> None:
@@ -228,9 +220,7 @@ def test_raw_sql_refuses_negative_prediction_score(
     statement, params = _insert_sql(
         "stats_prediction", _prediction_columns(user, match, home_score, away_score)
     )
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == constraint
+    assert _refusing_constraint(lambda: _execute(statement, params)) == constraint
 
     prediction = make_prediction(user, match, 1, 1)
     statement, params = _update_sql(
@@ -238,9 +228,7 @@ def test_raw_sql_refuses_negative_prediction_score(
         prediction.pk,
         {"home_score": home_score, "away_score": away_score},
     )
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == constraint
+    assert _refusing_constraint(lambda: _execute(statement, params)) == constraint
     assert list(Prediction.objects.values_list("home_score", "away_score")) == [(1, 1)]
 
 
@@ -248,9 +236,10 @@ def test_orm_refuses_second_prediction_for_same_match() -> None:
     """A user predicts a match at most once: a second prediction through the ORM is refused."""
     user, match = make_user(), make_match()
     make_prediction(user, match, 1, 0)
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        make_prediction(user, match, 2, 2)
-    assert _constraint_name(excinfo) == "stats_prediction_one_per_match"
+    assert (
+        _refusing_constraint(lambda: make_prediction(user, match, 2, 2))
+        == "stats_prediction_one_per_match"
+    )
     assert list(Prediction.objects.values_list("home_score", "away_score")) == [(1, 0)]
 
 
@@ -260,15 +249,17 @@ def test_raw_sql_refuses_second_prediction_for_same_match() -> None:
     user, match, other_match = make_user(), make_match(), make_match()
     make_prediction(user, match, 1, 0)
     statement, params = _insert_sql("stats_prediction", _prediction_columns(user, match, 2, 2))
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == "stats_prediction_one_per_match"
+    assert (
+        _refusing_constraint(lambda: _execute(statement, params))
+        == "stats_prediction_one_per_match"
+    )
 
     moved = make_prediction(user, other_match, 3, 3)
     statement, params = _update_sql("stats_prediction", moved.pk, {"match_id": match.pk})
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        _execute(statement, params)
-    assert _constraint_name(excinfo) == "stats_prediction_one_per_match"
+    assert (
+        _refusing_constraint(lambda: _execute(statement, params))
+        == "stats_prediction_one_per_match"
+    )
     assert sorted(Prediction.objects.values_list("match_id", "home_score", "away_score")) == [
         (match.pk, 1, 0),
         (other_match.pk, 3, 3),

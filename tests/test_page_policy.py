@@ -13,9 +13,8 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
-from stats.models import Match, Prediction
-from stats.services import stats_refresh
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from stats.models import Match
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
 
@@ -115,10 +114,7 @@ def test_the_refresh_now_button_is_offered_to_those_who_may_press_it(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_the_admin_works_under_the_policy_in_a_browser(live_server: LiveServer) -> None:
     """In headless Chromium: the admin's scripts run (the select-all box of the match list
     ticks every row) and the browser reports no policy violation on the admin's pages."""
@@ -130,12 +126,7 @@ def test_the_admin_works_under_the_policy_in_a_browser(live_server: LiveServer) 
     matches = Match.objects.count()
     violations: list[str] = []
     # No ORM calls inside: Playwright's sync API runs an event loop, in which Django refuses them.
-    try:
-        run_the_admin_in_chromium(live_server.url, session_cookie, matches, violations)
-    finally:
-        # The flush after a transactional test empties the tables but not the views.
-        Prediction.objects.all().delete()
-        stats_refresh()
+    run_the_admin_in_chromium(live_server.url, session_cookie, matches, violations)
     assert violations == []
 
 

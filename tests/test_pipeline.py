@@ -12,6 +12,7 @@ from procrastinate.contrib.django.utils import connector_params
 from stats import jobs
 from stats.audit import overlapping_job_runs, stats_all_right, stats_differences, wrong_points
 from stats.models import JobError, LeaderboardEntry, Match, Prediction
+from stats.processes import wait_until
 from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
@@ -20,14 +21,10 @@ from tests.support.factories import (
     make_prediction,
     make_user,
 )
-from tests.support.workers import Workers, wait_until
+from tests.support.jobs import jobs_of
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
-
-
-def jobs_of(task_name: str, status: str | None = None) -> list[ProcrastinateJob]:
-    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
-    return list(found.filter(status=status) if status else found)
 
 
 def points_are_right(*matches: Match) -> bool:

@@ -23,9 +23,11 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.contrib.django.utils import connector_params
 
 from stats.models import JobError
+from stats.processes import wait_until
 from tests.support.factories import make_user, rolled_back
-from tests.support.workers import Workers, wait_until
-from tests.worker_tasks import wait_for_follow_up
+from tests.support.jobs import set_job_status
+from tests.support.worker_tasks import wait_for_follow_up
+from tests.support.workers import Workers
 
 # At most this many advisory locks per transaction, whatever it defers (the guard's key space).
 GUARD_LOCK_BUCKETS = 1024
@@ -40,11 +42,6 @@ def defer(queueing_lock: str, then: str = "return") -> int:
             then=then
         )
     )
-
-
-def set_status(job_id: int, status: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
 
 
 def status_of(*job_ids: int) -> list[str]:
@@ -146,7 +143,7 @@ def test_a_manual_retry_colliding_with_a_follow_up_is_settled_cancelled() -> Non
     """`procrastinate_retry_job_v2` (the shell's and the admin's retry) moves 'failed' to 'todo'.
     With a follow-up waiting, 0004 let it raise the queueing lock's unique violation."""
     failed = defer("manual")
-    set_status(failed, "failed")
+    set_job_status(failed, "failed")
     follow_up = defer("manual")
     with connection.cursor() as cursor:
         cursor.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", [failed])
@@ -158,7 +155,7 @@ def test_a_manual_retry_colliding_with_a_follow_up_is_settled_cancelled() -> Non
 def test_a_retry_with_nothing_waiting_goes_back_to_the_queue() -> None:
     """The guard settles collisions only: alone, a retried job waits again, and no record."""
     job = defer("alone")
-    set_status(job, "doing")
+    set_job_status(job, "doing")
     with connection.cursor() as cursor:
         cursor.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", [job])
     assert status_of(job) == ["todo"]
@@ -180,7 +177,7 @@ def test_a_retry_waits_for_a_follow_up_being_deferred_then_settles() -> None:
     invisible to the retry's check). The retry waits for it, then sees it and settles, instead
     of hitting the unique index once it commits."""
     running = defer("race1")
-    set_status(running, "doing")
+    set_job_status(running, "doing")
     with psycopg.connect(**connector_params()) as other:
         other.execute(DEFER_BATCH, ["race", 1])  # queueing lock 'race' || 1
         outcome: list[BaseException | None] = []
@@ -265,10 +262,10 @@ def test_the_admin_refuses_to_retry_a_job_whose_follow_up_waits(admin_client: Cl
     naming that follow-up (the failure stays visible); 0004 answered 500 here. A failed job
     with nothing waiting is retried in the same action."""
     superseded = defer("admin-retry")
-    set_status(superseded, "failed")
+    set_job_status(superseded, "failed")
     follow_up = defer("admin-retry")
     alone = defer("admin-alone")
-    set_status(alone, "failed")
+    set_job_status(alone, "failed")
     response = post_action(admin_client, "retry", superseded, alone)
     assert response.status_code == 302
     assert [str(message) for message in get_messages(response.wsgi_request)] == [
@@ -282,7 +279,7 @@ def test_the_admin_refuses_to_retry_a_job_whose_follow_up_waits(admin_client: Cl
 @pytest.mark.django_db
 def test_the_job_page_shows_what_superseded_a_job(admin_client: Client) -> None:
     failed = defer("page")
-    set_status(failed, "failed")
+    set_job_status(failed, "failed")
     follow_up = defer("page")
     with connection.cursor() as cursor:
         cursor.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", [failed])
@@ -309,7 +306,7 @@ def test_view_only_staff_cannot_cancel_abort_or_retry_jobs() -> None:
     assert page.status_code == 200
     assert [b'value="retry"' in page.content, b'value="cancel"' in page.content] == [False, False]
     answers = [post_action(viewer, action, waiting) for action in ("cancel", "abort")]
-    set_status(waiting, "failed")
+    set_job_status(waiting, "failed")
     answers.append(post_action(viewer, "retry", waiting))
     assert [answer.status_code for answer in answers] == [200] * 3  # the list; no action ran
     assert status_of(waiting) == ["failed"]

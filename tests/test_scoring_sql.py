@@ -17,10 +17,9 @@ from stats.models import Competition, Match, Prediction, Team
 from stats.scoring import PointTiers, prediction_points
 from stats.services import MatchScoring, match_score_predictions
 from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
+from tests.support.scoring import DEFAULT_TIERS, TRUTH_TABLE
 
 pytestmark = pytest.mark.django_db
-
-DEFAULT_TIERS = PointTiers(exact=3, goal_difference=2, outcome=1)
 
 
 def _points(match: Match) -> list[int | None]:
@@ -44,19 +43,7 @@ def _predict(match: Match, scores: list[tuple[int, int]]) -> list[Prediction]:
 
 
 @pytest.mark.parametrize(
-    ("predicted", "result", "points"),
-    [
-        ((2, 1), (2, 1), 3),  # exact
-        ((0, 0), (0, 0), 3),  # exact draw
-        ((3, 2), (2, 1), 2),  # same goal difference
-        ((1, 1), (2, 2), 2),  # a draw predicted as another draw
-        ((0, 3), (1, 4), 2),  # same away margin
-        ((3, 0), (1, 0), 1),  # right winner, wrong difference
-        ((0, 2), (1, 4), 1),  # right away win
-        ((1, 0), (0, 1), 0),  # wrong winner
-        ((1, 1), (1, 0), 0),  # draw predicted, home win
-        ((2, 0), (1, 1), 0),  # home win predicted, draw
-    ],
+    ("predicted", "result", "points"), [case for case in TRUTH_TABLE if case[1] is not None]
 )
 def test_sql_scoring_truth_table(
     predicted: tuple[int, int], result: tuple[int, int], points: int

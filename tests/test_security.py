@@ -4,12 +4,10 @@ are closed to non-staff. Production settings: tests/test_deploy_settings.py."""
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -17,15 +15,13 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import LeaderboardEntry, Match
-from stats.services import match_score_predictions, stats_refresh
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
-from tests.support.factories import complete, make_match, make_prediction, make_user
+from tests.support.cron import CRON_SECRET, CRON_URL
+from tests.support.factories import make_user
 from tests.support.jobs import insert_worker
+from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "cron-" + secrets.token_urlsafe(32)
-CRON_URL = "/api/cron/update-stats"
 
 
 # --- The cron secret -----------------------------------------------------------------------------
@@ -33,23 +29,7 @@ CRON_URL = "/api/cron/update-stats"
 
 @pytest.fixture
 def league() -> Match:
-    match = make_match()
-    make_prediction(make_user("alice"), match, 1, 0)
-    complete(match, 1, 0)
-    match_score_predictions(match_id=match.pk)
-    stats_refresh()
-    return match
-
-
-@pytest.fixture
-def unreachable_database() -> Any:
-    saved = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="9", EMBEDDED_PGDATA="")
-    yield
-    connection.close()
-    connection.settings_dict.clear()
-    connection.settings_dict.update(saved)
+    return one_scored_match(username="alice")
 
 
 def test_the_cron_secret_is_never_logged_nor_echoed(
@@ -57,17 +37,17 @@ def test_the_cron_secret_is_never_logged_nor_echoed(
 ) -> None:
     """Every answer and every log record (all loggers at DEBUG) of right, wrong and near-miss
     calls, and of every public page, is free of the secret."""
-    settings.CRON_SECRET = SECRET
+    settings.CRON_SECRET = CRON_SECRET
     caplog.set_level(logging.DEBUG)
     insert_worker()  # alive, so the refresh queued by the calls leaves /health at 200
     responses = [
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET[:-1]}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=f"bearer {SECRET}"),
-        client.post(CRON_URL, HTTP_AUTHORIZATION=SECRET),
-        client.post(f"{CRON_URL}?secret={SECRET}"),
-        client.get(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET[:-1]}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=f"bearer {CRON_SECRET}"),
+        client.post(CRON_URL, HTTP_AUTHORIZATION=CRON_SECRET),
+        client.post(f"{CRON_URL}?secret={CRON_SECRET}"),
+        client.get(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}"),
         client.get("/health"),
         client.get("/metrics"),
         client.get("/api/leaderboard"),
@@ -79,10 +59,10 @@ def test_the_cron_secret_is_never_logged_nor_echoed(
     ]
     assert caplog.records, "nothing was logged: the check would prove nothing"
     for response in responses:
-        assert SECRET.encode() not in response.content
-        assert all(SECRET not in value for _, value in response.items())
-    assert SECRET not in caplog.text
-    assert all(SECRET not in str(record.args) for record in caplog.records)
+        assert CRON_SECRET.encode() not in response.content
+        assert all(CRON_SECRET not in value for _, value in response.items())
+    assert CRON_SECRET not in caplog.text
+    assert all(CRON_SECRET not in str(record.args) for record in caplog.records)
 
 
 @pytest.mark.usefixtures("unreachable_database")
@@ -91,13 +71,13 @@ def test_the_cron_secret_is_not_in_the_error_logged_when_the_database_is_down(
     client: Client, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The failure is logged and answered with a 503; neither has the secret."""
-    settings.CRON_SECRET = SECRET
+    settings.CRON_SECRET = CRON_SECRET
     caplog.set_level(logging.DEBUG)
-    response = client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
+    response = client.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}")
     assert response.status_code == 503
-    assert SECRET.encode() not in response.content
+    assert CRON_SECRET.encode() not in response.content
     assert "database unavailable during POST /api/cron/update-stats" in caplog.text
-    assert SECRET not in caplog.text
+    assert CRON_SECRET not in caplog.text
 
 
 def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
@@ -105,15 +85,15 @@ def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
 ) -> None:
     """Django's error report (the DEBUG page, the mail to ADMINS) cleanses both the setting and
     the header carrying it."""
-    settings.CRON_SECRET = SECRET
-    request = rf.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {SECRET}")
-    assert SafeExceptionReporterFilter().get_safe_settings()["CRON_SECRET"] != SECRET
+    settings.CRON_SECRET = CRON_SECRET
+    request = rf.post(CRON_URL, HTTP_AUTHORIZATION=f"Bearer {CRON_SECRET}")
+    assert SafeExceptionReporterFilter().get_safe_settings()["CRON_SECRET"] != CRON_SECRET
     try:
         raise RuntimeError("boom")
     except RuntimeError as exc:
         reporter = ExceptionReporter(request, type(exc), exc, exc.__traceback__)
-        assert SECRET not in reporter.get_traceback_text()
-        assert SECRET not in reporter.get_traceback_html()
+        assert CRON_SECRET not in reporter.get_traceback_text()
+        assert CRON_SECRET not in reporter.get_traceback_html()
 
 
 # --- The admin and the read-only models ------------------------------------------------------

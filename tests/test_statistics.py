@@ -40,6 +40,7 @@ from stats.models import (
     Prediction,
     RoundStanding,
 )
+from stats.processes import wait_until
 from stats.relations import ROUND_BOARDS
 from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
@@ -50,7 +51,6 @@ from tests.support.factories import (
     make_team,
     make_user,
 )
-from tests.support.workers import wait_until
 
 goals = st.integers(min_value=0, max_value=4)
 

@@ -1,4 +1,6 @@
-"""What tests, bench/ and the demo share: league builders, the worker harness, private servers.
+"""What the tests share: league builders, job helpers, processes on the test database, a private
+server for outages. The worker harness itself is `stats.processes`, since `manage.py demo` and
+bench/ start workers too.
 
 Test modules import from here and from `stats`, never from each other.
 """

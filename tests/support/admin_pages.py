@@ -2,20 +2,6 @@
 
 from __future__ import annotations
 
-CHANGELISTS = [
-    "stats_competition",
-    "stats_team",
-    "stats_match",
-    "stats_prediction",
-    "stats_leaderboardentry",
-    "stats_competitionstanding",
-    "stats_roundstanding",
-    "stats_competitiontotal",
-    "stats_matchsummary",
-    "stats_viewrefresh",
-    "stats_joberror",
-    "procrastinate_procrastinatejob",
-]
 READ_ONLY = [
     "stats_leaderboardentry",
     "stats_competitionstanding",
@@ -24,4 +10,12 @@ READ_ONLY = [
     "stats_matchsummary",
     "stats_viewrefresh",
     "stats_joberror",
+]
+CHANGELISTS = [
+    "stats_competition",
+    "stats_team",
+    "stats_match",
+    "stats_prediction",
+    *READ_ONLY,
+    "procrastinate_procrastinatejob",
 ]

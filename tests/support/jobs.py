@@ -1,8 +1,11 @@
-"""Job rows written the way Procrastinate writes them, for tests of the queue's readers."""
+"""Job rows written and moved the way Procrastinate does, and the jobs a test looks for."""
 
 from __future__ import annotations
 
 from django.db import connection
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from stats import jobs
 
 
 def insert_job(
@@ -32,6 +35,26 @@ def insert_job(
                 "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [step, job_id]
             )
     return int(job_id)
+
+
+def jobs_of(task_name: str, *statuses: str) -> list[ProcrastinateJob]:
+    """A task's jobs in the order they were deferred: those in `statuses`, or all."""
+    found = ProcrastinateJob.objects.filter(task_name=task_name).order_by("id")
+    return list(found.filter(status__in=statuses) if statuses else found)
+
+
+def stats_jobs_pending() -> int:
+    """Scoring and refresh jobs still waiting or running."""
+    return ProcrastinateJob.objects.filter(
+        task_name__in=(jobs.CALCULATE_POINTS, jobs.REFRESH_STATS_VIEWS),
+        status__in=("todo", "doing"),
+    ).count()
+
+
+def set_job_status(job_id: int, status: str) -> None:
+    """Move a job as a worker would (Procrastinate's triggers record the event)."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", [status, job_id])
 
 
 def insert_worker(*, last_beat: str = "0 seconds") -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 
-from stats.models import Competition
+from stats.models import Competition, Match
 from stats.services import match_score_predictions, stats_refresh
 from tests.support.factories import (
     complete,
@@ -50,3 +50,21 @@ def scored_league() -> League:
         match_score_predictions(match_id=match.pk)
     stats_refresh()
     return League(premier, cup, alice, bob, carol, dave)
+
+
+def one_scored_match(
+    *,
+    username: str | None = None,
+    competition: Competition | None = None,
+    score: tuple[int, int] = (1, 0),
+    refreshed: bool = True,
+) -> Match:
+    """A match one user predicted exactly, completed with `score` and scored in this process
+    (its scoring job stays queued), the views refreshed unless told otherwise."""
+    match = make_match(competition)
+    make_prediction(make_user(username), match, *score)
+    complete(match, *score)
+    match_score_predictions(match_id=match.pk)
+    if refreshed:
+        stats_refresh()
+    return match

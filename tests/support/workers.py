@@ -1,20 +1,18 @@
-"""Real Procrastinate worker processes on the test database, for tests that need a worker."""
+"""Processes a test starts on its own database: real workers (stats.processes' pool), scripts,
+`manage.py` commands, each with the test settings and the test database's URL."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 from django.db import connection
 from procrastinate.contrib.django import app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from stats.processes import REPO_ROOT, Process, WorkerPool, wait_until, workers_registered
 
 # Fast beats and polling so rescue and delayed jobs happen within seconds in tests.
 WORKER_ENV = {
@@ -26,7 +24,7 @@ WORKER_ENV = {
 }
 
 
-def test_database_url() -> str:
+def database_url_of_this_test() -> str:
     """The URL of the database this test runs on, for processes started by the test."""
     params = connection.get_connection_params()
     user = quote(params.get("user") or "postgres", safe="")
@@ -35,73 +33,40 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{params.get('port') or 5432}/{params['dbname']}"
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+def process_env(
+    database_url: str | None = None, *, settings: str = "tests.settings", **extra: str
+) -> dict[str, str]:
+    """What a child process adds to this one's environment to run on `database_url` (default:
+    this test's database) with `settings`."""
+    return {
+        "DJANGO_SETTINGS_MODULE": settings,
+        "DATABASE_URL": database_url or database_url_of_this_test(),
+        **extra,
+    }
 
 
-def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM (a worker's graceful stop), then SIGKILL whatever is still running after 15 s."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def script_start(script: str, *arguments: str, env: dict[str, str]) -> Process:
+    """`python -c script arguments...` in the repository, this environment plus `env`, its
+    output piped back to the test (`communicate()`)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *arguments],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
-class Workers:
-    """Starts `manage.py procrastinate worker` processes and stops them all at the end."""
+class Workers(WorkerPool):
+    """Real workers on this test's database (its writes must commit to be seen), with the fast
+    beats of WORKER_ENV, and what tests do to them."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, count: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
-        started = []
-        for _ in range(count):
-            log_path = self.log_dir / f"worker-{len(self.processes)}.log"
-            with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-                process = subprocess.Popen(
-                    [sys.executable, "manage.py", "procrastinate", "worker"],
-                    cwd=REPO_ROOT,
-                    env={
-                        **os.environ,
-                        "DJANGO_SETTINGS_MODULE": "tests.settings",
-                        "DATABASE_URL": test_database_url(),
-                        **WORKER_ENV,
-                        **env,
-                    },
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            self.processes.append(process)
-            started.append(process)
-        wait_until(
-            lambda: self.registered() >= len(self.alive()),
-            timeout=30,
-            what=f"{count} worker(s) to register",
-        )
-        return started
-
-    def alive(self) -> list[subprocess.Popen[bytes]]:
-        return [process for process in self.processes if process.poll() is None]
+        super().__init__(log_dir, process_env(**WORKER_ENV))
 
     @staticmethod
     def registered() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM procrastinate_workers")
-            return int(cursor.fetchone()[0])
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        return workers_registered()
 
     @staticmethod
     def sweep_once_stalled(timeout: float = 30) -> None:
@@ -121,12 +86,3 @@ class Workers:
 
         wait_until(stalled_jobs, timeout=timeout, what="a running job's heartbeat to go stale")
         app.configure_task("stats.tasks.sweep_stale_points").defer(timestamp=0)
-
-    def stop_all(self) -> None:
-        stop_processes(self.processes)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
-            for path in sorted(self.log_dir.glob("worker-*.log"))
-        )

@@ -1,11 +1,7 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from argparse import ArgumentParser
@@ -14,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
@@ -37,6 +32,7 @@ from stats.models import (
     MatchSummary,
     RoundStanding,
 )
+from stats.processes import WorkerPool
 
 
 class Command(BaseCommand):
@@ -89,9 +85,9 @@ class Command(BaseCommand):
         first_job = (
             ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first()
         ) or 0
-        workers = self._start_workers(options["workers"], options["refresh_delay"])
+        workers = self._start_workers(options["workers"], options["refresh_delay"], folder)
         try:
-            self._wait_for_workers(len(workers))
+            self._wait_for_workers(options["workers"])
             played: dict[int, datetime] = {}
             for round_number in range(1, rounds + 1):
                 round_started = time.monotonic()
@@ -114,7 +110,7 @@ class Command(BaseCommand):
             )
             self.stdout.write("\rBoards refreshed                              ")
         finally:
-            self._stop_workers(workers)
+            workers.stop_all(timeout=30)
         self._report(season, matches, rounds, first_job, time.monotonic() - started)
         self.stdout.write(f"  snapshots fed:               {folder}")
 
@@ -135,35 +131,18 @@ class Command(BaseCommand):
         summary = line.split(" ms: ")[1].split(" (matches)")[0]
         return ", ".join(part for part in summary.split(", ") if not part.startswith("0 "))
 
-    def _start_workers(self, count: int, refresh_delay: int) -> list[subprocess.Popen[bytes]]:
-        log_path = Path(tempfile.gettempdir()) / "matchday-demo-workers.log"
-        self.stdout.write(f"Starting {count} worker process(es); their log: {log_path}")
-        env = {
-            **os.environ,
-            "STATS_REFRESH_DELAY": str(refresh_delay),
-            "STATS_WORKER_POLL_INTERVAL": "0.5",
-            "CONN_MAX_AGE": "60",  # as `make worker` runs workers
-        }
-        with log_path.open("wb") as log:  # each worker keeps its own copy of the descriptor
-            return [
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "procrastinate", "worker"],
-                    cwd=settings.BASE_DIR,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                for _ in range(count)
-            ]
+    def _start_workers(self, count: int, refresh_delay: int, log_dir: Path) -> WorkerPool:
+        self.stdout.write(f"Starting {count} worker process(es); their logs: {log_dir}")
+        workers = WorkerPool(
+            log_dir,
+            {"STATS_REFRESH_DELAY": str(refresh_delay), "STATS_WORKER_POLL_INTERVAL": "0.5"},
+        )
+        for _ in range(count):
+            workers.spawn()
+        return workers
 
     def _wait_for_workers(self, count: int) -> None:
         self._wait("workers starting", lambda: max(0, count - ProcrastinateWorker.objects.count()))
-
-    def _stop_workers(self, workers: list[subprocess.Popen[bytes]]) -> None:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=30)
 
     def _wait(self, what: str, remaining: Callable[[], int], timeout: float = 120) -> None:
         """Poll until nothing remains, showing how much does; give up after `timeout` s."""
