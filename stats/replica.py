@@ -1,5 +1,5 @@
-"""Public reads on a streaming replica: which server a public read uses, and the router that
-carries that choice to the ORM.
+"""Public reads on a streaming replica: how far behind it is, which server a public read uses,
+and the router that carries that choice to the ORM.
 
 The choice is explicit and made at one boundary: the league's public views are wrapped in
 `public_read`, which picks the replica while it serves (reachable, in recovery, and no further
@@ -10,6 +10,7 @@ sessions, logins and `/health`'s queue figures stay on the primary whatever they
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -17,14 +18,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ParamSpec
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Model
 from django.http import HttpResponse
-
-from stats.monitoring import ReplicaStatus, replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +43,80 @@ REPLICA = "replica"
 REPLICATED_APP = "stats"
 
 _reading_from: ContextVar[str | None] = ContextVar("stats_public_read_alias", default=None)
+
+
+# --- The replica -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """The replica's state (`serving`, `unreachable`, `behind`, `not in recovery`), its replay
+    lag, and why it does not serve the public reads (in general terms: never a host, port or
+    database name)."""
+
+    state: str
+    lag_seconds: float | None
+    reason: str | None = None
+
+    @property
+    def serving_reads(self) -> bool:
+        return self.state == "serving"
+
+
+def replica_lag(*, using: str, settle: float = 0.1) -> float | None:
+    """Seconds the replica `using` trails the primary; None when that server is not in recovery.
+
+    An idle primary writes no commits, so the replica's last replayed commit grows old while
+    nothing is missing: the lag is 0 once the replica has replayed the WAL the primary has
+    flushed (what it can stream, every commit included), read first, then polled for up to
+    `settle` seconds, which covers a commit the replica is a few milliseconds from replaying.
+    Still behind after that, the lag is the age of the last commit it replayed. Without the
+    primary (unreachable), the position compared is what the replica has received. Raises
+    DatabaseError when the replica cannot be reached.
+    """
+    primary_lsn = None
+    with contextlib.suppress(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', '2s', true)")
+        cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
+        (primary_lsn,) = cursor.fetchone()
+    deadline = time.monotonic() + settle
+    replica = connections[using]
+    while True:
+        with transaction.atomic(using=using), replica.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', '2s', true)")
+            cursor.execute(
+                "SELECT pg_is_in_recovery(),"
+                " pg_wal_lsn_diff(COALESCE(%s::pg_lsn, pg_last_wal_receive_lsn()),"
+                "                 pg_last_wal_replay_lsn()) <= 0,"
+                " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())",
+                [primary_lsn],
+            )
+            in_recovery, caught_up, replayed_commit_age = cursor.fetchone()
+        if not in_recovery:
+            return None
+        if caught_up:
+            return 0.0
+        if time.monotonic() >= deadline:
+            return max(settle, float(replayed_commit_age or 0.0))
+        time.sleep(0.01)
+
+
+def replica_status(*, using: str, max_lag: float) -> ReplicaStatus:
+    """Measure the replica now: it serves while reachable, in recovery and within `max_lag` s."""
+    try:
+        lag = replica_lag(using=using)
+    except DatabaseError:
+        connections[using].close()  # a broken connection must not be reused by the next check
+        return ReplicaStatus("unreachable", None, "replica unreachable")
+    if lag is None:
+        return ReplicaStatus(
+            "not in recovery", None, "replica is not in recovery: promoted, or not a replica"
+        )
+    if lag > max_lag:
+        return ReplicaStatus(
+            "behind", lag, f"replica is {lag:.0f} s behind the primary (limit {max_lag:.0f} s)"
+        )
+    return ReplicaStatus("serving", lag)
 
 
 def replica_configured() -> bool:

@@ -29,8 +29,14 @@ from psycopg import sql
 from pytest_django import DjangoDbBlocker, Settings
 
 from stats.models import Competition
-from stats.monitoring import replica_lag
-from stats.replica import PRIMARY, REPLICA, public_read_alias, reading_from, replica_monitor
+from stats.replica import (
+    PRIMARY,
+    REPLICA,
+    public_read_alias,
+    reading_from,
+    replica_lag,
+    replica_monitor,
+)
 from tests.support.jobs import insert_worker
 from tests.support.leagues import scored_league
 from tests.support.replica import LocalServer, StreamingReplica

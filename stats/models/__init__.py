@@ -1,0 +1,43 @@
+"""The app's models, by concern: the league, the statistics, the jobs' errors."""
+
+from __future__ import annotations
+
+from stats.models.jobs import JobError
+from stats.models.league import (
+    PREDICTION_KICKOFF_TRIGGER,
+    Competition,
+    Match,
+    MatchQuerySet,
+    Prediction,
+    ResultChange,
+    Team,
+)
+from stats.models.statistics import (
+    CompetitionStanding,
+    CompetitionTotal,
+    LeaderboardEntry,
+    MatchSummary,
+    RoundStanding,
+    StatsReadModel,
+    ViewRefresh,
+    ViewRefreshQuerySet,
+)
+
+__all__ = [
+    "PREDICTION_KICKOFF_TRIGGER",
+    "Competition",
+    "CompetitionStanding",
+    "CompetitionTotal",
+    "JobError",
+    "LeaderboardEntry",
+    "Match",
+    "MatchQuerySet",
+    "MatchSummary",
+    "Prediction",
+    "ResultChange",
+    "RoundStanding",
+    "StatsReadModel",
+    "Team",
+    "ViewRefresh",
+    "ViewRefreshQuerySet",
+]

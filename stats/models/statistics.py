@@ -1,0 +1,174 @@
+"""The statistics' records: the refresh log and read-only models of the statistics relations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from stats.models.league import Competition, Match
+
+
+class ViewRefreshQuerySet(models.QuerySet["ViewRefresh"]):
+    def refreshed_through(self, view_names: Iterable[str]) -> datetime | None:
+        """How far these views are known to be fresh: the start of the least recent of their
+        last refreshes (writes committed after it may be missing), None while any of them was
+        never refreshed. The one answer to "refreshed through" for pages, health and the sweep."""
+        names = set(view_names)
+        refreshes = self.filter(view_name__in=names).aggregate(
+            views=models.Count("pk"), oldest=models.Min("refreshed_at")
+        )
+        return refreshes["oldest"] if refreshes["views"] == len(names) else None
+
+
+class ViewRefresh(models.Model):
+    """When each materialized view was last refreshed, and how long it took."""
+
+    view_name = models.CharField(max_length=63, primary_key=True)
+    refreshed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+
+    objects = ViewRefreshQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("view_name",)
+        verbose_name_plural = "view refreshes"
+
+    def __str__(self) -> str:
+        return f"{self.view_name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Read-only models over the statistics relations (see stats/relations.py) -----------------
+
+
+class StatsReadModel(models.Model):
+    """Rows of a statistics relation: read through the ORM, written only by the refresh."""
+
+    class Meta:
+        abstract = True
+        managed = False
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
+
+
+class LeaderboardEntry(StatsReadModel):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_leaderboard"
+        ordering = ("position",)
+        verbose_name_plural = "leaderboard"
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id}: {self.total_points} points"
+
+
+class CompetitionStanding(StatsReadModel):
+    # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
+    id = models.CharField(max_length=41, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_competition_leaderboard"
+        ordering = ("competition_id", "position")
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
+
+
+class RoundStanding(StatsReadModel):
+    # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
+    id = models.CharField(max_length=48, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    round = models.IntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_round_leaderboard"
+        ordering = ("competition_id", "round", "position")
+
+    def __str__(self) -> str:
+        return f"#{self.rank} user {self.user_id} in round {self.round}"
+
+
+class CompetitionTotal(StatsReadModel):
+    """A user's totals in a competition: the sum of their round rows, kept by difference."""
+
+    # `id` is "<competition_id>:<user_id>", for the same reason as above.
+    id = models.CharField(max_length=41, primary_key=True)
+    competition = models.ForeignKey(
+        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_competition_total"
+        ordering = ("competition_id", "user_id")
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in competition {self.competition_id}"
+
+
+class MatchSummary(StatsReadModel):
+    match = models.OneToOneField(
+        Match, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    predictions_count = models.IntegerField()
+    home_win_predictions = models.IntegerField()
+    draw_predictions = models.IntegerField()
+    away_win_predictions = models.IntegerField()
+    exact_scores = models.IntegerField()
+    average_points = models.DecimalField(max_digits=6, decimal_places=3, null=True)
+
+    class Meta(StatsReadModel.Meta):
+        db_table = "stats_match_summary"
+        verbose_name_plural = "match summaries"
+
+    def __str__(self) -> str:
+        return f"summary of match {self.match_id}"
