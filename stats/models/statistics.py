@@ -58,7 +58,30 @@ class StatsReadModel(models.Model):
         raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
 
 
-class LeaderboardEntry(StatsReadModel):
+class UserTotals(StatsReadModel):
+    """A user's totals somewhere: overall, in a competition, in a round."""
+
+    total_points = models.IntegerField()
+    predictions_scored = models.IntegerField()
+    exact_scores = models.IntegerField()
+    correct_outcomes = models.IntegerField()
+
+    class Meta(StatsReadModel.Meta):
+        abstract = True
+
+
+class Standing(UserTotals):
+    """A board's row: the totals, then the rank (RANK() by points, then exact scores) and the
+    position."""
+
+    rank = models.IntegerField()
+    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
+
+    class Meta(StatsReadModel.Meta):
+        abstract = True
+
+
+class LeaderboardEntry(Standing):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         primary_key=True,
@@ -66,12 +89,6 @@ class LeaderboardEntry(StatsReadModel):
         db_constraint=False,
         related_name="+",
     )
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_leaderboard"
@@ -82,7 +99,7 @@ class LeaderboardEntry(StatsReadModel):
         return f"#{self.rank} user {self.user_id}: {self.total_points} points"
 
 
-class CompetitionStanding(StatsReadModel):
+class CompetitionStanding(Standing):
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
     competition = models.ForeignKey(
@@ -91,12 +108,6 @@ class CompetitionStanding(StatsReadModel):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_competition_leaderboard"
@@ -106,7 +117,7 @@ class CompetitionStanding(StatsReadModel):
         return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
 
 
-class RoundStanding(StatsReadModel):
+class RoundStanding(Standing):
     # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=48, primary_key=True)
     competition = models.ForeignKey(
@@ -116,12 +127,6 @@ class RoundStanding(StatsReadModel):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_round_leaderboard"
@@ -131,7 +136,7 @@ class RoundStanding(StatsReadModel):
         return f"#{self.rank} user {self.user_id} in round {self.round}"
 
 
-class CompetitionTotal(StatsReadModel):
+class CompetitionTotal(UserTotals):
     """A user's totals in a competition: the sum of their round rows, kept by difference."""
 
     # `id` is "<competition_id>:<user_id>", for the same reason as above.
@@ -142,10 +147,6 @@ class CompetitionTotal(StatsReadModel):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    total_points = models.IntegerField()
-    predictions_scored = models.IntegerField()
-    exact_scores = models.IntegerField()
-    correct_outcomes = models.IntegerField()
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_competition_total"
