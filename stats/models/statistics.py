@@ -58,6 +58,12 @@ class StatsReadModel(models.Model):
         raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
 
 
+def _reference(to: type[models.Model] | str) -> Any:
+    """A key of a statistics row to a league row: no constraint (the refresh keeps them right,
+    and rows may outlive a deleted user until it runs), no reverse accessor."""
+    return models.ForeignKey(to, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+
+
 class UserTotals(StatsReadModel):
     """A user's totals somewhere: overall, in a competition, in a round."""
 
@@ -102,12 +108,8 @@ class LeaderboardEntry(Standing):
 class CompetitionStanding(Standing):
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
-    competition = models.ForeignKey(
-        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    competition = _reference(Competition)
+    user = _reference(settings.AUTH_USER_MODEL)
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_competition_leaderboard"
@@ -120,13 +122,9 @@ class CompetitionStanding(Standing):
 class RoundStanding(Standing):
     # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=48, primary_key=True)
-    competition = models.ForeignKey(
-        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    competition = _reference(Competition)
     round = models.IntegerField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    user = _reference(settings.AUTH_USER_MODEL)
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_round_leaderboard"
@@ -141,12 +139,8 @@ class CompetitionTotal(UserTotals):
 
     # `id` is "<competition_id>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=41, primary_key=True)
-    competition = models.ForeignKey(
-        Competition, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    competition = _reference(Competition)
+    user = _reference(settings.AUTH_USER_MODEL)
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_competition_total"
