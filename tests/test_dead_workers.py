@@ -109,9 +109,11 @@ def test_a_worker_that_lost_its_database_comes_back(tmp_path: Path) -> None:
                     " WHERE datname = %s AND pid <> %s",
                     [params["dbname"], test_backend],
                 )
+                # At once when its listener's connection is refused; at worst when a heartbeat
+                # has waited out the pool's 30 s for a connection.
                 wait_until(
                     lambda: "stopping worker" in log.read_text(),
-                    timeout=30,
+                    timeout=90,
                     what="the worker to notice",
                 )
             finally:
