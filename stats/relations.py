@@ -1,8 +1,8 @@
 """The statistics relations this app owns: the one list of their names, models, keys, and how
 each is kept. Everything else (the refresh, the checks, the audit, the admin) reads it here.
 
-The relations themselves are created by migrations from stats/sql/migrations/*.sql and kept by
-the refresh (stats/services.py, stats/sql/refresh/).
+The relations themselves are created by migrations (their current definitions are in
+stats/sql/schema.sql) and kept by the refresh (stats/services.py, stats/sql/refresh/).
 """
 
 from __future__ import annotations
