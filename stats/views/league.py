@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from stats import selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
 from stats.replica import public_read
+from stats.views.conditional import conditional_on_refresh, signed_in_player
 from stats.views.params import database_id, error_response, parse_board_query, shown
 
 # --- Leaderboard API and page ------------------------------------------------------------------
@@ -25,6 +26,7 @@ def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
 
 @require_GET
 @public_read
+@conditional_on_refresh()
 def leaderboard_api(request: HttpRequest) -> JsonResponse:
     """GET /api/leaderboard: one page of the overall, a competition's or a round's board."""
     try:
@@ -50,6 +52,7 @@ def leaderboard_api(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @public_read
+@conditional_on_refresh(private=True, variant=signed_in_player)
 def leaderboard_html(request: HttpRequest) -> HttpResponse:
     """GET /leaderboard/: the board as HTML, with a competition and round picker."""
     context: dict[str, Any] = {
@@ -84,6 +87,7 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @public_read
+@conditional_on_refresh()
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
     """GET /api/users/<id>/stats: a league player's totals and ranks on every board they are on."""
     row_id = database_id(user_id)

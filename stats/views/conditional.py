@@ -1,0 +1,90 @@
+"""Conditional GET for the board answers: they change only when a refresh commits.
+
+Every refresh (and rebuild) stamps the refresh log (`ViewRefresh`) in the same transaction that
+moves the boards, with one time for all of them, so the log's latest stamp names the state every
+board answer was produced from. A board answer carries it as `ETag` and `Last-Modified`; a GET
+whose `If-None-Match` (or, without one, `If-Modified-Since`) matches is answered 304 after that
+single query, before any board is read.
+
+The stamp is read before the view reads the boards, on every GET: should a refresh commit in
+between, the answer's validator names the older state, and the next conditional GET gets the
+full answer (a miss), never a 304 for rows it did not see.
+
+The stamp is read where the answer's boards are read (the replica while it serves, see
+stats/replica.py), so a validator never names a state newer than the rows it came with.
+Answers that depend on who asks (the HTML page of a signed-in player) put the player's id in
+their ETag. `Last-Modified` has whole seconds only: two refreshes within one second are told
+apart by the ETag, which every browser sends beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from typing import Concatenate, ParamSpec
+
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import http_date, quote_etag
+
+from stats.models import ViewRefresh
+
+P = ParamSpec("P")
+View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+
+
+def latest_refresh() -> datetime | None:
+    """The start of the latest refresh in the log (one query), None before the first one."""
+    latest: datetime | None = ViewRefresh.objects.aggregate(latest=Max("refreshed_at"))["latest"]
+    return latest
+
+
+def refresh_etag(refreshed_at: datetime, variant: str = "") -> str:
+    """A weak validator for the state of a refresh (weak: an HTML page says how long ago it was
+    refreshed, so equal ETags mean equal boards, not equal bytes)."""
+    tag = f"{int(refreshed_at.timestamp() * 1_000_000):x}"
+    return "W/" + quote_etag(f"{tag}-{variant}" if variant else tag)
+
+
+def conditional_on_refresh(
+    *, private: bool = False, variant: Callable[[HttpRequest], str] | None = None
+) -> Callable[[View[P]], View[P]]:
+    """Give a board view's 200 answers ETag/Last-Modified from the latest refresh, and answer a
+    matching conditional GET with 304 without running the view.
+
+    `variant(request)`, when given, names what else the answer depends on (it joins the ETag);
+    `private` keeps shared caches from storing the answer. Every answer must be revalidated
+    (`no-cache`): boards change whenever a refresh commits, so no age is safe to assume.
+    """
+
+    def decorate(view: View[P]) -> View[P]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+            if request.method not in ("GET", "HEAD"):
+                return view(request, *args, **kwargs)
+            refreshed_at = latest_refresh()
+            if refreshed_at is None:  # never refreshed: nothing to validate against
+                return view(request, *args, **kwargs)
+            etag = refresh_etag(refreshed_at, variant(request) if variant else "")
+            last_modified = int(refreshed_at.timestamp())
+            response = get_conditional_response(request, etag=etag, last_modified=last_modified)
+            if response is None:
+                response = view(request, *args, **kwargs)
+            if response.status_code not in (200, 304):  # errors carry no validator
+                return response
+            response["ETag"] = etag
+            response["Last-Modified"] = http_date(last_modified)
+            patch_cache_control(response, no_cache=True, **({"private": True} if private else {}))
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def signed_in_player(request: HttpRequest) -> str:
+    """The ETag variant of a page that greets a signed-in player: their id, or nothing."""
+    user = getattr(request, "user", None)
+    return f"u{user.pk}" if user is not None and user.is_authenticated else ""
