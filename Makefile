@@ -49,6 +49,18 @@ bench: $(INSTALLED)
 bench-quick: $(INSTALLED)
 	$(PY) -m bench --users 5000 --matches 40
 
+# Outside CI: 20,000, 200,000 and 1,000,000 players x 40 matches (40 M predictions at the top:
+# about 10 GB of disk while it runs, dropped after); see bench/README.md. BENCH_SCALE_ARGS adds
+# options (e.g. --players 20000,200000).
+.PHONY: bench-scale bench-http
+bench-scale: $(INSTALLED)
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
+
+# Reads over HTTP: gunicorn (2 workers, DEBUG off) against 8 local clients, each kind of read
+# against Django's own 404; see bench/README.md.
+bench-http: $(INSTALLED)
+	$(PY) -m bench.http_reads $(BENCH_HTTP_ARGS)
+
 # The embedded server (DATABASE_URL unset) keeps its data across db-stop and db-start; any
 # command that connects starts it too. db-status exits 3 when it is not running.
 .PHONY: db-status db-start db-stop

@@ -25,10 +25,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from bench.relations import all_relations, stats_rebuild
 from stats.models import PREDICTION_KICKOFF_TRIGGER
-from stats.relations import STATS_RELATIONS
 from stats.scoring import PointTiers
-from stats.services import stats_rebuild
 
 TEAMS_PER_COMPETITION = 20
 MATCHES_PER_ROUND = TEAMS_PER_COMPETITION // 2
@@ -69,6 +68,7 @@ def league_generate(
     scheduled: int,
     seed: int,
     say: Callable[[str], None],
+    layout: str = "rounds",
 ) -> League:
     """Fill the (empty, migrated) database with a league of `scale`; see the module docstring."""
     if reserved + scheduled >= scale.matches:
@@ -166,55 +166,59 @@ def league_generate(
         # at kickoff is off for this load only (a failed load leaves a bench database that the
         # next run recreates anyway).
         cursor.execute(f"ALTER TABLE stats_prediction DISABLE TRIGGER {PREDICTION_KICKOFF_TRIGGER}")
-        # One round of both competitions at a time: its predictions interleave, user by user.
-        block = MATCHES_PER_ROUND * len(COMPETITIONS)
-        for start in range(0, scale.matches, block):
-            if superuser:
-                cursor.execute("SET session_replication_role = replica")
-            cursor.execute(
-                """
-                INSERT INTO stats_prediction (user_id, match_id, home_score, away_score, points,
-                                              created_at, updated_at)
-                SELECT u.id, m.id, predicted.home, predicted.away,
-                       CASE WHEN m.points_calculated_at IS NOT NULL THEN stats_prediction_points(
-                           predicted.home, predicted.away, m.home_score, m.away_score,
-                           %(exact)s, %(goal_difference)s, %(outcome)s
-                       ) END,
-                       m.kickoff_at - interval '2 days',
-                       coalesce(m.points_calculated_at, m.kickoff_at - interval '2 days')
-                FROM auth_user AS u
-                CROSS JOIN stats_match AS m
-                CROSS JOIN LATERAL (
-                    SELECT hashint8extended(u.id::bigint * 1000003 + m.id, %(seed)s) AS bits
-                ) AS h
-                CROSS JOIN LATERAL (
-                    SELECT (%(goals)s::integer[])[1 + (h.bits & 255) %% %(goal_count)s] AS home,
-                           (%(goals)s::integer[])[1 + ((h.bits >> 8) & 255) %% %(goal_count)s]
-                               AS away
-                ) AS predicted
-                WHERE m.id = ANY(%(match_ids)s)
-                ORDER BY u.id, m.id
-                """,
-                {
-                    "exact": tiers.exact,
-                    "goal_difference": tiers.goal_difference,
-                    "outcome": tiers.outcome,
-                    "seed": seed,
-                    "goals": list(GOALS),
-                    "goal_count": len(GOALS),
-                    "match_ids": match_ids[start : start + block],
-                },
-            )
-            cursor.execute("RESET session_replication_role")
-            done = min(start + block, scale.matches) * scale.users
-            say(f"  predictions: {done:,} / {scale.predictions:,}")
+        if layout == "arrival":
+            predictions_by_arrival(cursor, scale, seed=seed, superuser=superuser, say=say)
+        else:
+            # One round of both competitions at a time: its predictions interleave, user by user.
+            block = MATCHES_PER_ROUND * len(COMPETITIONS)
+            for start in range(0, scale.matches, block):
+                if superuser:
+                    cursor.execute("SET session_replication_role = replica")
+                cursor.execute(
+                    """
+                    INSERT INTO stats_prediction (user_id, match_id, home_score, away_score, points,
+                                                  created_at, updated_at)
+                    SELECT u.id, m.id, predicted.home, predicted.away,
+                           CASE WHEN m.points_calculated_at IS NOT NULL THEN
+                               stats_prediction_points(
+                                   predicted.home, predicted.away, m.home_score, m.away_score,
+                                   %(exact)s, %(goal_difference)s, %(outcome)s
+                               ) END,
+                           m.kickoff_at - interval '2 days',
+                           coalesce(m.points_calculated_at, m.kickoff_at - interval '2 days')
+                    FROM auth_user AS u
+                    CROSS JOIN stats_match AS m
+                    CROSS JOIN LATERAL (
+                        SELECT hashint8extended(u.id::bigint * 1000003 + m.id, %(seed)s) AS bits
+                    ) AS h
+                    CROSS JOIN LATERAL (
+                        SELECT (%(goals)s::integer[])[1 + (h.bits & 255) %% %(goal_count)s] AS home,
+                               (%(goals)s::integer[])[1 + ((h.bits >> 8) & 255) %% %(goal_count)s]
+                                   AS away
+                    ) AS predicted
+                    WHERE m.id = ANY(%(match_ids)s)
+                    ORDER BY u.id, m.id
+                    """,
+                    {
+                        "exact": tiers.exact,
+                        "goal_difference": tiers.goal_difference,
+                        "outcome": tiers.outcome,
+                        "seed": seed,
+                        "goals": list(GOALS),
+                        "goal_count": len(GOALS),
+                        "match_ids": match_ids[start : start + block],
+                    },
+                )
+                cursor.execute("RESET session_replication_role")
+                done = min(start + block, scale.matches) * scale.users
+                say(f"  predictions: {done:,} / {scale.predictions:,}")
         cursor.execute(f"ALTER TABLE stats_prediction ENABLE TRIGGER {PREDICTION_KICKOFF_TRIGGER}")
 
         say("  vacuum, analyze, fill the statistics (the predictions went in behind the triggers)")
         cursor.execute("VACUUM (ANALYZE) stats_prediction")
         cursor.execute("ANALYZE auth_user, stats_match, stats_competition, stats_team")
         stats_rebuild()
-        for relation in STATS_RELATIONS:
+        for relation in all_relations():
             cursor.execute(f"VACUUM (ANALYZE) {relation.name}")
         if superuser:  # flush now, not during the first measurements
             cursor.execute("CHECKPOINT")
@@ -227,3 +231,102 @@ def league_generate(
         scheduled_match_ids=tuple(match_ids[completed:]),
         user_ids=(first_user, last_user),
     )
+
+
+# Predictions arrive over the days before each kickoff: this many days at most.
+ARRIVAL_DAYS = 5
+
+
+def predictions_by_arrival(
+    cursor: Any, scale: Scale, *, seed: int, superuser: bool, say: Callable[[str], None]
+) -> None:
+    """Every user predicts every match, stored in the order a real league receives them: each
+    prediction at a moment of the ARRIVAL_DAYS before its match's kickoff (from the seeded hash),
+    all matches and users interleaved, so one match's rows lie spread over the whole table.
+
+    For tens of millions of rows the table's unique constraints and indexes are dropped for the
+    load and built again after it (a sorted build instead of one random insertion per row).
+    """
+    tiers = PointTiers.from_settings()
+    rebuild = _indexes_drop(cursor)
+    cursor.execute("SELECT set_config('work_mem', '256MB', false)")
+    if superuser:
+        cursor.execute("SET session_replication_role = replica")
+    say(f"  predictions: {scale.predictions:,} in arrival order (one statement)")
+    cursor.execute(
+        """
+        INSERT INTO stats_prediction (user_id, match_id, home_score, away_score, points,
+                                      created_at, updated_at)
+        SELECT u.id, m.id, predicted.home, predicted.away,
+               CASE WHEN m.points_calculated_at IS NOT NULL THEN stats_prediction_points(
+                   predicted.home, predicted.away, m.home_score, m.away_score,
+                   %(exact)s, %(goal_difference)s, %(outcome)s
+               ) END,
+               arrived.at, coalesce(m.points_calculated_at, arrived.at)
+        FROM auth_user AS u
+        CROSS JOIN stats_match AS m
+        CROSS JOIN LATERAL (
+            SELECT hashint8extended(u.id::bigint * 1000003 + m.id, %(seed)s) AS bits
+        ) AS h
+        CROSS JOIN LATERAL (
+            SELECT (%(goals)s::integer[])[1 + (h.bits & 255) %% %(goal_count)s] AS home,
+                   (%(goals)s::integer[])[1 + ((h.bits >> 8) & 255) %% %(goal_count)s] AS away
+        ) AS predicted
+        CROSS JOIN LATERAL (
+            SELECT m.kickoff_at - make_interval(
+                secs => 60 + ((h.bits >> 16) & 1048575) * %(window_s)s / 1048576.0
+            ) AS at
+        ) AS arrived
+        ORDER BY arrived.at
+        """,
+        {
+            "exact": tiers.exact,
+            "goal_difference": tiers.goal_difference,
+            "outcome": tiers.outcome,
+            "seed": seed,
+            "goals": list(GOALS),
+            "goal_count": len(GOALS),
+            "window_s": ARRIVAL_DAYS * 86400,
+        },
+    )
+    cursor.execute("RESET session_replication_role")
+    cursor.execute("RESET work_mem")
+    say(f"  {len(rebuild)} indexes and constraints built again")
+    cursor.execute("SELECT set_config('maintenance_work_mem', '1GB', false)")
+    for statement in rebuild:
+        cursor.execute(statement)
+    cursor.execute("RESET maintenance_work_mem")
+
+
+def _indexes_drop(cursor: Any) -> list[str]:
+    """Drop stats_prediction's unique constraints and indexes; return the statements that make
+    them again (the primary key stays when another table's foreign key needs it)."""
+    cursor.execute(
+        """
+        SELECT c.conname, pg_get_constraintdef(c.oid), c.contype
+        FROM pg_constraint AS c
+        WHERE c.conrelid = 'stats_prediction'::regclass AND c.contype IN ('p', 'u')
+          AND NOT (c.contype = 'p' AND EXISTS (
+              SELECT 1 FROM pg_constraint AS f
+              WHERE f.confrelid = 'stats_prediction'::regclass AND f.contype = 'f'))
+        """
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        """
+        SELECT i.indexname, i.indexdef FROM pg_indexes AS i
+        WHERE i.tablename = 'stats_prediction' AND i.schemaname = current_schema()
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
+                          WHERE c.conrelid = 'stats_prediction'::regclass
+                            AND c.conname = i.indexname)
+        """
+    )
+    indexes = cursor.fetchall()
+    rebuild = []
+    for name, definition, _ in constraints:
+        cursor.execute(f'ALTER TABLE stats_prediction DROP CONSTRAINT "{name}"')
+        rebuild.append(f'ALTER TABLE stats_prediction ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+        rebuild.append(definition)
+    return rebuild

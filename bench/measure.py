@@ -20,14 +20,19 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F
 from django.test import Client
-from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from bench.generate import League
-from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction, RoundStanding
-from stats.relations import COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS
+from bench.relations import (
+    materialized_view_names,
+    relation,
+    stats_rebuild,
+    stats_refresh,
+    steps_ms,
+)
+from stats.models import Match, Prediction
 from stats.scoring import PointTiers, prediction_points
-from stats.services import match_score_predictions, stats_rebuild, stats_refresh
+from stats.services import match_score_predictions
 
 Say = Callable[[str], None]
 
@@ -71,10 +76,22 @@ def rounded(value: float) -> float:
 # --- Scoring -----------------------------------------------------------------------------------
 
 
+def _is_superuser() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        return bool(cursor.fetchone()[0])
+
+
 def _raw_scoring(match_id: int) -> None:
+    """The floor: the bare UPDATE of the match's points and its commit, with no trigger firing
+    (session_replication_role = replica, which needs a superuser; otherwise the triggers fire
+    and the figure says so in `points_raw_sql_note`). The statistics never see these points:
+    raw_scorings_hand_over() gives the matches to the service afterwards."""
     tiers = PointTiers.from_settings()
     home, away = Match.objects.filter(pk=match_id).values_list("home_score", "away_score").get()
     with transaction.atomic(), connection.cursor() as cursor:
+        if _is_superuser():
+            cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute(
             RAW_SCORING_SQL,
             {
@@ -86,6 +103,26 @@ def _raw_scoring(match_id: int) -> None:
                 "outcome": tiers.outcome,
             },
         )
+
+
+def raw_scorings_hand_over(match_ids: list[int]) -> None:
+    """Undo the bare UPDATEs behind the triggers' back (points NULL again, as the statistics
+    still believe), then score those matches with the service, untimed: the league is left
+    as production would have it, and the statistics know every point."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if _is_superuser():
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE stats_prediction SET points = NULL WHERE match_id = ANY(%s)", [match_ids]
+        )
+    for match_id in match_ids:
+        match_score_predictions(match_id=match_id)
+
+
+def raw_sql_note() -> str:
+    if _is_superuser():
+        return "the bare UPDATE with no trigger firing (session_replication_role = replica)"
+    return "the UPDATE with the triggers firing (not a superuser: they cannot be turned off)"
 
 
 def _naive_scoring(match_id: int, limit: int | None) -> None:
@@ -155,8 +192,8 @@ def scoring_measure(
             f"raw UPDATE {raw_ms[-1]:.1f} ms ({users:,} predictions each)"
         )
 
-    # The raw UPDATE does not stamp its matches; stamp them, or the safety net re-scores them.
-    Match.objects.filter(pk__in=raw_matches).update(points_calculated_at=timezone.now())
+    # The bare UPDATE went behind the statistics' back: the service scores those matches again.
+    raw_scorings_hand_over(raw_matches)
 
     naive_count = min(users, naive_limit)
     naive_ms: list[float] = []
@@ -193,6 +230,7 @@ def scoring_measure(
         "points_ms": rounded(points_ms),
         "points_raw_sql_ms": rounded(raw_sql_ms),
         "points_vs_raw_sql": round(points_ms / raw_sql_ms, 3),
+        "points_raw_sql_note": raw_sql_note(),
         "naive_orm_ms": rounded(naive_per_prediction * users),
         "naive_orm_predictions": naive_count,
         "naive_orm_note": naive_note
@@ -223,24 +261,41 @@ def result_correct(match_id: int) -> None:
     match_score_predictions(match_id=match_id)
 
 
-def _touched_board_rows(match_id: int) -> int:
-    """Rows of the boards one result touches: its round's board, its competition's board, the
-    overall board, and its summary."""
+def _touched_board_rows(match_id: int) -> int | None:
+    """Rows of the boards one result touches in the old design (its round's board, its
+    competition's board, the overall board, and its summary); None when those relations are
+    not there (the counts design touches only the totals of the match's predictors)."""
+    round_boards = relation("ROUND_BOARDS")
+    competition_boards = relation("COMPETITION_BOARDS")
+    overall = relation("OVERALL_BOARD")
+    if None in (round_boards, competition_boards, overall) or not all(
+        r.name.endswith("leaderboard") for r in (round_boards, competition_boards, overall)
+    ):
+        return None
     competition_id, round_number = (
         Match.objects.filter(pk=match_id).values_list("competition_id", "round").get()
     )
-    return (
-        RoundStanding.objects.filter(competition_id=competition_id, round=round_number).count()
-        + CompetitionStanding.objects.filter(competition_id=competition_id).count()
-        + LeaderboardEntry.objects.count()
-        + 1
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {round_boards.name}"
+            "         WHERE competition_id = %(competition)s AND round = %(round)s)"
+            f"     + (SELECT count(*) FROM {competition_boards.name}"
+            "         WHERE competition_id = %(competition)s)"
+            f"     + (SELECT count(*) FROM {overall.name}) + 1",
+            {"competition": competition_id, "round": round_number},
+        )
+        return int(cursor.fetchone()[0])
 
 
-def _floor_ms(match_id: int) -> float:
-    """The floor under a refresh after one result: rank and rewrite that many rows, nothing
-    else (the touched round re-ranked into a scratch table, the two boards refreshed plainly,
-    which rewrites them whole without comparing), in a transaction rolled back."""
+def _floor_ms(match_id: int) -> float | None:
+    """The floor under a refresh after one result in the old design: rank and rewrite the rows
+    it touches, nothing else (the touched round re-ranked into a scratch table, the two boards
+    refreshed plainly, which rewrites them whole without comparing), rolled back. None when
+    those relations are not there."""
+    round_boards = relation("ROUND_BOARDS")
+    boards = [relation("COMPETITION_BOARDS"), relation("OVERALL_BOARD")]
+    if round_boards is None or None in boards or not all(b.is_materialized_view for b in boards):
+        return None
     competition_id, round_number = (
         Match.objects.filter(pk=match_id).values_list("competition_id", "round").get()
     )
@@ -250,10 +305,10 @@ def _floor_ms(match_id: int) -> float:
             "CREATE TEMP TABLE bench_floor ON COMMIT DROP AS SELECT *, rank() OVER ("
             "ORDER BY total_points DESC, exact_scores DESC) AS new_rank, row_number() OVER ("
             "ORDER BY total_points DESC, exact_scores DESC, user_id) AS new_position"
-            f" FROM {ROUND_BOARDS.name} WHERE competition_id = %s AND round = %s",
+            f" FROM {round_boards.name} WHERE competition_id = %s AND round = %s",
             [competition_id, round_number],
         )
-        for view in (COMPETITION_BOARDS, OVERALL_BOARD):
+        for view in boards:
             cursor.execute(f"REFRESH MATERIALIZED VIEW {view.name}")
         transaction.set_rollback(True)
     return elapsed_ms(started)
@@ -271,62 +326,70 @@ def refresh_measure(
     refresh_runs: list[dict[str, float]] = []
     rebuild_runs: list[float] = []
     floor_runs: list[float] = []
-    touched_rows = 0
+    touched_rows: int | None = None
     for index in range(repetitions):
         match_id = league.scored_match_ids[(first + index) % len(league.scored_match_ids)]
         result_correct(match_id)
         started = time.perf_counter()
         steps = stats_refresh()
         total = elapsed_ms(started)
-        refresh_runs.append({"total": total, **{step.name: step.duration_ms for step in steps}})
+        refresh_runs.append({"total": total, **steps_ms(steps)})
         touched_rows = _touched_board_rows(match_id)
-        floor_runs.append(_floor_ms(match_id))
+        floor = _floor_ms(match_id)
+        if floor is not None:
+            floor_runs.append(floor)
         rebuild_runs.append(timed_ms(stats_rebuild))
         say(
-            f"  refresh after a result {index + 1}/{repetitions}: {total:,.0f} ms "
-            f"({touched_rows:,} board rows touched, floor {floor_runs[-1]:,.0f} ms); "
-            f"full rebuild {rebuild_runs[-1]:,.0f} ms"
+            f"  refresh after a result {index + 1}/{repetitions}: {total:,.0f} ms"
+            + (f" ({touched_rows:,} board rows touched)" if touched_rows else "")
+            + (f", floor {floor:,.0f} ms" if floor is not None else "")
+            + f"; full rebuild {rebuild_runs[-1]:,.0f} ms"
         )
     refresh_ms = median([run["total"] for run in refresh_runs])
     rebuild_ms = median(rebuild_runs)
-    floor_ms = median(floor_runs)
-    return {
+    by_step = {
+        name: rounded(median([run.get(name, 0.0) for run in refresh_runs]))
+        for name in refresh_runs[0]
+        if name != "total"
+    }
+    views = materialized_view_names()
+    results: dict[str, Any] = {
         "refresh_after_result_ms": rounded(refresh_ms),
         "full_rebuild_ms": rounded(rebuild_ms),
         "refresh_vs_full_rebuild": round(refresh_ms / rebuild_ms, 3),
-        "refresh_by_step_ms": {
-            name: rounded(median([run[name] for run in refresh_runs]))
-            for name in refresh_runs[0]
-            if name != "total"
-        },
+        "refresh_by_step_ms": by_step,
+        "materialized_views_refresh_ms": rounded(
+            sum(ms for name, ms in by_step.items() if name in views)
+        ),
+        "materialized_views": views,
         "touched_board_rows": touched_rows,
-        "refresh_us_per_touched_row": round(refresh_ms * 1000 / touched_rows, 2),
-        "floor_ms": rounded(floor_ms),
-        "floor_us_per_touched_row": round(floor_ms * 1000 / touched_rows, 2),
         "refresh_note": "stats_refresh() after one completed match's result was corrected and "
-        "re-scored (its round re-ranked, its users' differences carried to the totals, both "
-        "boards refreshed CONCURRENTLY, one transaction); floor: the round re-ranked into a "
-        "scratch table and both boards refreshed plainly, rolled back",
+        "re-scored, step by step as the refresh reports them; materialized_views_refresh_ms is "
+        "the steps that refresh the materialized views (CONCURRENTLY): the ranked boards in "
+        "the old design, the count views in the new one",
         "samples": {
             "refresh_after_result_ms": [rounded(run["total"]) for run in refresh_runs],
             "full_rebuild_ms": [rounded(x) for x in rebuild_runs],
-            "floor_ms": [rounded(x) for x in floor_runs],
         },
     }
+    if touched_rows:
+        results["refresh_us_per_touched_row"] = round(refresh_ms * 1000 / touched_rows, 2)
+    if floor_runs:
+        floor_ms = median(floor_runs)
+        results["floor_ms"] = rounded(floor_ms)
+        results["samples"]["floor_ms"] = [rounded(x) for x in floor_runs]
+        if touched_rows:
+            results["floor_us_per_touched_row"] = round(floor_ms * 1000 / touched_rows, 2)
+        results["floor_note"] = (
+            "the old design's floor: the touched round re-ranked into a scratch table and both "
+            "ranked boards refreshed plainly, rolled back"
+        )
+    return results
 
 
 # --- Reads -------------------------------------------------------------------------------------
 
 PAGE_SIZE = 50
-
-
-def api_available() -> bool:
-    try:
-        resolve("/api/leaderboard")
-        resolve("/api/users/1/stats")
-    except Resolver404:
-        return False
-    return True
 
 
 @dataclass
@@ -335,7 +398,6 @@ class Reader:
     deep one), a competition's board, and one user's totals and ranks."""
 
     league: League
-    through_api: bool
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     client: Client = field(default_factory=Client)
     _count: int = 0
@@ -355,10 +417,7 @@ class Reader:
         if kind < 2:
             label += "_first_pages" if page <= 5 else "_deep_page"
         started = time.perf_counter()
-        if self.through_api:
-            self._read_api(kind, page, competition, user_id)
-        else:
-            self._read_orm(kind, page, competition, user_id)
+        self._read_api(kind, page, competition, user_id)
         return label, elapsed_ms(started)
 
     def _read_api(self, kind: int, page: int, competition: str, user_id: int) -> None:
@@ -372,27 +431,12 @@ class Reader:
         if response.status_code != 200:
             raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content!r}")
 
-    def _read_orm(self, kind: int, page: int, competition: str, user_id: int) -> None:
-        offset = (page - 1) * PAGE_SIZE
-        if kind == 0:
-            list(LeaderboardEntry.objects.order_by("rank", "user_id")[offset : offset + PAGE_SIZE])
-        elif kind == 1:
-            list(
-                CompetitionStanding.objects.filter(competition__slug=competition).order_by(
-                    "rank", "user_id"
-                )[offset : offset + PAGE_SIZE]
-            )
-        else:
-            LeaderboardEntry.objects.filter(user_id=user_id).first()
-            list(CompetitionStanding.objects.filter(user_id=user_id))
-
 
 def reads_measure(
     league: League, *, idle_reads: int, refresh_repetitions: int, say: Say
 ) -> dict[str, Any]:
     """Read latencies idle, then while a refresh runs in another thread with its own connection."""
-    through_api = api_available()
-    reader = Reader(league, through_api)
+    reader = Reader(league)
     for _ in range(20):  # warm-up: URL resolver, prepared plans, caches
         reader.read()
     idle_reads_done = [reader.read() for _ in range(idle_reads)]
@@ -461,12 +505,9 @@ def reads_measure(
         "read_note": (
             "GET /api/leaderboard (overall and per competition, page size 50, mostly the first "
             "5 pages, 1 in 5 a random deeper page) and GET /api/users/<id>/stats, in turn, "
-            "through Django's test Client"
-            if through_api
-            else "the API URLs do not exist yet: the equivalent ORM reads of LeaderboardEntry "
-            "and CompetitionStanding (a page of 50 by rank; one user's rows)"
-        )
-        + "; the refresh runs in another thread with its own database connection",
+            "through Django's test Client; the refresh runs in another thread with its own "
+            "database connection"
+        ),
     }
 
 

@@ -29,11 +29,10 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
+from bench.relations import overall_totals_name, stats_refresh
 from stats.models import Match
 from stats.processes import processes_stop, worker_start
-from stats.relations import OVERALL_BOARD
 from stats.scoring import PointTiers
-from stats.services import stats_refresh
 
 Say = Callable[[str], None]
 
@@ -248,7 +247,7 @@ def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    _BOARD_SHOWS_POINTS_SQL.format(board=OVERALL_BOARD.name),
+                    _BOARD_SHOWS_POINTS_SQL.format(board=overall_totals_name()),
                     {"match_id": match_id, "user_id": row[0]},
                 )
                 shown = cursor.fetchone()

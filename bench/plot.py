@@ -55,3 +55,49 @@ def sweep_plot(runs: list[dict[str, Any]], path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def scale_plot(runs: list[dict[str, Any]], path: Path) -> Path:
+    """scale.png: the work after one result against its floor, and the reads, by players."""
+    runs = sorted(runs, key=lambda run: run["scale"]["users"])
+    players = [run["scale"]["users"] for run in runs]
+    figure, (work, reads) = plt.subplots(1, 2, figsize=(12, 4.8))
+
+    for key, style, label in (
+        ("points_raw_sql_ms", "s--", "bare UPDATE of one match (floor)"),
+        ("points_ms", "o-", "scoring service"),
+        ("refresh_after_result_ms", "^-", "refresh after the result"),
+        ("materialized_views_refresh_ms", "x:", "of which materialized views"),
+        ("completion_to_boards_p50_ms", "d-.", "commit to boards (p50, worker)"),
+    ):
+        points = [(p, run[key]) for p, run in zip(players, runs, strict=True) if run.get(key)]
+        if points:
+            work.plot(*zip(*points, strict=True), style, label=label)
+    work.set_title("One result: scoring and refresh against the bare UPDATE")
+    work.set_ylabel("ms (median)")
+
+    for kind, style in (("page_1", "o-"), ("deep_page", "s--"), ("player_stats", "^:")):
+        points = [
+            (p, run["reads_ms"][kind]["p99_ms"])
+            for p, run in zip(players, runs, strict=True)
+            if kind in run.get("reads_ms", {})
+        ]
+        if points:
+            reads.plot(*zip(*points, strict=True), style, label=f"{kind} p99")
+    reads.axhline(20, color="grey", linewidth=0.8, linestyle=":", label="target p99 20 ms")
+    reads.set_title("Reads through the API (p99)")
+    reads.set_ylabel("ms")
+
+    for axes in (work, reads):
+        axes.set_xscale("log")
+        axes.set_xlabel("players (every one predicts every match)")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    figure.suptitle("matchday stats at scale: 40 matches, predictions in arrival order")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

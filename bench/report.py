@@ -40,8 +40,43 @@ def _constant(limit: float) -> Callable[[dict[str, Any]], float | None]:
     return lambda results: limit
 
 
+def _full_season(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda results: (results.get("full_season") or {}).get(name)
+
+
+def after_result_vs_raw(results: dict[str, Any]) -> float | None:
+    """(scoring + refresh) / the bare UPDATE: the whole work one result causes, on its floor."""
+    points, refresh, raw = (
+        results.get(key) for key in ("points_ms", "refresh_after_result_ms", "points_raw_sql_ms")
+    )
+    if points is None or refresh is None or not raw:
+        return None
+    return round(float(points + refresh) / float(raw), 3)
+
+
 TARGETS: tuple[Target, ...] = (
-    Target("points_vs_raw_sql", "<= 1.5", _key("points_vs_raw_sql"), _constant(1.5), operator.le),
+    Target("points_vs_raw_sql", "<= 2.0", _key("points_vs_raw_sql"), _constant(2.0), operator.le),
+    Target(
+        "after_result_vs_raw",
+        "<= 2.5",
+        _key("after_result_vs_raw"),
+        _constant(2.5),
+        operator.le,
+    ),
+    Target(
+        "completion_to_boards_p50_ms",
+        "<= 3.5 x points_raw_sql_ms",
+        _key("completion_to_boards_p50_ms"),
+        _times(3.5, "points_raw_sql_ms"),
+        operator.le,
+    ),
+    Target(
+        "completion_to_boards_p50_ms (absolute)",
+        "<= 250 ms (20,000 players, quiet machine)",
+        _key("completion_to_boards_p50_ms"),
+        _constant(250),
+        operator.le,
+    ),
     Target("naive_vs_points", ">= 30", _key("naive_vs_points"), _constant(30), operator.ge),
     Target(
         "rescore_unchanged_ms",
@@ -59,9 +94,16 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "refresh_growth_4x_season",
-        "<= 1.5",
+        "<= 1.1",
         _key("refresh_growth_4x_season"),
-        _constant(1.5),
+        _constant(1.1),
+        operator.le,
+    ),
+    Target(
+        "full_season.refresh_vs_full_rebuild",
+        "<= 0.05 (20,000 x 380)",
+        _full_season("refresh_vs_full_rebuild"),
+        _constant(0.05),
         operator.le,
     ),
     Target(

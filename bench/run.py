@@ -127,7 +127,7 @@ def run_at_scale(
     from bench.database import database_recreate, server_description
     from bench.generate import league_generate
     from bench.replica import replica_reads_measure
-    from bench.report import results_write, targets_check, targets_table
+    from bench.report import after_result_vs_raw, results_write, targets_check, targets_table
 
     started = time.perf_counter()
     say = progress.say
@@ -201,6 +201,7 @@ def run_at_scale(
         "machine": server_description(),
         "seed": arguments.seed,
     }
+    results["after_result_vs_raw"] = after_result_vs_raw(results)
     results["targets"] = targets_check(results)
     paths = results_write(results, name=name)
     print(f"\n{scale}:\n")
