@@ -31,6 +31,9 @@ def materialized_view_names() -> list[str]:
 def overall_totals_name() -> str:
     """A relation with one row per player and their overall total_points (the overall board in
     the old design, the per-player totals table in the new one)."""
+    grain = relation("OVERALL")  # the counts design: a grain with its totals table
+    if grain is not None and hasattr(grain, "totals"):
+        return str(grain.totals.name)
     found = relation("USER_TOTALS", "OVERALL_TOTALS", "OVERALL_BOARD")
     return str(found.name) if found is not None else "stats_user_total"
 

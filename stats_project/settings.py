@@ -134,6 +134,15 @@ if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"].setdefault("CONN_HEALTH_CHECKS", True)
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# DATABASE_POOL=<n>: psycopg's connection pool (Django 5.1+), at most n connections per process
+# and alias, handed to each request and taken back at its end: for servers with a thread per
+# request (runserver, gunicorn's gthread), where CONN_MAX_AGE keeps one idle connection per thread
+# ever started. A pool excludes persistent connections, so CONN_MAX_AGE is 0 with it. Measured
+# with gunicorn's sync workers in bench/README.md ("Reads over HTTP").
+if _pool_size := env.int("DATABASE_POOL", default=0):
+    for _alias in DATABASES.values():
+        _alias["CONN_MAX_AGE"] = 0
+        _alias["OPTIONS"]["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": 10}
 # Acts only inside a public read (stats/replica.py); otherwise every query is the primary's.
 DATABASE_ROUTERS = ["stats.replica.PublicReadRouter"]
 
