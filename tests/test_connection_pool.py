@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ print(json.dumps({
 """
 
 
-def run_ten_requests(**environment: str) -> dict[str, object]:
+def run_ten_requests(**environment: str) -> dict[str, Any]:
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_POOL", "CONN_MAX_AGE")},
         "DJANGO_SETTINGS_MODULE": "stats_project.settings",
@@ -63,7 +64,7 @@ def run_ten_requests(**environment: str) -> dict[str, object]:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    answer: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return answer
 
 
