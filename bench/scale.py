@@ -26,6 +26,7 @@ Writes results/scale.json (and a dated copy), and draws results/scale.png.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -63,6 +64,17 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--database", default="matchday_bench_scale")
     parser.add_argument("--name", default="scale", help="results/<name>.json (default scale)")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the runs already in results/<name>.json (other scales, measured before)",
+    )
+    parser.add_argument(
+        "--board-corrections",
+        type=int,
+        default=5,
+        help="corrections timed from commit to boards (default 5)",
+    )
     return parser.parse_args()
 
 
@@ -76,8 +88,13 @@ def main() -> None:
 
     progress = Progress()
     runs: list[dict[str, Any]] = []
+    existing = RESULTS_DIR / f"{arguments.name}.json"
+    if arguments.append and existing.exists():
+        runs = json.loads(existing.read_text(encoding="utf-8"))["runs"]
     for players in (int(text) for text in arguments.players.split(",")):
+        runs = [run for run in runs if run["scale"]["users"] != players]
         runs.append(scale_measure(players, arguments, progress))
+        runs.sort(key=lambda run: run["scale"]["users"])
         results_write(_report(runs, arguments, server_description()), name=arguments.name)
         if not arguments.keep:
             _database_drop(arguments.database)
@@ -98,7 +115,8 @@ def _report(
     return {
         "runs": runs,
         "command": f"python -m bench.scale --players {arguments.players} "
-        f"--matches {arguments.matches}",
+        f"--matches {arguments.matches} --repetitions {arguments.repetitions}"
+        + (" --append" if arguments.append else ""),
         "git_commit": _git_commit(),
         "machine": machine,
         "targets": {
@@ -162,6 +180,10 @@ def scale_measure(
     if players <= arguments.cluster_max_players:
         result["layout"].update(cluster_measure(league, say=say))
     result["total_s"] = round(time.perf_counter() - started, 1)
+    from bench.run import _git_commit
+
+    result["git_commit"] = _git_commit()
+    result["repetitions"] = arguments.repetitions
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     say(
         f"{players:,} players: points {result['points_ms']:,.0f} ms (bare UPDATE "
@@ -315,7 +337,7 @@ def reads_measure(league: Any, *, reads: int, say: Any) -> dict[str, Any]:
 def boards_measure(league: Any, arguments: argparse.Namespace, *, say: Any) -> dict[str, Any]:
     from bench import pipeline
 
-    pipeline.BOARD_COMPLETIONS = 5 if league.scale.users <= 200_000 else 3
+    pipeline.BOARD_COMPLETIONS = arguments.board_corrections
     log = Path(tempfile.mkdtemp(prefix="matchday-bench-scale-")) / "worker.log"
     with pipeline.worker_running(arguments.database, 0, log, say):
         boards = pipeline.completion_to_boards_measure(league, say=say)
