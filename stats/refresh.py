@@ -219,7 +219,9 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
             for name in names
         )
 
-    board = sql.SQL("").join(sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key)
+    board = sql.SQL("").join(
+        sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key
+    )
     key = grain.totals.key
     return {
         "totals": sql.Identifier(grain.totals.name),
@@ -251,9 +253,9 @@ def _grain_difference(grain: Grain, *, everything: bool) -> sql.Composable:
     its recomputation from the predictions minus what is stored."""
     key = _columns(grain.totals.key)
     if not everything:
-        return sql.SQL("SELECT {key}, {sums} FROM stats_round_difference GROUP BY {key} {nz}").format(
-            key=key, sums=_SUMS, nz=_NONZERO
-        )
+        return sql.SQL(
+            "SELECT {key}, {sums} FROM stats_round_difference GROUP BY {key} {nz}"
+        ).format(key=key, sums=_SUMS, nz=_NONZERO)
     return sql.SQL(
         "SELECT {key}, {sums} FROM ("
         "SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes"
@@ -268,8 +270,6 @@ def _grain_difference(grain: Grain, *, everything: bool) -> sql.Composable:
         totals=sql.Identifier(grain.totals.name),
         nz=_NONZERO,
     )
-
-
 
 
 # --- What is waiting ---------------------------------------------------------------------------

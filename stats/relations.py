@@ -108,8 +108,7 @@ MATCH_SUMMARIES = StatsRelation(
 
 # In the order the refresh brings them up to date: each from the ones before it.
 STATS_RELATIONS: tuple[StatsRelation, ...] = (
-    *(grain.totals for grain in GRAINS),
-    *(grain.counts for grain in GRAINS),
+    *(relation for grain in GRAINS for relation in (grain.totals, grain.counts)),
     MATCH_SUMMARIES,
     *(grain.ranks for grain in GRAINS),
 )

@@ -95,7 +95,9 @@ def matches_rescore() -> int:
     transaction each, so that stored points follow the scoring tiers in force; how many
     predictions changed."""
     ids = (
-        Match.objects.filter(Q(status__in=Match.SETTLED_STATUSES) | Q(predictions__points__isnull=False))
+        Match.objects.filter(
+            Q(status__in=Match.SETTLED_STATUSES) | Q(predictions__points__isnull=False)
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
         .distinct()

@@ -1,10 +1,11 @@
 """The pipeline's records for staff to inspect, read-only: the boards (each player's totals,
-with the rank looked up in the board's rank view), the match summaries, the refresh log (with "Refresh stats now") and job errors."""
+with the rank looked up in the board's rank view), the match summaries, the refresh log (with
+"Refresh stats now") and job errors."""
 
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -42,8 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
 class BoardAdmin(ReadOnlyAdmin):
     """A board's per-player totals, best first, with each player's rank."""
 
-    grain: Grain
-    list_select_related: tuple[str, ...] = ("user",)
+    grain: ClassVar[Grain]
     search_fields = ("user__username",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -57,6 +57,7 @@ class BoardAdmin(ReadOnlyAdmin):
 @admin.register(UserTotal)
 class UserTotalAdmin(BoardAdmin):
     grain = OVERALL
+    list_select_related = ("user",)
     list_display = (
         "rank",
         "user",

@@ -10,7 +10,7 @@ def _reference(to: str) -> models.ForeignKey:  # type: ignore[type-arg]
     )
 
 
-_TOTALS = [
+_TOTALS: list[tuple[str, models.Field]] = [  # type: ignore[type-arg]
     ("total_points", models.IntegerField()),
     ("predictions_scored", models.IntegerField()),
     ("exact_scores", models.IntegerField()),

@@ -91,28 +91,36 @@ def expected_boards() -> dict[Board, list[Standing]]:
         "match__away_score",
     )
     for user, points, home, away, competition, round, result_home, result_away in counted:
+        assert points is not None
+        assert result_home is not None
+        assert result_away is not None
         exact = (home, away) == (result_home, result_away)
         outcome = (home > away) - (home < away) == (result_home > result_away) - (
             result_home < result_away
         )
-        for board in (("overall", None, None), ("competition", competition, None)) + (
+        boards_of_prediction: list[tuple[str, int | None, int | None]] = [
+            ("overall", None, None),
+            ("competition", competition, None),
             ("round", competition, round),
-        ):
+        ]
+        for board in boards_of_prediction:
             row = totals[board][user]
             row[0] += points
             row[1] += 1
-            row[2] += exact
-            row[3] += outcome
+            row[2] += int(exact)
+            row[3] += int(outcome)
     grains = {"overall": OVERALL, "competition": COMPETITION, "round": ROUND}
     boards: dict[Board, list[Standing]] = {}
-    for (grain, competition, round), players in totals.items():
+    for (grain, board_competition, board_round), players in totals.items():
         ordered = sorted(players.items(), key=lambda item: (-item[1][0], -item[1][2], item[0]))
-        rows = []
-        for user, (points, scored, exact, outcomes) in ordered:
-            above = sum((p, e) > (points, exact) for p, _, e, _ in players.values())
-            rows.append((above + 1, user, points, scored, exact, outcomes))
-        league = None if competition is None else Competition.objects.get(pk=competition)
-        boards[Board(grains[grain], league, round)] = rows
+        rows: list[Standing] = []
+        for user, (points, scored, exact_scores, outcomes) in ordered:
+            above = sum((p, e) > (points, exact_scores) for p, _, e, _ in players.values())
+            rows.append((above + 1, user, points, scored, exact_scores, outcomes))
+        league = (
+            None if board_competition is None else Competition.objects.get(pk=board_competition)
+        )
+        boards[Board(grains[grain], league, board_round)] = rows
     return boards
 
 
@@ -141,7 +149,8 @@ def assert_boards_equal_a_recomputation(page_size: int = 2) -> None:
         assert read == rows, board
         for rank, user, *_ in rows:
             standing = user_board_standing(board=board, user_id=user)
-            assert standing is not None and standing["rank"] == rank, (board, user)
+            assert standing is not None, (board, user)
+            assert standing["rank"] == rank, (board, user)
     if not any(board.grain is OVERALL for board in expected):
         assert leaderboard_page(board=Board(OVERALL), page=1, page_size=5).entries == []
 
@@ -447,7 +456,8 @@ def test_check_finds_a_write_behind_the_triggers_back_and_rebuild_repairs_it() -
     assert rebuilt.getvalue().splitlines()[-1].startswith("statistics rebuilt in ")
     assert stats_differences() == []  # the statistics follow the points as they are
     output, error = _check()
-    assert error is not None and "points stored 0 vs 3" in output
+    assert error is not None
+    assert "points stored 0 vs 3" in output
 
     rebuilt = io.StringIO()
     call_command("rebuild_stats", "--rescore", stdout=rebuilt, stderr=io.StringIO())
@@ -470,7 +480,7 @@ def test_check_reports_points_scored_on_other_tiers(settings: Any) -> None:
     assert list(UserTotal.objects.values_list("total_points", flat=True)) == [5, 5, 0]
 
 
-# --- the log and snapshots, on real connections ----------------------------------------------------
+# --- the log and snapshots, on real connections -------------------------------------------------
 
 
 @pytest.fixture

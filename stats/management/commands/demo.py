@@ -26,9 +26,9 @@ from stats.demo import (
 )
 from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
 from stats.models import Competition, Match, MatchSummary
+from stats.processes import WorkerPool
 from stats.relations import COMPETITION, OVERALL, ROUND
 from stats.selectors import Board, leaderboard_page
-from stats.processes import WorkerPool
 
 
 class Command(BaseCommand):
