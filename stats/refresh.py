@@ -229,6 +229,7 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
         "key": _columns(key),
         "board": board,
         "joined": sql.SQL("{} TRUE").format(matched("t", "d", key)),
+        "moved_joined": matched("t", "m", key),
         "board_joined": matched("c", "left_group", grain.board_key)
         if grain.board_key
         else sql.SQL(""),

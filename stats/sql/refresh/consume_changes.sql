@@ -38,5 +38,5 @@ SELECT *,
        (was_there, was_competition_id, was_round, was_status, was_home_score, was_away_score)
        IS DISTINCT FROM (is_there, competition_id, round, status, home_score, away_score) AS changed
 FROM states;
-ANALYZE stats_logged_prediction, stats_touched_match;
+ANALYZE stats_touched_match;
 SELECT EXISTS (SELECT FROM stats_logged_match WHERE match_id IS NULL)
