@@ -522,6 +522,37 @@ def test_a_write_committed_during_a_refresh_waits_for_the_follow_up(
     assert stats_differences() == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_scorings_of_one_round_never_wait_for_each_other(
+    blocker: psycopg.Connection[Any],
+) -> None:
+    """Writers only insert into the change log: while one transaction has scored a match and
+    not committed, another scores a second match of the same round (and deletes a scored
+    prediction of the first's players) within a 1 s lock timeout; both commit, and the refresh
+    after them is exact."""
+    competition = make_competition()
+    first, second = make_match(competition, round=1), make_match(competition, round=1)
+    users = [make_user() for _ in range(5)]
+    for user in users:
+        make_prediction(user, first, 1, 0)
+        make_prediction(user, second, 2, 2)
+    complete(first, 1, 0)
+    complete(second, 2, 2)
+    blocker.execute(
+        "UPDATE stats_prediction SET points = 3 WHERE match_id = %s", [first.pk]
+    )  # the first scoring, left uncommitted
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '1s'")
+        match_score_predictions(match_id=second.pk)
+        Prediction.objects.filter(match=second, user=users[0]).delete()
+        cursor.execute("RESET lock_timeout")
+    blocker.commit()
+    run_the_jobs()
+    assert stats_differences() == []
+    assert UserTotal.objects.get(user=users[1]).total_points == 3 + 3
+    assert UserTotal.objects.get(user=users[0]).total_points == 3
+
+
 def _refresh_in_own_connection() -> None:
     try:
         stats_refresh()
