@@ -312,9 +312,12 @@ def completion_to_points_measure(league: League, *, points_ms: float, say: Say) 
 def _sweep_would_queue_refresh() -> bool | None:
     """Whether the safety-net sweep would queue a refresh now (None: the project has no such
     check)."""
-    from stats import services
+    from bench.relations import stats_behind_writes
 
-    return services.stats_behind_writes()
+    try:
+        return stats_behind_writes()
+    except RuntimeError:
+        return None
 
 
 def _last_job_id() -> int:

@@ -4,6 +4,7 @@ what it could not find rather than failing on a renamed relation."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from stats import relations
@@ -41,18 +42,24 @@ def overall_totals_name() -> str:
 def refresh_functions() -> tuple[Any, Any]:
     """(stats_refresh, stats_rebuild): from the refresh engine's own module when it has one
     (stats/refresh.py), else from stats/services.py. Each returns its steps (name, duration_ms)."""
-    try:
-        from stats import refresh as engine  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        engine = None
-    refresh = getattr(engine, "stats_refresh", None)
-    rebuild = getattr(engine, "stats_rebuild", None)
-    if refresh is None or rebuild is None:
-        from stats import services
+    return _engine("stats_refresh"), _engine("stats_rebuild")
 
-        refresh = refresh or services.stats_refresh
-        rebuild = rebuild or services.stats_rebuild
-    return refresh, rebuild
+
+def _engine(name: str) -> Any:
+    """A function of the refresh engine, wherever the code under measurement keeps it."""
+    for module_name in ("stats.refresh", "stats.services"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found = getattr(module, name, None)
+        if found is not None:
+            return found
+    raise RuntimeError(f"no {name}() in stats.refresh or stats.services")
+
+
+def stats_behind_writes() -> bool:
+    return bool(_engine("stats_behind_writes")())
 
 
 def stats_refresh() -> list[Any]:

@@ -13,12 +13,11 @@ from stats.models.league import (
     Team,
 )
 from stats.models.statistics import (
-    CompetitionStanding,
     CompetitionTotal,
-    LeaderboardEntry,
     MatchSummary,
-    RoundStanding,
+    RoundTotal,
     StatsReadModel,
+    UserTotal,
     ViewRefresh,
     ViewRefreshQuerySet,
 )
@@ -26,18 +25,17 @@ from stats.models.statistics import (
 __all__ = [
     "PREDICTION_KICKOFF_TRIGGER",
     "Competition",
-    "CompetitionStanding",
     "CompetitionTotal",
     "JobError",
-    "LeaderboardEntry",
     "Match",
     "MatchQuerySet",
     "MatchSummary",
     "Prediction",
     "ResultChange",
-    "RoundStanding",
+    "RoundTotal",
     "StatsReadModel",
     "Team",
+    "UserTotal",
     "ViewRefresh",
     "ViewRefreshQuerySet",
 ]
