@@ -93,9 +93,20 @@ def main() -> None:
         runs = json.loads(existing.read_text(encoding="utf-8"))["runs"]
     for players in (int(text) for text in arguments.players.split(",")):
         runs = [run for run in runs if run["scale"]["users"] != players]
-        runs.append(scale_measure(players, arguments, progress))
+        machine = server_description()
+
+        def save(
+            partial: dict[str, Any],
+            done: list[dict[str, Any]] = runs,
+            machine: dict[str, Any] = machine,
+        ) -> None:
+            """Write what is measured so far (a run cut short still leaves its figures)."""
+            ordered = sorted([*done, partial], key=lambda done_run: done_run["scale"]["users"])
+            results_write(_report(ordered, arguments, machine), name=arguments.name)
+
+        runs.append(scale_measure(players, arguments, progress, save))
         runs.sort(key=lambda run: run["scale"]["users"])
-        results_write(_report(runs, arguments, server_description()), name=arguments.name)
+        results_write(_report(runs, arguments, machine), name=arguments.name)
         if not arguments.keep:
             _database_drop(arguments.database)
     from bench.plot import scale_plot
@@ -141,7 +152,10 @@ def _database_drop(name: str) -> None:
 
 
 def scale_measure(
-    players: int, arguments: argparse.Namespace, progress: Progress
+    players: int,
+    arguments: argparse.Namespace,
+    progress: Progress,
+    save: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
     from bench.database import database_recreate
     from bench.generate import Scale, league_generate
@@ -171,12 +185,18 @@ def scale_measure(
     result["sizes_mb"] = _sizes()
     result["layout"] = layout_measure(league.scored_match_ids[0])
     say(f"layout: {result['layout']}")
+    result["complete"] = False
+    save(result)
     result.update(scoring_measure(league, say=say))
+    save(result)
     result.update(refresh_measure(league, repetitions=arguments.repetitions, say=say))
     result["after_result_vs_raw"] = after_result_vs_raw(result)
+    save(result)
     result.update(reads_measure(league, reads=arguments.reads, say=say))
+    save(result)
     if not arguments.no_pipeline:
         result.update(boards_measure(league, arguments, say=say))
+        save(result)
     if players <= arguments.cluster_max_players:
         result["layout"].update(cluster_measure(league, say=say))
     result["total_s"] = round(time.perf_counter() - started, 1)
@@ -184,6 +204,7 @@ def scale_measure(
 
     result["git_commit"] = _git_commit()
     result["repetitions"] = arguments.repetitions
+    result["complete"] = True
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     say(
         f"{players:,} players: points {result['points_ms']:,.0f} ms (bare UPDATE "
