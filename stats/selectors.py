@@ -126,8 +126,13 @@ class LeaderboardPage:
         return max(1, math.ceil(self.total_entries / self.page_size))
 
 
-def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardPage:
+def leaderboard_page(
+    *, board: Board, page: int, page_size: int, refreshed_at: datetime | None = None
+) -> LeaderboardPage:
     """One page of a board, best first (rank order, ties by user id), in one query at any depth.
+
+    `refreshed_at`: the latest refresh when the caller has read it already (every refresh stamps
+    all the boards at once), else it is read here.
 
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
@@ -151,14 +156,16 @@ def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardP
         for row in rows
         if row["user_id"] is not None
     ]
-    refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
+    if refreshed_at is None:
+        refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
+        refreshed_at = refresh.refreshed_at if refresh else None
     return LeaderboardPage(
         board=board,
         entries=entries,
         page=page,
         page_size=page_size,
         total_entries=total_entries,
-        refreshed_at=refresh.refreshed_at if refresh else None,
+        refreshed_at=refreshed_at,
     )
 
 
@@ -208,8 +215,9 @@ class UserStats:
     refreshed_at: datetime | None
 
 
-def user_stats(*, user_id: int) -> UserStats | None:
+def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserStats | None:
     """A user's totals and rank overall, in each competition and in each round they appear in.
+    (`refreshed_at`: the latest refresh when the caller has read it already, as for a page.)
 
     None unless the user is a league player: active, with at least one prediction (accounts that
     only run the site, staff without predictions, stay private). A player with nothing scored
@@ -272,5 +280,6 @@ def user_stats(*, user_id: int) -> UserStats | None:
         overall=overall,
         competitions=competitions,
         rounds=rounds,
-        refreshed_at=ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
+        refreshed_at=refreshed_at
+        or ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
     )

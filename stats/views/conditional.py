@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Concatenate, ParamSpec
 
@@ -30,15 +31,26 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
 
 from stats.models import ViewRefresh
+from stats.relations import STATS_RELATIONS
 
 P = ParamSpec("P")
+_refresh_in_effect: ContextVar[datetime | None] = ContextVar("board_refresh", default=None)
 View = Callable[Concatenate[HttpRequest, P], HttpResponse]
 
 
 def latest_refresh() -> datetime | None:
-    """The start of the latest refresh in the log (one query), None before the first one."""
-    latest: datetime | None = ViewRefresh.objects.aggregate(latest=Max("refreshed_at"))["latest"]
+    """The start of the latest refresh of today's relations in the log (one query), None before
+    the first one."""
+    latest: datetime | None = ViewRefresh.objects.filter(
+        view_name__in=[relation.name for relation in STATS_RELATIONS]
+    ).aggregate(latest=Max("refreshed_at"))["latest"]
     return latest
+
+
+def refresh_in_effect() -> datetime | None:
+    """Inside a view under conditional_on_refresh: the refresh its validators name (the view
+    shows it as `refreshed_at` instead of reading it again); None elsewhere or before any."""
+    return _refresh_in_effect.get()
 
 
 def refresh_etag(refreshed_at: datetime, variant: str = "") -> str:
@@ -71,7 +83,11 @@ def conditional_on_refresh(
             last_modified = int(refreshed_at.timestamp())
             response = get_conditional_response(request, etag=etag, last_modified=last_modified)
             if response is None:
-                response = view(request, *args, **kwargs)
+                token = _refresh_in_effect.set(refreshed_at)
+                try:
+                    response = view(request, *args, **kwargs)
+                finally:
+                    _refresh_in_effect.reset(token)
             if response.status_code not in (200, 304):  # errors carry no validator
                 return response
             response["ETag"] = etag

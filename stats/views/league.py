@@ -12,7 +12,11 @@ from django.views.decorators.http import require_GET
 from stats import selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
 from stats.replica import public_read
-from stats.views.conditional import conditional_on_refresh, signed_in_player
+from stats.views.conditional import (
+    conditional_on_refresh,
+    refresh_in_effect,
+    signed_in_player,
+)
 from stats.views.params import database_id, error_response, parse_board_query, shown
 
 # --- Leaderboard API and page ------------------------------------------------------------------
@@ -21,7 +25,9 @@ from stats.views.params import database_id, error_response, parse_board_query, s
 def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
     query = parse_board_query(params)
     board = selectors.board_get(competition_slug=query.competition, round=query.round)
-    return selectors.leaderboard_page(board=board, page=query.page, page_size=query.page_size)
+    return selectors.leaderboard_page(
+        board=board, page=query.page, page_size=query.page_size, refreshed_at=refresh_in_effect()
+    )
 
 
 @require_GET
@@ -91,7 +97,11 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
     """GET /api/users/<id>/stats: a league player's totals and ranks on every board they are on."""
     row_id = database_id(user_id)
-    stats = None if row_id is None else selectors.user_stats(user_id=row_id)
+    stats = (
+        None
+        if row_id is None
+        else selectors.user_stats(user_id=row_id, refreshed_at=refresh_in_effect())
+    )
     if stats is None:
         # One answer for unknown, inactive and non-playing accounts: which one is nobody's business.
         return error_response(f"no league player has the id {shown(user_id)}", 404)
