@@ -87,6 +87,9 @@ def main() -> None:
     from bench.report import RESULTS_DIR, results_write
 
     progress = Progress()
+    from bench.run import _git_commit
+
+    arguments.git_commit = _git_commit()  # the code this process runs, whenever a scale ends
     runs: list[dict[str, Any]] = []
     existing = RESULTS_DIR / f"{arguments.name}.json"
     if arguments.append and existing.exists():
@@ -121,14 +124,13 @@ def main() -> None:
 def _report(
     runs: list[dict[str, Any]], arguments: argparse.Namespace, machine: dict[str, Any]
 ) -> dict[str, Any]:
-    from bench.run import _git_commit
 
     return {
         "runs": runs,
         "command": f"python -m bench.scale --players {arguments.players} "
         f"--matches {arguments.matches} --repetitions {arguments.repetitions}"
         + (" --append" if arguments.append else ""),
-        "git_commit": _git_commit(),
+        "git_commit": arguments.git_commit,
         "machine": machine,
         "targets": {
             "after_result_vs_raw": "<= 2.5 at every scale",
@@ -200,9 +202,7 @@ def scale_measure(
     if players <= arguments.cluster_max_players:
         result["layout"].update(cluster_measure(league, say=say))
     result["total_s"] = round(time.perf_counter() - started, 1)
-    from bench.run import _git_commit
-
-    result["git_commit"] = _git_commit()
+    result["git_commit"] = arguments.git_commit
     result["repetitions"] = arguments.repetitions
     result["complete"] = True
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
