@@ -96,20 +96,16 @@ def main() -> None:
         runs = json.loads(existing.read_text(encoding="utf-8"))["runs"]
     for players in (int(text) for text in arguments.players.split(",")):
         runs = [run for run in runs if run["scale"]["users"] != players]
-        machine = server_description()
 
-        def save(
-            partial: dict[str, Any],
-            done: list[dict[str, Any]] = runs,
-            machine: dict[str, Any] = machine,
-        ) -> None:
-            """Write what is measured so far (a run cut short still leaves its figures)."""
+        def save(partial: dict[str, Any], done: list[dict[str, Any]] = runs) -> None:
+            """Write what is measured so far (a run cut short still leaves its figures); the
+            database exists by the first call."""
             ordered = sorted([*done, partial], key=lambda done_run: done_run["scale"]["users"])
-            results_write(_report(ordered, arguments, machine), name=arguments.name)
+            results_write(_report(ordered, arguments, server_description()), name=arguments.name)
 
         runs.append(scale_measure(players, arguments, progress, save))
         runs.sort(key=lambda run: run["scale"]["users"])
-        results_write(_report(runs, arguments, machine), name=arguments.name)
+        results_write(_report(runs, arguments, server_description()), name=arguments.name)
         if not arguments.keep:
             _database_drop(arguments.database)
     from bench.plot import scale_plot
