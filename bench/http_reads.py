@@ -3,7 +3,7 @@
 gunicorn with 2 sync workers, DEBUG off, on 127.0.0.1 only, in front of a generated league in
 its own database (`matchday_bench_http`, recreated). 8 client threads each make a bounded
 number of requests of one kind at a time, one connection per request (a sync worker closes it
-after each answer); the kinds, in turn, and all of it twice:
+after each answer); the kinds, in turn, pass after pass:
 
 - `floor`: a URL no route serves, answered by Django's own 404 (every middleware, no query):
   the most a request can be served at on this stack;
@@ -11,6 +11,9 @@ after each answer); the kinds, in turn, and all of it twice:
 - `stats`: `GET /api/users/<random player>/stats`;
 - `not_modified`: the board's first page with the `If-None-Match` its last answer carried (304);
 - `html`: `GET /leaderboard/`, anonymous.
+
+Short passes, many of them, each setting's server in turn within a pass: the load of a shared
+machine swings within minutes, and each ratio compares requests measured seconds apart.
 
 Each kind's requests per second are compared with the floor's of the same pass (`*_vs_floor`),
 under each database connection setting in turn (`--connections`): a connection per request
@@ -57,8 +60,8 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.http_reads", description=__doc__)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--matches", type=int, default=40)
-    parser.add_argument("--requests", type=int, default=300, help="per client per kind and pass")
-    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=25, help="per client per kind and pass")
+    parser.add_argument("--passes", type=int, default=8)
     parser.add_argument(
         "--connections",
         default=",".join(CONNECTIONS),
@@ -102,12 +105,9 @@ def main() -> None:
     queries = queries_per_request(user_ids, competition)
     say(f"queries per request: {queries}")
 
-    runs: dict[str, Any] = {}
-    for name in arguments.connections.split(","):
-        say(f"gunicorn, {WORKERS} sync workers, {name} ({CONNECTIONS[name]})")
-        runs[name] = _measure_server(
-            CONNECTIONS[name], arguments, user_ids=user_ids, competition=competition, say=say
-        )
+    names = arguments.connections.split(",")
+    say(f"gunicorn, {WORKERS} sync workers each, for {', '.join(names)}")
+    runs = _measure_servers(names, arguments, user_ids=user_ids, competition=competition, say=say)
     best = max(runs, key=lambda name: runs[name]["vs_floor"]["board"])
     figures = {
         "http_reads": {
@@ -128,7 +128,8 @@ def main() -> None:
             f"{arguments.passes} passes; requests/s per kind against Django's 404 of the same pass",
             "command": "python -m bench.http_reads "
             f"--users {arguments.users} --matches {arguments.matches} "
-            f"--requests {arguments.requests} --passes {arguments.passes}",
+            f"--requests {arguments.requests} --passes {arguments.passes}"
+            + (" --reuse" if arguments.reuse else ""),
             "machine": server_description(),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -187,15 +188,9 @@ def queries_per_request(user_ids: tuple[int, int], competition: str) -> dict[str
     return counts
 
 
-def _measure_server(
-    env: dict[str, str],
-    arguments: argparse.Namespace,
-    *,
-    user_ids: tuple[int, int],
-    competition: str,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    from stats.processes import free_port, port_accepts, processes_stop, wait_until
+def _server_start(env: dict[str, str], arguments: argparse.Namespace) -> tuple[Any, int]:
+    """gunicorn on a free loopback port with this connection setting; (process, port)."""
+    from stats.processes import free_port, port_accepts, wait_until
 
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"bench-gunicorn-{port}.log"
@@ -224,29 +219,55 @@ def _measure_server(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    wait_until(lambda: port_accepts(port), timeout=30, what="gunicorn to listen")
+    return server, port
+
+
+def _measure_servers(
+    names: list[str],
+    arguments: argparse.Namespace,
+    *,
+    user_ids: tuple[int, int],
+    competition: str,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every connection setting's server at once (an idle one costs nothing), measured in
+    turn, pass by pass and kind by kind: a shared machine's load swings weigh on all alike."""
+    from stats.processes import processes_stop
+
+    servers: dict[str, tuple[Any, int]] = {}
+    passes: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in names}
     try:
-        wait_until(lambda: port_accepts(port), timeout=30, what="gunicorn to listen")
+        for name in names:
+            servers[name] = _server_start(CONNECTIONS[name], arguments)
         urls = _urls(user_ids, competition)
-        etag = _get(port, urls["board"](random.Random(1)))[1].get("etag", "")
-        for kind in KINDS:  # warm every worker: imports, URL resolver, connections, plans
-            _load(port, urls[kind], etag if kind == "not_modified" else "", requests=20)
-        passes: list[dict[str, dict[str, Any]]] = []
+        etags = {}
+        for name, (_, port) in servers.items():
+            etags[name] = _get(port, urls["board"](random.Random(1)))[1].get("etag", "")
+            for kind in KINDS:  # warm every worker: imports, URL resolver, connections, plans
+                _load(port, urls[kind], etags[name] if kind == "not_modified" else "", requests=20)
         for index in range(arguments.passes):
-            measured = {}
-            for kind in KINDS:
-                measured[kind] = _load(
-                    port,
-                    urls[kind],
-                    etag if kind == "not_modified" else "",
-                    requests=arguments.requests,
+            for name, (_, port) in servers.items():
+                measured = {
+                    kind: _load(
+                        port,
+                        urls[kind],
+                        etags[name] if kind == "not_modified" else "",
+                        requests=arguments.requests,
+                    )
+                    for kind in KINDS
+                }
+                passes[name].append(measured)
+                say(
+                    f"  pass {index + 1}, {name}: "
+                    + ", ".join(f"{kind} {m['per_s']:,.0f}/s" for kind, m in measured.items())
                 )
-            passes.append(measured)
-            say(
-                f"  pass {index + 1}: "
-                + ", ".join(f"{kind} {m['per_s']:,.0f}/s" for kind, m in measured.items())
-            )
     finally:
-        processes_stop([server])
+        processes_stop([server for server, _ in servers.values()])
+    return {name: _summary(CONNECTIONS[name], passes[name]) for name in names}
+
+
+def _summary(env: dict[str, str], passes: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     per_s = {kind: statistics.median(p[kind]["per_s"] for p in passes) for kind in KINDS}
     return {
         "env": env,
