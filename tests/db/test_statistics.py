@@ -275,17 +275,18 @@ class StatisticsMachine(RuleBasedStateMachine):
 def test_statistics_equal_a_recomputation_after_any_writes() -> None:
     """The stateful property: whatever the writes, after the jobs, every relation is exact and
     every board's ranks and pages are what a recomputation gives. Derandomized (the same
-    examples every run) and with shrinking bounded, so a failure shows its counterexample fast
-    rather than a timeout."""
+    examples every run) and without the shrink phase, whose length has no bound: a failure
+    prints its counterexample (at most 20 steps) at once rather than a timeout. To shrink one,
+    add Phase.shrink locally."""
     run_state_machine_as_test(
         StatisticsMachine,
         settings=hypothesis_settings(
-            max_examples=30,
+            max_examples=20,
             stateful_step_count=20,
             deadline=None,
             derandomize=True,
             database=None,
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
