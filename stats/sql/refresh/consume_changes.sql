@@ -5,9 +5,11 @@
 -- and its state now; `changed` when they differ.
 DROP TABLE IF EXISTS pg_temp.stats_logged_prediction, pg_temp.stats_logged_match, pg_temp.stats_touched_match;
 CREATE TEMP TABLE stats_logged_prediction ON COMMIT DROP AS
-SELECT side, match_id, user_id, home_score, away_score, points FROM stats_prediction_change WITH NO DATA;
+SELECT side, match_id, user_id, home_score, away_score, points, points_before
+FROM stats_prediction_change WITH NO DATA;
 WITH consumed AS (
-    DELETE FROM stats_prediction_change RETURNING side, match_id, user_id, home_score, away_score, points
+    DELETE FROM stats_prediction_change
+    RETURNING side, match_id, user_id, home_score, away_score, points, points_before
 )
 INSERT INTO stats_logged_prediction SELECT * FROM consumed;
 CREATE TEMP TABLE stats_logged_match ON COMMIT DROP AS
