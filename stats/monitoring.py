@@ -24,6 +24,7 @@ from procrastinate.contrib.django.models import (
     ProcrastinateWorker,
 )
 
+from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
 from stats.models import Match, ViewRefresh
 from stats.relations import STATS_RELATIONS
 
@@ -84,6 +85,35 @@ def jobs_by_task_and_status(*, statuses: Sequence[str] | None = None) -> dict[tu
         .values_list("task_name", "status", "jobs")
         .order_by("task_name", "status")
     }
+
+
+def last_job_id() -> int:
+    """The newest job's id (0 when there is none): count from here what a run queues."""
+    return ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def jobs_queued_after(job_id: int, *, task_name: str) -> int:
+    """Jobs of `task_name` newer than `job_id` still waiting or running."""
+    return ProcrastinateJob.objects.filter(
+        id__gt=job_id, task_name=task_name, status__in=QUEUED_STATUSES
+    ).count()
+
+
+@dataclass(frozen=True)
+class JobsEnded:
+    scorings: int
+    refreshes: int
+    failed: int
+
+
+def jobs_ended_after(job_id: int) -> JobsEnded:
+    """Jobs newer than `job_id` that ended: scorings and refreshes that succeeded, and failures."""
+    counts = ProcrastinateJob.objects.filter(id__gt=job_id).aggregate(
+        scorings=Count("id", filter=Q(task_name=CALCULATE_POINTS, status="succeeded")),
+        refreshes=Count("id", filter=Q(task_name=REFRESH_STATS_VIEWS, status="succeeded")),
+        failed=Count("id", filter=Q(status="failed")),
+    )
+    return JobsEnded(**counts)
 
 
 def oldest_due_job_age(*, now: datetime | None = None) -> float | None:

@@ -9,16 +9,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Max
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import sql
 
 from stats.exceptions import MatchNotFound, ViewNotRefreshable
-from stats.jobs import REFRESH_STATS_VIEWS, enqueue_match_scoring, enqueue_stats_refresh
+from stats.job_errors import prune_job_errors
+from stats.jobs import (
+    delete_finished_jobs,
+    enqueue_match_scoring,
+    enqueue_stats_refresh,
+    refresh_running_since,
+    rescue_stalled_jobs,
+)
 from stats.models import Match, ViewRefresh
 from stats.relations import (
     COMPETITION_BOARDS,
@@ -50,13 +56,14 @@ class MatchScoring:
 
 @transaction.atomic
 def match_score_predictions(*, match_id: int) -> MatchScoring:
-    """Score every prediction of a match from its latest result, in one statement.
+    """Score every prediction of a match from its latest result, in one statement, and once
+    that commits queue the batched refresh (STATS_REFRESH_DELAY) if anything changed.
 
     A completed match gets points; a void one (cancelled, postponed) and one taken back to
     scheduled or live (a result withdrawn) get NULL. The match row stays locked until commit, so
     two scorings of one match never interleave and a result saved meanwhile waits. Only
     predictions whose points change are written, and `points_calculated_at` only when it is
-    older than the result: re-scoring writes nothing.
+    older than the result: re-scoring writes nothing, and queues nothing.
     """
     match = Match.objects.select_for_update().filter(pk=match_id).first()
     if match is None:
@@ -84,7 +91,13 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
         # Nothing withdrawn: a scheduled or live match without points keeps no stamp.
         to_stamp = to_stamp.none()
     stamped = bool(to_stamp.update(points_calculated_at=timezone.now()))
-    return MatchScoring(match.pk, match.status, predictions_changed, stamped)
+    scoring = MatchScoring(match.pk, match.status, predictions_changed, stamped)
+    if scoring.changed_anything:
+        # After commit, so the refresh (or the one already waiting) is sure to see these points.
+        transaction.on_commit(
+            lambda: enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
+        )
+    return scoring
 
 
 # Scoring stamps points_calculated_at as the last step before its transaction commits (a few ms);
@@ -129,10 +142,27 @@ def stats_behind_writes() -> bool:
     _, newest_mark = pending_marks()
     if newest_mark is None:
         return False
-    running_since = ProcrastinateEvent.objects.filter(
-        type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
-    ).aggregate(started=Max("at"))["started"]
+    running_since = refresh_running_since()
     return running_since is None or newest_mark > running_since - STAMP_TO_COMMIT_SLACK
+
+
+def stalled_jobs_rescue() -> list[int]:
+    """Put back in the queue the jobs of workers silent for STATS_STALLED_WORKER_TIMEOUT s."""
+    return rescue_stalled_jobs(seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT)
+
+
+async def finished_jobs_prune() -> dict[str, int]:
+    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS, and failed ones
+    (with their recorded errors) older than STATS_FAILED_JOB_RETENTION_DAYS."""
+    failed_hours = settings.STATS_FAILED_JOB_RETENTION_DAYS * 24
+    await delete_finished_jobs(hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False)
+    await delete_finished_jobs(hours=failed_hours, include_failed=True)
+    errors_deleted = await sync_to_async(prune_job_errors)(older_than_hours=failed_hours)
+    return {
+        "retention_hours": settings.STATS_JOB_RETENTION_HOURS,
+        "failed_retention_hours": failed_hours,
+        "job_errors_deleted": errors_deleted,
+    }
 
 
 @dataclass(frozen=True)
