@@ -83,7 +83,7 @@ def relation_audit(
         LIMIT %s
         """
     ).format(
-        definition=sql.SQL(load_sql(f"audit/{relation.name}.sql").strip().rstrip(";")),
+        definition=sql.SQL(load_sql(relation.audit_sql).strip().rstrip(";")),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         table=sql.Identifier(relation.name),
         key=key,

@@ -256,13 +256,13 @@ def _recompute(*, everything: bool) -> list[RefreshStep]:
 
         scope = "touched_everything.sql" if everything else "touched_since_last_refresh.sql"
         step(MARKS_STEP, load_sql(f"refresh/{scope}"))
-        step(ROUND_BOARDS.name, load_sql("refresh/round_boards.sql"))
-        totals = "recount_totals.sql" if everything else "carry_totals.sql"
-        step(COMPETITION_TOTALS.name, load_sql(f"refresh/{totals}"))
+        step(ROUND_BOARDS.name, load_sql(*ROUND_BOARDS.refresh_sql))
+        carry, recount = COMPETITION_TOTALS.refresh_sql
+        step(COMPETITION_TOTALS.name, load_sql(recount if everything else carry))
         if not everything:
             cursor.execute(load_sql("refresh/totals_changed.sql"))
         totals_changed = everything or cursor.fetchone()[0]
-        step(MATCH_SUMMARIES.name, load_sql("refresh/match_summaries.sql"))
+        step(MATCH_SUMMARIES.name, load_sql(*MATCH_SUMMARIES.refresh_sql))
         for view in (COMPETITION_BOARDS, OVERALL_BOARD):
             # Unchanged totals leave the view as it is: no need to recompute it.
             refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
