@@ -47,9 +47,13 @@ class StatsRelation:
         return self.model._meta.db_table
 
     @property
-    def audit_sql(self) -> str:
-        """Its from-scratch definition from the predictions alone (stats/audit.py)."""
-        return f"audit/{self.name}.sql"
+    def audit_sql(self) -> tuple[str, ...]:
+        """Its from-scratch definition from the predictions alone, each file wrapping the one
+        before (stats/audit.py): a relation of players is their totals at its grain (its key
+        before user_id), ranked if it is a board; any other has a file of its own."""
+        if self.key[-1] != "user_id":
+            return (f"audit/{self.name}.sql",)
+        return ("audit/player_totals.sql", *(["audit/board.sql"] if self in BOARDS else []))
 
     @property
     def is_materialized_view(self) -> bool:
