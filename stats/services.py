@@ -56,14 +56,13 @@ class MatchScoring:
 
 @transaction.atomic
 def match_score_predictions(*, match_id: int) -> MatchScoring:
-    """Score every prediction of a match from its latest result, in one statement, and once
-    that commits queue the batched refresh (STATS_REFRESH_DELAY) if anything changed.
+    """Score every prediction of a match from its latest result, in one statement.
 
     A completed match gets points; a void one (cancelled, postponed) and one taken back to
     scheduled or live (a result withdrawn) get NULL. The match row stays locked until commit, so
     two scorings of one match never interleave and a result saved meanwhile waits. Only
     predictions whose points change are written, and `points_calculated_at` only when it is
-    older than the result: re-scoring writes nothing, and queues nothing.
+    older than the result: re-scoring writes nothing.
     """
     match = Match.objects.select_for_update().filter(pk=match_id).first()
     if match is None:
@@ -91,12 +90,20 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
         # Nothing withdrawn: a scheduled or live match without points keeps no stamp.
         to_stamp = to_stamp.none()
     stamped = bool(to_stamp.update(points_calculated_at=timezone.now()))
-    scoring = MatchScoring(match.pk, match.status, predictions_changed, stamped)
-    if scoring.changed_anything:
-        # After commit, so the refresh (or the one already waiting) is sure to see these points.
-        transaction.on_commit(
-            lambda: enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
-        )
+    return MatchScoring(match.pk, match.status, predictions_changed, stamped)
+
+
+def match_score_then_refresh(*, match_id: int) -> MatchScoring:
+    """What follows a result: score the match's predictions (match_score_predictions) and, once
+    that commits, queue the batched refresh (STATS_REFRESH_DELAY) if anything changed. The one
+    place the refresh after a result is queued."""
+    with transaction.atomic():
+        scoring = match_score_predictions(match_id=match_id)
+        if scoring.changed_anything:
+            # After commit, so the refresh (or the one already waiting) sees these points.
+            transaction.on_commit(
+                lambda: enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
+            )
     return scoring
 
 

@@ -30,7 +30,7 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     """Score every prediction of one settled match (the service queues the batched refresh)."""
     if type(match_id) is not int:  # not even a bool, a float or a numeric string: no coercion
         raise TypeError(f"match_id must be an integer, not {match_id!r}")
-    scoring = services.match_score_predictions(match_id=match_id)
+    scoring = services.match_score_then_refresh(match_id=match_id)
     return {
         "match_id": match_id,
         "status": scoring.status,
