@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "stats.csp.ContentSecurityPolicyMiddleware",
+    # Before CSRF: a wrong method is a 405, HEAD runs as GET, one JSON error shape under /api/.
+    "stats.middleware.HttpMannersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,6 +89,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 
 ROOT_URLCONF = "stats_project.urls"
+# Under /api/ a refused CSRF check is JSON like every other error; elsewhere Django's page.
+CSRF_FAILURE_VIEW = "stats.http.csrf_failure"
 
 TEMPLATES = [
     {

@@ -8,12 +8,12 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stats import monitoring, replica
+from stats.http import allow_methods
 from stats.views.params import presents_bearer, unauthorized_response
 
 # --- Operations --------------------------------------------------------------------------------
@@ -39,7 +39,7 @@ def _replica_health() -> dict[str, object]:
 
 
 @never_cache
-@require_GET
+@allow_methods("GET")
 def health(request: HttpRequest) -> JsonResponse:
     """GET /health: 200 while the database answers and the pipeline keeps up, else 503.
 
@@ -144,7 +144,7 @@ def _replica_metrics() -> Iterable[Metric]:
 
 
 @never_cache
-@require_GET
+@allow_methods("GET")
 def metrics(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text format, computed from the database at each request, for
     callers presenting METRICS_TOKEN; its queries run under a statement timeout."""
