@@ -208,6 +208,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 }
 # /health answers 503 when a job due to run has waited longer than this, in seconds.
 STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
+# The public /health answer is reused this long (seconds, at most 1) in each process.
+STATS_HEALTH_CACHE_SECONDS = env.float("STATS_HEALTH_CACHE_SECONDS", default=1.0)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
 # Public reads leave the replica when it lags more than this many seconds behind the primary;
