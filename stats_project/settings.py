@@ -74,17 +74,20 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
-# Failed logins are throttled: after AXES_FAILURE_LIMIT wrong passwords for one username from one
-# address, that pair is refused (429) for AXES_COOLOFF_TIME, even with the right password.
-# Behind the proxy every request comes from 127.0.0.1: the client's address is the proxy's
-# X-Real-IP (stats/client_ip.py), so one attacker does not lock everyone out.
+# Failed logins are throttled (stats/login_throttle.py): a client is refused for
+# AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT wrong passwords for one username, or after
+# ADDRESS_FAILURE_LIMIT (20) failures whatever the usernames (429, even with the right password).
+# A client is an IPv4 address or an IPv6 /64; behind the proxy every request comes from
+# 127.0.0.1, so the client's address is the proxy's X-Real-IP (stats/client_ip.py) and one
+# attacker does not lock everyone out.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "stats.login_throttle.LoginThrottle"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 
