@@ -23,7 +23,8 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 EXAMPLE = REPO_ROOT / "docs" / "deploy" / "matchday.nginx.conf"
 
 pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="needs nginx (apt-get install nginx-light)"
+    not Path(NGINX).exists() or shutil.which("openssl") is None,
+    reason="needs nginx and openssl (apt-get install nginx-light openssl)",
 )
 
 
