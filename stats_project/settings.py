@@ -25,8 +25,8 @@ environ.Env.read_env(BASE_DIR / ".env")
 
 # DEBUG fails closed: off unless set; the development entry points (the Makefile's targets, the
 # test settings) turn it on. Whenever the site could be public (DEBUG off, or a non-local host in
-# ALLOWED_HOSTS) every process refuses the development key and a short CRON_SECRET at start-up
-# (stats/security_checks.py).
+# ALLOWED_HOSTS) every process refuses, in one line, the development key, a SECRET_KEY under 50
+# characters and a CRON_SECRET or METRICS_TOKEN under 32 at start-up (stats/security_checks.py).
 INSECURE_DEV_SECRET_KEY = "django-insecure-matchday-stats-dev-only"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
