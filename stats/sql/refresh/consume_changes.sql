@@ -1,4 +1,5 @@
--- Hands on: stats_logged_prediction and stats_touched_match (temporary, dropped at commit), read
+-- Temp tables: reads none; creates stats_logged_match, stats_logged_prediction, stats_touched_match.
+-- Hands on stats_logged_prediction and stats_touched_match (temporary, dropped at commit), read
 -- by differences.sql.
 -- The change log this snapshot sees, consumed: rows committed after it stay for the next refresh.
 -- Each touched match with the state the statistics count it in (before its first logged change)

@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_logged_prediction, stats_touched_match; creates stats_round_difference, stats_summary_difference.
 -- Reads stats_logged_prediction and stats_touched_match (consume_changes.sql); hands on
 -- stats_round_difference and stats_summary_difference (temporary), read by totals.sql and
 -- summaries.sql.
