@@ -284,7 +284,7 @@ def _kickoff(raw: dict[str, Any], zone: ZoneInfo, refuse: Callable[[str], FeedEr
     if not YEARS[0] <= day.year <= YEARS[1]:
         raise refuse(f"`date` {raw_date!r} is out of range: years {YEARS[0]} to {YEARS[1]}")
     if raw_time is None:
-        return _in_range(datetime.combine(day, time(0, 0), tzinfo=zone), raw_date, refuse)
+        return _in_range(datetime.combine(day, time(0, 0), tzinfo=zone), day.isoformat(), refuse)
     found = TIME.fullmatch(raw_time.strip()) if isinstance(raw_time, str) else None
     if found is None or int(found[1]) > 23 or int(found[2]) > 59:
         raise refuse(f"`time` must be HH:MM (optionally with UTC±H), got {_shown(raw_time)!r}")
@@ -296,7 +296,7 @@ def _kickoff(raw: dict[str, Any], zone: ZoneInfo, refuse: Callable[[str], FeedEr
             raise refuse(f"`time` {raw_time!r} has an offset outside UTC-12 to UTC+14")
         tzinfo = timezone(offset)
     kickoff_at = datetime.combine(day, time(int(found[1]), int(found[2])), tzinfo=tzinfo)
-    return _in_range(kickoff_at, f"{raw_date} {raw_time}", refuse)
+    return _in_range(kickoff_at, f"{day.isoformat()} {raw_time}", refuse)
 
 
 def _in_range(kickoff_at: datetime, shown: str, refuse: Callable[[str], FeedError]) -> datetime:
