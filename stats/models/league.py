@@ -21,6 +21,16 @@ KICKOFF_RANGE = (
 )
 
 
+# The rules on a match's status and score together, worded once (Match.result_problem): the
+# database's constraints show the first two as they are, the feed quotes each in its errors.
+SCORES_TOGETHER = "give both scores, or neither"
+COMPLETED_NEEDS_SCORE = "a completed match needs its final score, home and away"
+
+
+def _sentence(rule: str) -> str:
+    return rule[0].upper() + rule[1:] + "."
+
+
 class Competition(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -141,13 +151,13 @@ class Match(models.Model):
                 condition=Q(home_score__isnull=True, away_score__isnull=True)
                 | Q(home_score__isnull=False, away_score__isnull=False),
                 name="stats_match_scores_set_together",
-                violation_error_message="Give both scores, or neither.",
+                violation_error_message=_sentence(SCORES_TOGETHER),
             ),
             models.CheckConstraint(
                 condition=~Q(status="completed")
                 | Q(home_score__isnull=False, away_score__isnull=False),
                 name="stats_match_completed_has_score",
-                violation_error_message="A completed match needs its final score, home and away.",
+                violation_error_message=_sentence(COMPLETED_NEEDS_SCORE),
             ),
             # Every kickoff stored can be read back: Python's datetimes end at the years 1 and
             # 9999, PostgreSQL's do not, and one row past them broke every page that listed it.
@@ -215,8 +225,9 @@ class Match(models.Model):
     def clean(self) -> None:
         """The admin's form (and any full_clean) refuses what the results feed refuses."""
         problem = self.result_problem(self.status, self.home_score, self.away_score)
-        if problem is not None:
-            raise ValidationError({"home_score": problem[0].upper() + problem[1:] + "."})
+        # The other two rules are also constraints, which full_clean() reports in these words.
+        if problem is not None and problem not in (SCORES_TOGETHER, COMPLETED_NEEDS_SCORE):
+            raise ValidationError(_sentence(problem))
 
     @classmethod
     def result_problem(
@@ -228,9 +239,9 @@ class Match(models.Model):
         postponed or cancelled match has none, so setting a completed match back to scheduled
         or void needs its score cleared, as the feed clears it."""
         if (home_score is None) != (away_score is None):
-            return "give both scores, or neither"
+            return SCORES_TOGETHER
         if status == cls.Status.COMPLETED and home_score is None:
-            return "a completed match needs its final score, home and away"
+            return COMPLETED_NEEDS_SCORE
         if status not in cls.SCORED_STATUSES and home_score is not None:
             return (
                 f"a {cls.Status(status).label.lower()} match has no score: clear both scores, "
