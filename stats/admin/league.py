@@ -11,7 +11,6 @@ from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html_join
-from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import (
@@ -106,9 +105,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
 
     @admin.display(description="scoring jobs")
     def scoring_jobs(self, match: Match) -> str:
-        found = ProcrastinateJob.objects.filter(
-            task_name=jobs.CALCULATE_POINTS, args__match_id=match.pk
-        ).order_by("-id")[:20]
+        found = jobs.match_scoring_jobs(match.pk)[:20]
         if not found:
             return "none"
         return format_html_join(
