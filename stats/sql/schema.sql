@@ -104,7 +104,7 @@ CREATE TRIGGER stats_prediction_close_at_kickoff
     FOR EACH ROW EXECUTE FUNCTION stats_prediction_close_at_kickoff();
 
 -- === Statistics: totals by difference, ranks from counts ======================================
--- All of this section: 0009_incremental_stats and 0012_ranks_from_counts (docs/architecture.md,
+-- All of this section: 0009_incremental_stats and 0013_ranks_from_counts (docs/architecture.md,
 -- "The statistics"). Writers only log what they changed, insert-only, in their own transaction
 -- (statement-level triggers: every writer, raw SQL included); the single-flight refresh
 -- (stats/refresh.py) consumes the log its snapshot sees, moves the per-player totals, the
@@ -114,7 +114,8 @@ CREATE TRIGGER stats_prediction_close_at_kickoff
 -- The change log. No index and no unique key: two writers never wait for each other here. The
 -- refresh deletes the rows its snapshot sees; rows committed after it stay for the next refresh.
 
--- A prediction as it was (side -1) or became (side +1) in an insert, update or delete.
+-- A prediction as it was (side -1) or became (side +1) in an insert, update or delete; or, when
+-- only its points changed (a scoring), once (side 0), with its points before and after.
 CREATE TABLE stats_prediction_change (
     side smallint NOT NULL,
     match_id integer NOT NULL,
@@ -122,6 +123,7 @@ CREATE TABLE stats_prediction_change (
     home_score integer NOT NULL,
     away_score integer NOT NULL,
     points integer,
+    points_before integer,
     logged_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -225,13 +227,30 @@ CREATE TABLE stats_match_summary (
 -- match changes needs no lock on the match.
 CREATE FUNCTION stats_log_prediction_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
-        SELECT -1, match_id, user_id, home_score, away_score, points FROM old_rows;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'INSERT' THEN
         INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
         SELECT 1, match_id, user_id, home_score, away_score, points FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
+        SELECT -1, match_id, user_id, home_score, away_score, points FROM old_rows;
+    ELSE
+        -- One row per changed prediction, two when more than its points changed; an update that
+        -- changes none of these (updated_at) logs nothing.
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points, points_before)
+        SELECT CASE WHEN moved THEN change.side ELSE 0 END, change.match_id, change.user_id,
+               change.home_score, change.away_score, change.points,
+               CASE WHEN NOT moved THEN o.points END
+        FROM old_rows AS o
+        JOIN new_rows AS n ON n.id = o.id
+        CROSS JOIN LATERAL (
+            SELECT (o.match_id, o.user_id, o.home_score, o.away_score)
+                   IS DISTINCT FROM (n.match_id, n.user_id, n.home_score, n.away_score) AS moved
+        ) AS how
+        CROSS JOIN LATERAL (VALUES
+            (-1, o.match_id, o.user_id, o.home_score, o.away_score, o.points, how.moved),
+            (1, n.match_id, n.user_id, n.home_score, n.away_score, n.points, true)
+        ) AS change (side, match_id, user_id, home_score, away_score, points, logged)
+        WHERE change.logged AND (moved OR o.points IS DISTINCT FROM n.points);
     END IF;
     RETURN NULL;
 END $$;
@@ -328,40 +347,73 @@ CREATE UNIQUE INDEX stats_round_rank_key
     ON stats_round_rank (competition_id, round, total_points, exact_scores);
 
 -- === The job queue: objects on Procrastinate's tables =========================================
--- The queueing-lock guard: 0007_queueing_lock_guard_v2 (which replaced 0004's).
--- docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
+-- The queueing-lock guard: 0012_queueing_lock_guard_v3 (which replaced 0007's, which replaced
+-- 0004's). docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
 --
 -- Procrastinate's queueing-lock index covers only waiting ('todo') jobs. A job going back to
--- 'todo' (a worker's retry, the rescue of a job stalled by a dead worker, a manual retry of a
--- failed job: procrastinate_retry_job_v1/v2) while a follow-up with its queueing lock waits
--- violates that index; the worker then leaves the job in 'doing' for good. The guard settles the
--- collision instead: the follow-up does the same work, so the job going back is marked
--- 'cancelled' (not 'failed': nothing failed) and a JobError row names the follow-up.
+-- 'todo' while a follow-up with its queueing lock waits is settled 'cancelled' (with a JobError
+-- row naming the follow-up and a 'cancelled' event). Each queueing lock has its own advisory key
+-- (the whole hashtext of its name): a defer takes it SHARED, a job going back EXCLUSIVE; past 256
+-- defers a transaction takes the batch key EXCLUSIVE instead, and a job going back takes that one
+-- SHARED. Only a transaction's first key is waited for when going back; later ones are tried and
+-- fail with lock_not_available, so a batch defer and a bulk requeue never deadlock.
 --
--- Each queueing lock hashes to one of 1024 advisory-lock keys: a defer takes its key SHARED, a
--- job going back to 'todo' takes it EXCLUSIVE, so defers never wait for one another and the
--- check sees every follow-up. The trigger names no column, so upstream may re-type any of them.
+-- How many keys a transaction took is kept in a transaction-local setting
+-- (stats.queueing_lock_keys, set_config(..., true)): it survives no commit, so it is sound
+-- behind PgBouncer's transaction pooling.
 
-CREATE FUNCTION stats_queueing_lock_key(queueing_lock text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT hashtext(queueing_lock) & 1023
-$$;
-
--- Exclusive: a job going back to 'todo', and stats.jobs.request_stats_refresh_now.
-CREATE FUNCTION stats_lock_queueing_lock(queueing_lock text) RETURNS void
+CREATE FUNCTION stats_queueing_lock_keys_taken(taken integer DEFAULT NULL) RETURNS integer
 LANGUAGE sql
 AS $$
-    SELECT pg_advisory_xact_lock(hashtext('stats queueing-lock guard'),
-                                 stats_queueing_lock_key(queueing_lock))
+    SELECT CASE
+        WHEN taken IS NULL
+            THEN coalesce(nullif(current_setting('stats.queueing_lock_keys', true), ''), '0')::integer
+        ELSE set_config('stats.queueing_lock_keys', taken::text, true)::integer
+    END
+$$;
+
+-- Exclusive: a job going back to 'todo', stats.jobs.request_stats_refresh_now, the job admin's
+-- retry. Waits only when it is the transaction's first guard key.
+CREATE FUNCTION stats_lock_queueing_lock(queueing_lock text) RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    taken integer := stats_queueing_lock_keys_taken();
+BEGIN
+    IF taken = 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('stats queueing-lock guard'), hashtext(queueing_lock));
+        PERFORM pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard: batch'), 0);
+    ELSIF NOT (
+        pg_try_advisory_xact_lock(hashtext('stats queueing-lock guard'), hashtext(queueing_lock))
+        AND pg_try_advisory_xact_lock_shared(hashtext('stats queueing-lock guard: batch'), 0)
+    ) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'lock_not_available',
+            MESSAGE = format('a job with queueing lock %s cannot go back to the queue now: a defer'
+                             ' with that queueing lock is in flight in another transaction',
+                             queueing_lock),
+            HINT = 'Run the statement again; it waits when it requeues one job per transaction.';
+    END IF;
+    PERFORM stats_queueing_lock_keys_taken(taken + 1);
+END;
 $$;
 
 -- Shared: every defer of a queueing-locked job.
 CREATE FUNCTION stats_share_queueing_lock(queueing_lock text) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
-    SELECT pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard'),
-                                        stats_queueing_lock_key(queueing_lock))
+DECLARE
+    taken integer := stats_queueing_lock_keys_taken();
+BEGIN
+    IF taken < 256 THEN
+        PERFORM pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard'),
+                                             hashtext(queueing_lock));
+        PERFORM stats_queueing_lock_keys_taken(taken + 1);
+    ELSIF taken = 256 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('stats queueing-lock guard: batch'), 0);
+        PERFORM stats_queueing_lock_keys_taken(taken + 1);
+    END IF;
+END;
 $$;
 
 CREATE FUNCTION stats_guard_queueing_lock() RETURNS trigger
@@ -395,6 +447,9 @@ BEGIN
                    ' and does this job''s work', follow_up, NEW.queueing_lock),
             '', now()
         );
+        IF OLD.status <> 'todo' THEN
+            INSERT INTO procrastinate_events (job_id, type) VALUES (NEW.id, 'cancelled');
+        END IF;
     END IF;
     RETURN NEW;
 END;

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from stats import selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
+from stats.http import allow_methods
 from stats.replica import public_read
 from stats.views.conditional import (
     conditional_on_refresh,
@@ -30,7 +30,7 @@ def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
     )
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 @conditional_on_refresh()
 def leaderboard_api(request: HttpRequest) -> JsonResponse:
@@ -56,7 +56,7 @@ def leaderboard_api(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 @conditional_on_refresh(private=True, variant=signed_in_player)
 def leaderboard_html(request: HttpRequest) -> HttpResponse:
@@ -91,7 +91,7 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 # --- A user's stats ----------------------------------------------------------------------------
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 @conditional_on_refresh()
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:

@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_logged_prediction, stats_touched_match; creates stats_round_difference, stats_summary_difference.
 -- Reads stats_logged_prediction and stats_touched_match (consume_changes.sql); hands on
 -- stats_round_difference and stats_summary_difference (temporary), read by totals.sql and
 -- summaries.sql.
@@ -17,14 +18,20 @@ CREATE TEMP TABLE stats_summary_difference (
 ) ON COMMIT DROP;
 WITH logged AS (
     -- A logged change counts under the match's counted state; under any state but completed
-    -- its points do not count, so a scoring's before and after cancel here.
+    -- its points do not count, so a scoring's before and after cancel here. A row of side 0
+    -- (only the points changed) is the prediction out with its points before, in with after.
     SELECT l.match_id, l.user_id, l.home_score, l.away_score,
-           CASE WHEN t.was_status = 'completed' THEN l.points END AS points,
-           sum(l.side)::integer AS side
+           CASE WHEN t.was_status = 'completed' THEN change.points END AS points,
+           sum(change.side)::integer AS side
     FROM stats_logged_prediction AS l
     JOIN stats_touched_match AS t ON t.match_id = l.match_id AND t.was_there
+    CROSS JOIN LATERAL (VALUES
+        (CASE WHEN l.side = 0 THEN 1 ELSE l.side END, l.points, true),
+        (-1, l.points_before, l.side = 0)
+    ) AS change (side, points, present)
+    WHERE change.present
     GROUP BY 1, 2, 3, 4, 5
-    HAVING sum(l.side) <> 0
+    HAVING sum(change.side) <> 0
 ), counted AS MATERIALIZED (
     SELECT l.side, l.match_id, l.user_id, l.home_score, l.away_score, l.points,
            t.was_competition_id AS competition_id, t.was_round AS round, t.was_status AS status,

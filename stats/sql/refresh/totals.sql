@@ -1,9 +1,11 @@
+-- Temp tables: reads stats_round_difference; creates stats_difference, stats_moved.
 -- A template, composed by stats/refresh.py for each grain (round, competition, overall):
 -- `totals` the per-player totals, `counts` the players per group, `key` the totals' key,
 -- `board` the board's key columns (each followed by a comma; none overall), `joined` and
 -- `moved_joined` the key matched between t (the totals) and d (the difference) or m (the moved
--- players), `difference` the grain's difference.
--- Hands on: stats_moved (temporary), read by counts.sql: each player whose totals move, with
+-- players), `difference` the grain's difference (stats_round_difference rolled up to it, or a
+-- rebuild's recomputation minus what is stored).
+-- Hands on stats_moved (temporary), read by counts.sql: each player whose totals move, with
 -- the group they stood in and the one they stand in now.
 DROP TABLE IF EXISTS pg_temp.stats_difference, pg_temp.stats_moved;
 CREATE TEMP TABLE stats_difference ON COMMIT DROP AS {difference};
