@@ -1,14 +1,20 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, URLResolver, path
 
 from stats.views import cron, league, ops
+from stats.views.api import api
 
-urlpatterns: list[URLPattern] = [
+urlpatterns: list[URLPattern | URLResolver] = [
+    # Hand-written: listed before the API's own routes (the API's document describes them).
     path("api/leaderboard", league.leaderboard_api, name="leaderboard-api"),
     path("api/users/<str:user_id>/stats", league.user_stats_api, name="user-stats-api"),
-    path("leaderboard/", league.leaderboard_html, name="leaderboard"),
     path("api/cron/update-stats", cron.cron_update_stats, name="cron-update-stats"),
+    path("api/", api.urls),
+    path("leaderboard/", league.leaderboard_html, name="leaderboard"),
+    path("login/", auth_views.LoginView.as_view(template_name="stats/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", ops.health, name="health"),
     path("metrics", ops.metrics, name="metrics"),
 ]

@@ -1,4 +1,5 @@
-"""The app's models, by concern: the league, the statistics, the jobs' errors."""
+"""The app's models, by concern: the league, the players' side (tokens, groups), the
+statistics, the jobs' errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from stats.models.league import (
     ResultChange,
     Team,
 )
+from stats.models.players import ApiToken, GroupJoinFailure, GroupMembership, PlayerGroup
 from stats.models.statistics import (
     CompetitionStanding,
     CompetitionTotal,
@@ -25,14 +27,18 @@ from stats.models.statistics import (
 
 __all__ = [
     "PREDICTION_KICKOFF_TRIGGER",
+    "ApiToken",
     "Competition",
     "CompetitionStanding",
     "CompetitionTotal",
+    "GroupJoinFailure",
+    "GroupMembership",
     "JobError",
     "LeaderboardEntry",
     "Match",
     "MatchQuerySet",
     "MatchSummary",
+    "PlayerGroup",
     "Prediction",
     "ResultChange",
     "RoundStanding",
