@@ -186,7 +186,10 @@ def player_group_list(*, user_id: int) -> list[dict[str, Any]]:
             "members": group.member_count,
             "is_owner": group.owner_id == user_id,
         }
-        for group in PlayerGroup.objects.filter(memberships__user_id=user_id)
+        # The count joins every membership: filtering on the same join would count only theirs.
+        for group in PlayerGroup.objects.filter(
+            pk__in=GroupMembership.objects.filter(user_id=user_id).values("group_id")
+        )
         .annotate(member_count=Count("memberships"))
         .order_by("name", "id")
     ]
