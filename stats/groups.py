@@ -219,53 +219,85 @@ class GroupBoardPage:
         return max(1, math.ceil(self.total_entries / self.page_size))
 
 
-# Ranked at read time among the members: the totals are read through the membership's
-# (group, user) index, ranked and numbered exactly as the league's boards are (RANK() by points
-# then exact scores; position ties by user id). Only players with a scored prediction there.
+# Ranked at read time among the members, numbered exactly as the league's boards are (RANK()
+# by points then exact scores; position ties by user id); only players with a scored prediction
+# there. The members' totals are read first (once, MATERIALIZED) and counted for the size.
+# Movement: each member's totals before the latest round that counted (their totals less their
+# row of that round's board) ranked the same way; NULL for a member who had nothing scored
+# before it (RANK() puts those at (0, 0), never ahead of anyone, so the others' ranks hold).
 _GROUP_BOARD = """
-WITH board AS (
+WITH members AS MATERIALIZED (
     SELECT
         t.user_id, t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes,
-        rank() OVER (ORDER BY t.total_points DESC, t.exact_scores DESC)::integer AS rank,
-        row_number() OVER (
-            ORDER BY t.total_points DESC, t.exact_scores DESC, t.user_id
-        )::integer AS position,
-        count(*) OVER ()::integer AS total_entries
+        t.total_points - coalesce(r.total_points, 0) AS previous_points,
+        t.exact_scores - coalesce(r.exact_scores, 0) AS previous_exact,
+        t.predictions_scored - coalesce(r.predictions_scored, 0) AS previous_scored
     FROM stats_groupmembership AS m
-    JOIN {totals} AS t ON t.user_id = m.user_id {competition}
+    {members_totals}
+    LEFT JOIN stats_round_leaderboard AS r
+        ON r.competition_id = %(latest_competition)s AND r.round = %(latest_round)s
+        AND r.user_id = t.user_id
     WHERE m.group_id = %(group)s AND t.predictions_scored > 0
+), board AS (
+    SELECT
+        members.*,
+        rank() OVER (ORDER BY total_points DESC, exact_scores DESC)::integer AS rank,
+        row_number() OVER (
+            ORDER BY total_points DESC, exact_scores DESC, user_id
+        )::integer AS position,
+        CASE WHEN previous_scored > 0 AND %(latest_round)s IS NOT NULL THEN
+            rank() OVER (ORDER BY previous_points DESC, previous_exact DESC)
+        END::integer AS previous_rank
+    FROM members
 )
 SELECT b.rank, b.user_id, u.username, b.total_points, b.predictions_scored, b.exact_scores,
-       b.correct_outcomes, b.position, b.total_entries
+       b.correct_outcomes, b.previous_rank,
+       (SELECT count(*) FROM members)::integer AS total_entries
 FROM board AS b JOIN auth_user AS u ON u.id = b.user_id
 WHERE b.position > %(offset)s AND b.position <= %(offset)s + %(limit)s
 ORDER BY b.position
 """
+# A small group looks each member up by the totals' key (OFFSET 0 keeps the lookup from being
+# flattened into a join that scans every player of the league); a large one joins the totals
+# by hash, cheaper than that many lookups (measured: bench/group_boards.py).
+_LOOKUP = (
+    "CROSS JOIN LATERAL (SELECT * FROM {totals} AS t"
+    " WHERE t.user_id = m.user_id {competition} OFFSET 0) AS t"
+)
+_JOIN = "JOIN {totals} AS t ON t.user_id = m.user_id {competition}"
+LOOKUP_MAX_MEMBERS = 20_000
 # The players' totals: overall, and per competition.
 OVERALL_TOTALS = "stats_leaderboard"
 COMPETITION_TOTALS = "stats_competition_total"
 
 
-def _board_query(*, competition: Competition | None) -> str:
+def _board_query(*, competition: Competition | None, members: int) -> str:
     if competition is None:
-        return _GROUP_BOARD.format(totals=OVERALL_TOTALS, competition="")
+        totals, where = OVERALL_TOTALS, ""
+    else:
+        totals, where = COMPETITION_TOTALS, "AND t.competition_id = %(competition)s"
+    members_totals = _LOOKUP if members <= LOOKUP_MAX_MEMBERS else _JOIN
     return _GROUP_BOARD.format(
-        totals=COMPETITION_TOTALS, competition="AND t.competition_id = %(competition)s"
+        members_totals=members_totals.format(totals=totals, competition=where)
     )
 
 
-def _group_board_size(group: PlayerGroup, competition: Competition | None) -> int:
-    totals = OVERALL_TOTALS if competition is None else COMPETITION_TOTALS
-    where = "" if competition is None else "AND t.competition_id = %(competition)s"
+def latest_round(*, competition: Competition | None) -> tuple[int, int] | None:
+    """The latest round that counted on a board: the (competition, round) of the match whose
+    result came last (completed_at: a correction moves it) among rounds with scored
+    predictions, within the competition when one is given. None before any."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM stats_groupmembership AS m JOIN {totals} AS t"
-            f" ON t.user_id = m.user_id {where}"
-            " WHERE m.group_id = %(group)s AND t.predictions_scored > 0",
-            {"group": group.pk, "competition": competition.pk if competition else None},
+            "SELECT m.competition_id, m.round FROM stats_match AS m"
+            " WHERE m.status = 'completed' AND (%(competition)s::bigint IS NULL"
+            "   OR m.competition_id = %(competition)s)"
+            " AND EXISTS (SELECT FROM stats_round_leaderboard AS r"
+            "   WHERE r.competition_id = m.competition_id AND r.round = m.round)"
+            " ORDER BY m.completed_at DESC, m.id DESC LIMIT 1",
+            {"competition": competition.pk if competition else None},
         )
-        (size,) = cursor.fetchone()
-    return int(size)
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def group_board_page(
@@ -276,26 +308,33 @@ def group_board_page(
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
     offset = (page - 1) * page_size
+    query = _board_query(competition=competition, members=group_member_count(group=group))
+    latest = latest_round(competition=competition)
+    params = {
+        "group": group.pk,
+        "competition": competition.pk if competition else None,
+        "latest_competition": latest[0] if latest else None,
+        "latest_round": latest[1] if latest else None,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            _board_query(competition=competition),
-            {
-                "group": group.pk,
-                "competition": competition.pk if competition else None,
-                "offset": offset,
-                "limit": page_size,
-            },
-        )
+        cursor.execute(query, {**params, "offset": offset, "limit": page_size})
         columns = [column.name for column in cursor.description]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    total_entries = rows[0]["total_entries"] if rows else _group_board_size(group, competition)
+        if not rows and page > 1:  # past the end: how far the board goes, for the message
+            cursor.execute(query, {**params, "offset": 0, "limit": 1})
+            first = cursor.fetchone()
+            total_entries = first[-1] if first else 0
+    if rows:
+        total_entries = rows[0]["total_entries"]
+    elif page == 1:
+        total_entries = 0
     if page > 1 and offset >= total_entries:
         raise PageOutOfRange(
             f"page {page} is past the end: the board has "
             f"{max(1, math.ceil(total_entries / page_size))} page(s) of {page_size}"
         )
     for row in rows:
-        del row["position"], row["total_entries"]
+        del row["total_entries"]
     board = OVERALL_BOARD if competition is None else COMPETITION_BOARDS
     refresh = ViewRefresh.objects.filter(view_name=board.name).first()
     return GroupBoardPage(

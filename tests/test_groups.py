@@ -229,9 +229,14 @@ def test_my_groups_are_listed() -> None:
 # --- Boards ------------------------------------------------------------------------------------
 
 
-def test_a_groups_board_ranks_its_members_like_the_league() -> None:
+@pytest.mark.parametrize("lookup_max", [groups.LOOKUP_MAX_MEMBERS, 0], ids=["lookup", "join"])
+def test_a_groups_board_ranks_its_members_like_the_league(
+    lookup_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """alice and bob tie (5 points, 1 exact), dave 3 with 1 exact, carol 3 with none; a group
-    of bob, carol and dave ranks them 1, 2, 3, and its cup board has carol and dave only."""
+    of bob, carol and dave ranks them 1, 2, 3, and its cup board has carol and dave only. The
+    same whether members' totals are looked up one by one or joined (large groups)."""
+    monkeypatch.setattr(groups, "LOOKUP_MAX_MEMBERS", lookup_max)
     league = scored_league()
     group = create(league.bob)
     join(league.carol, group["join_code"])
@@ -244,35 +249,79 @@ def test_a_groups_board_ranks_its_members_like_the_league() -> None:
         ("carol", 3, 3),
     ]
     assert (body["total_entries"], body["total_pages"], body["competition"]) == (3, 1, None)
+    # Before the latest result (the cup final): bob 5, carol 1, dave 0 from one prediction.
+    assert [e["previous_rank"] for e in body["entries"]] == [1, 3, 2]
     cup = client.get(f"/api/groups/{group['slug']}/leaderboard?competition=cup").json()
     assert [(e["username"], e["rank"]) for e in cup["entries"]] == [("dave", 1), ("carol", 2)]
+    # The cup's only round is its latest: nobody had anything scored there before it.
+    assert [e["previous_rank"] for e in cup["entries"]] == [None, None]
     second = client.get(f"/api/groups/{group['slug']}/leaderboard?page=2&page_size=2").json()
     assert [e["username"] for e in second["entries"]] == ["carol"]
     past = client.get(f"/api/groups/{group['slug']}/leaderboard?page=3&page_size=2")
-    assert past.status_code == 404
+    assert past.json() == {"error": "page 3 is past the end: the board has 2 page(s) of 2"}
     unknown = client.get(f"/api/groups/{group['slug']}/leaderboard?competition=nowhere")
     assert unknown.json() == {"error": "no competition has the slug 'nowhere'"}
     for bad in ("page=0", "page_size=101", "page=x", "competition=a%20b"):
         assert client.get(f"/api/groups/{group['slug']}/leaderboard?{bad}").status_code == 400
 
 
-def python_board(
-    points: dict[int, list[int]], member_ids: set[int]
-) -> list[tuple[int, int, int, int]]:
-    """(user, rank, total, exact) among members, from their scored predictions' points."""
-    totals = {
-        user: (sum(scores), sum(1 for score in scores if score == 3))
-        for user, scores in points.items()
-        if user in member_ids and scores
-    }
-    order = sorted(totals, key=lambda user: (-totals[user][0], -totals[user][1], user))
+def python_board(member_ids: set[int]) -> list[tuple[int, int, int, int, int | None]]:
+    """(user, rank, total, exact, previous rank) among members, from the predictions alone:
+    totals from scored predictions of completed matches; the previous totals leave out the
+    latest round that counted (the round of the latest result among rounds with points)."""
+    scored = list(
+        Prediction.objects.filter(
+            points__isnull=False, match__status=Match.Status.COMPLETED, user_id__in=member_ids
+        ).values_list("user_id", "points", "match__competition_id", "match__round")
+    )
+    counted = set(
+        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
+        .values_list("match__competition_id", "match__round")
+        .distinct()
+    )
+    latest = next(
+        (
+            (competition_id, round)
+            for competition_id, round in Match.objects.filter(status=Match.Status.COMPLETED)
+            .order_by("-completed_at", "-id")
+            .values_list("competition_id", "round")
+            if (competition_id, round) in counted
+        ),
+        None,
+    )
+
+    def totals(rows: list[tuple[int, int | None, int, int]]) -> dict[int, tuple[int, int, int]]:
+        result: dict[int, tuple[int, int, int]] = {}
+        for user, points, _, _ in rows:
+            assert points is not None
+            total, exact, count = result.get(user, (0, 0, 0))
+            result[user] = (total + points, exact + (points == 3), count + 1)
+        return result
+
+    now = totals(scored)
+    before = totals([row for row in scored if (row[2], row[3]) != latest])
+    order = sorted(now, key=lambda user: (-now[user][0], -now[user][1], user))
+
+    def rank_among(board: dict[int, tuple[int, int, int]], user: int) -> int:
+        return 1 + sum(1 for other in board.values() if other[:2] > board[user][:2])
+
     return [
         (
             user,
-            1 + sum(1 for other in totals.values() if other > totals[user]),
-            *totals[user],
+            rank_among(now, user),
+            now[user][0],
+            now[user][1],
+            rank_among(before, user) if latest is not None and user in before else None,
         )
         for user in order
+    ]
+
+
+def group_board(group: PlayerGroup) -> list[tuple[int, int, int, int, int | None]]:
+    page = groups.group_board_page(group=group, competition=None, page=1, page_size=100)
+    return [
+        (e["user_id"], e["rank"], e["total_points"], e["exact_scores"], e["previous_rank"])
+        for e in page.entries
     ]
 
 
@@ -296,8 +345,9 @@ def test_group_boards_equal_a_python_recomputation(
     results: list[tuple[int, tuple[int, int]]],
     membership: list[bool],
 ) -> None:
-    """After a random sequence of results and corrections, and random members, the group's
-    board is the members' totals ranked in Python (points, then exact, ties share a rank)."""
+    """After a random sequence of results and corrections, random members and membership
+    changes, the group's board is the members' totals ranked in Python (points, then exact,
+    ties share a rank), and each previous_rank the rank before the latest round."""
     competition = make_competition()
     users = [make_user() for _ in predictions]
     matches = [make_match(competition, round=n + 1) for n in range(3)]
@@ -314,18 +364,19 @@ def test_group_boards_equal_a_python_recomputation(
     for user, member in zip(users[1:], membership[1:], strict=True):
         if member:
             groups.group_join(user=user, join_code=group.join_code)
-    member_ids = set(GroupMembership.objects.filter(group=group).values_list("user_id", flat=True))
-    points: dict[int, list[int]] = {}
-    for user_id, scored in Prediction.objects.filter(points__isnull=False).values_list(
-        "user_id", "points"
-    ):
-        assert scored is not None
-        points.setdefault(user_id, []).append(scored)
-    page = groups.group_board_page(group=group, competition=None, page=1, page_size=100)
-    assert [
-        (e["user_id"], e["rank"], e["total_points"], e["exact_scores"]) for e in page.entries
-    ] == python_board(points, member_ids)
+
+    def member_ids() -> set[int]:
+        return set(GroupMembership.objects.filter(group=group).values_list("user_id", flat=True))
+
+    assert group_board(group) == python_board(member_ids())
     in_competition = groups.group_board_page(
         group=group, competition=competition, page=1, page_size=100
     )
-    assert in_competition.entries == page.entries  # one competition: the same board
+    overall = groups.group_board_page(group=group, competition=None, page=1, page_size=100)
+    assert in_competition.entries == overall.entries  # one competition: the same board
+    # Membership changes: the owner removes a member, then leaves (handing the group over).
+    others = sorted(member_ids() - {owner.pk})
+    if others:
+        groups.group_remove_member(owner_id=owner.pk, slug=group.slug, user_id=others[0])
+        groups.group_leave(user_id=owner.pk, slug=group.slug)
+        assert group_board(group) == python_board(member_ids())

@@ -199,10 +199,17 @@ class GroupBoardQuery(Strict):
     page_size: int = Field(default=25, ge=1, le=100)
 
 
+class GroupBoardEntryOut(BoardEntryOut):
+    previous_rank: int | None = Field(
+        description="the rank before the latest round that counted on this board (null when "
+        "the player had nothing scored before it)"
+    )
+
+
 class GroupBoardOut(Schema):
     group: str
     competition: str | None
-    entries: list[BoardEntryOut]
+    entries: list[GroupBoardEntryOut]
     page: int
     page_size: int
     total_entries: int
