@@ -14,9 +14,9 @@ from django.test import Client
 
 from stats import groups, players
 from stats.processes import REPO_ROOT
+from tests.acceptance.test_api_docs import shape_differences
 from tests.support.factories import make_match
 from tests.support.leagues import scored_league
-from tests.test_api_docs import shape_differences
 
 pytestmark = pytest.mark.django_db
 
