@@ -16,7 +16,7 @@ from django.db import connection
 from psycopg import sql
 
 from stats.models import Match
-from stats.relations import STATS_RELATIONS, StatsRelation
+from stats.relations import GRAINS, STATS_RELATIONS, StatsRelation
 from stats.scoring import PointTiers, prediction_points
 from stats.sql import load_sql
 
@@ -53,8 +53,45 @@ class RelationAudit:
 
 
 def relation_columns(relation: StatsRelation) -> list[str]:
-    """The relation's columns a reader sees: every model field but the admin's text `id`."""
-    return [field.column for field in relation.model._meta.concrete_fields if field.column != "id"]
+    """The relation's columns a reader sees (not the admin's text `id`)."""
+    return list(relation.columns)
+
+
+def relation_definition(relation: StatsRelation) -> str:
+    """The relation's from-scratch definition, from the predictions alone, as one SELECT: its
+    own file in stats/sql/audit/, or (counts and ranks) a template over its grain's totals."""
+    for grain in GRAINS:
+        if relation in (grain.counts, grain.ranks):
+            board = sql.SQL("").join(
+                sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key
+            )
+            counts = sql.SQL(load_sql("audit/counts.sql")).format(
+                board=board, totals_definition=sql.SQL(_own_definition(grain.totals))
+            )
+            if relation is grain.counts:
+                return counts.as_string(None)
+            partition = (
+                sql.SQL("PARTITION BY {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, grain.board_key))
+                )
+                if grain.board_key
+                else sql.SQL("")
+            )
+            return (
+                sql.SQL(load_sql("audit/ranks.sql"))
+                .format(board=board, partition=partition, counts_definition=counts)
+                .as_string(None)
+            )
+    return _own_definition(relation)
+
+
+def _own_definition(relation: StatsRelation) -> str:
+    return _without_comments(load_sql(f"audit/{relation.name}.sql"))
+
+
+def _without_comments(text: str) -> str:
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(lines).strip().rstrip(";")
 
 
 def relation_audit(
@@ -83,7 +120,7 @@ def relation_audit(
         LIMIT %s
         """
     ).format(
-        definition=sql.SQL(load_sql(f"audit/{relation.name}.sql").strip().rstrip(";")),
+        definition=sql.SQL(relation_definition(relation)),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         table=sql.Identifier(relation.name),
         key=key,

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from procrastinate.contrib.django import app
 
-from stats import jobs, services
+from stats import jobs, refresh, services
 from stats.job_errors import prune_job_errors, record_job_error
 from stats.retry import BackoffRetry
 
@@ -53,8 +53,9 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     task_middleware=[record_job_error],
 )
 def refresh_stats_views() -> dict[str, int]:
-    """Re-rank what was touched since the last refresh; the result maps each step to its ms."""
-    return {step.name: step.duration_ms for step in services.stats_refresh()}
+    """Bring the statistics up to date with the changes logged since the last refresh (totals,
+    counts, summaries, then the rank views CONCURRENTLY); the result maps each step to its ms."""
+    return {step.name: step.duration_ms for step in refresh.stats_refresh()}
 
 
 @app.periodic(cron=SWEEP_CRON)

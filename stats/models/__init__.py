@@ -15,12 +15,11 @@ from stats.models.league import (
 )
 from stats.models.players import ApiToken, GroupJoinFailure, GroupMembership, PlayerGroup
 from stats.models.statistics import (
-    CompetitionStanding,
     CompetitionTotal,
-    LeaderboardEntry,
     MatchSummary,
-    RoundStanding,
+    RoundTotal,
     StatsReadModel,
+    UserTotal,
     ViewRefresh,
     ViewRefreshQuerySet,
 )
@@ -29,21 +28,20 @@ __all__ = [
     "PREDICTION_KICKOFF_TRIGGER",
     "ApiToken",
     "Competition",
-    "CompetitionStanding",
     "CompetitionTotal",
     "GroupJoinFailure",
     "GroupMembership",
     "JobError",
-    "LeaderboardEntry",
     "Match",
     "MatchQuerySet",
     "MatchSummary",
     "PlayerGroup",
     "Prediction",
     "ResultChange",
-    "RoundStanding",
+    "RoundTotal",
     "StatsReadModel",
     "Team",
+    "UserTotal",
     "ViewRefresh",
     "ViewRefreshQuerySet",
 ]

@@ -1,4 +1,4 @@
--- Every user's totals in each competition, from scratch.
+-- Every player's totals in each competition, from scratch.
 SELECT m.competition_id, p.user_id,
        sum(p.points)::integer AS total_points,
        count(*)::integer AS predictions_scored,
