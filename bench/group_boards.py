@@ -30,7 +30,7 @@ def _arguments() -> argparse.Namespace:
 
 def _league(players: int, seed: int) -> list[int]:
     """N players with totals in two competitions (points like a season's middle: 0-60, exact
-    scores about a sixth), the overall board refreshed from them; their ids."""
+    scores about a sixth) and overall; their ids."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -54,8 +54,12 @@ def _league(players: int, seed: int) -> list[int]:
             " FROM auth_user AS u CROSS JOIN stats_competition AS c"
             " CROSS JOIN LATERAL (SELECT floor(random() * 61)::int + (u.id * 0) AS points) AS p"
         )
-        cursor.execute("REFRESH MATERIALIZED VIEW stats_leaderboard")
-        cursor.execute("REFRESH MATERIALIZED VIEW stats_competition_leaderboard")
+        cursor.execute(
+            "INSERT INTO stats_user_total (user_id, total_points, predictions_scored,"
+            " exact_scores, correct_outcomes)"
+            " SELECT user_id, sum(total_points), sum(predictions_scored), sum(exact_scores),"
+            " sum(correct_outcomes) FROM stats_competition_total GROUP BY user_id"
+        )
         cursor.execute("ANALYZE")
         cursor.execute("SELECT id FROM auth_user ORDER BY id")
         return [row[0] for row in cursor.fetchall()]

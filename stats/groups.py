@@ -29,7 +29,7 @@ from stats.models import (
     PlayerGroup,
     ViewRefresh,
 )
-from stats.relations import COMPETITION_BOARDS, OVERALL_BOARD
+from stats.relations import COMPETITION, OVERALL, ROUND
 
 MAX_MEMBERS = 100_000
 # Failed joins a player may make in JOIN_FAILURE_WINDOW: ten guesses at a 96-bit code.
@@ -234,7 +234,7 @@ WITH members AS MATERIALIZED (
         t.predictions_scored - coalesce(r.predictions_scored, 0) AS previous_scored
     FROM stats_groupmembership AS m
     {members_totals}
-    LEFT JOIN stats_round_leaderboard AS r
+    LEFT JOIN {round_totals} AS r
         ON r.competition_id = %(latest_competition)s AND r.round = %(latest_round)s
         AND r.user_id = t.user_id
     WHERE m.group_id = %(group)s AND t.predictions_scored > 0
@@ -266,9 +266,10 @@ _LOOKUP = (
 )
 _JOIN = "JOIN {totals} AS t ON t.user_id = m.user_id {competition}"
 LOOKUP_MAX_MEMBERS = 20_000
-# The players' totals: overall, and per competition.
-OVERALL_TOTALS = "stats_leaderboard"
-COMPETITION_TOTALS = "stats_competition_total"
+# The players' totals: overall, per competition, per round.
+OVERALL_TOTALS = OVERALL.totals.name
+COMPETITION_TOTALS = COMPETITION.totals.name
+ROUND_TOTALS = ROUND.totals.name
 
 
 def _board_query(*, competition: Competition | None, members: int) -> str:
@@ -278,7 +279,8 @@ def _board_query(*, competition: Competition | None, members: int) -> str:
         totals, where = COMPETITION_TOTALS, "AND t.competition_id = %(competition)s"
     members_totals = _LOOKUP if members <= LOOKUP_MAX_MEMBERS else _JOIN
     return _GROUP_BOARD.format(
-        members_totals=members_totals.format(totals=totals, competition=where)
+        members_totals=members_totals.format(totals=totals, competition=where),
+        round_totals=ROUND_TOTALS,
     )
 
 
@@ -291,7 +293,7 @@ def latest_round(*, competition: Competition | None) -> tuple[int, int] | None:
             "SELECT m.competition_id, m.round FROM stats_match AS m"
             " WHERE m.status = 'completed' AND (%(competition)s::bigint IS NULL"
             "   OR m.competition_id = %(competition)s)"
-            " AND EXISTS (SELECT FROM stats_round_leaderboard AS r"
+            f" AND EXISTS (SELECT FROM {ROUND_TOTALS} AS r"
             "   WHERE r.competition_id = m.competition_id AND r.round = m.round)"
             " ORDER BY m.completed_at DESC, m.id DESC LIMIT 1",
             {"competition": competition.pk if competition else None},
@@ -335,8 +337,8 @@ def group_board_page(
         )
     for row in rows:
         del row["total_entries"]
-    board = OVERALL_BOARD if competition is None else COMPETITION_BOARDS
-    refresh = ViewRefresh.objects.filter(view_name=board.name).first()
+    grain = OVERALL if competition is None else COMPETITION
+    refresh = ViewRefresh.objects.filter(view_name=grain.ranks.name).first()
     return GroupBoardPage(
         group=group,
         competition=competition,

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0011_view_refresh_plural"),
+        ("stats", "0012_ranks_from_counts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

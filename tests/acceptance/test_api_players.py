@@ -15,7 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from stats.models import ApiToken, Match, Prediction
-from stats.services import match_score_predictions, stats_refresh
+from stats.refresh import stats_refresh
+from stats.services import match_score_predictions
 from tests.support.factories import complete, make_match, make_prediction, make_user
 from tests.support.leagues import scored_league
 

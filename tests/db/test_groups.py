@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from stats import groups
 from stats.models import GroupMembership, Match, PlayerGroup, Prediction
-from stats.services import match_score_predictions, stats_refresh
+from stats.refresh import stats_refresh
+from stats.services import match_score_predictions
 from tests.support.factories import complete, make_competition, make_match, make_user
 
 pytestmark = pytest.mark.django_db
