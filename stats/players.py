@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from stats.exceptions import MatchNotFound, PredictionClosed
-from stats.models import ApiToken, Match, Prediction
+from stats.models import ApiToken, Competition, Match, Prediction
+from stats.selectors import Board
 
 TOKEN_PREFIX = "mdt_"  # noqa: S105 - marks our tokens (secret scanners), not a secret
 
@@ -114,3 +115,65 @@ def player_predictions(*, user_id: int) -> list[dict[str, Any]]:
         )
     )
     return [dict(row) for row in rows]
+
+
+def board_position(*, board: Board, standing: dict[str, Any]) -> int:
+    """A player's position (1, 2, 3… in rank order, ties by user id) on a board where they
+    stand: 1 + the players ranked above + those level with them with a lower id (an index
+    range on the totals' board order)."""
+    table = board.grain.totals.name
+    key = board.key_values()
+    where = "".join(f" AND {name} = %({name})s" for name in key)
+    with connection.cursor() as cursor:
+        # Names from the registry only, never from a request.
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE total_points = %(points)s"
+            f" AND exact_scores = %(exact)s AND user_id < %(user_id)s{where}",
+            {
+                **key,
+                "points": standing["total_points"],
+                "exact": standing["exact_scores"],
+                "user_id": standing["user_id"],
+            },
+        )
+        (level_before,) = cursor.fetchone()
+    return int(standing["rank"]) + int(level_before)
+
+
+def round_labels(*, competition: Competition) -> list[tuple[int, str]]:
+    """A competition's rounds in order, each with its name as the feed gives it (else
+    "Round <n>")."""
+    rows = (
+        Match.objects.filter(competition=competition)
+        .values("round")
+        .annotate(name=Max("round_name"))
+        .order_by("round")
+    )
+    return [(row["round"], row["name"] or f"Round {row['round']}") for row in rows]
+
+
+def upcoming_matches(*, user_id: int, limit: int = 60) -> list[dict[str, Any]]:
+    """Matches still open for predictions (scheduled, not kicked off), soonest first, with the
+    player's prediction when there is one; then their latest matches that have closed."""
+    now = timezone.now()
+    mine = {
+        row["match_id"]: row
+        for row in Prediction.objects.filter(user_id=user_id).values(
+            "match_id", "home_score", "away_score", "points"
+        )
+    }
+    open_matches = list(
+        Match.objects.filter(status=Match.Status.SCHEDULED, kickoff_at__gt=now)
+        .select_related("competition", "home_team", "away_team")
+        .order_by("kickoff_at", "id")[:limit]
+    )
+    closed = list(
+        Match.objects.filter(pk__in=mine.keys())
+        .exclude(pk__in=[match.pk for match in open_matches])
+        .select_related("competition", "home_team", "away_team")
+        .order_by("-kickoff_at", "-id")[:10]
+    )
+    return [
+        {"match": match, "open": match in open_matches, "prediction": mine.get(match.pk)}
+        for match in [*open_matches, *closed]
+    ]

@@ -68,7 +68,10 @@ def matches_sync_from_feed(*, feed: Feed, progress: Progress | None = None) -> F
             setattr(sync, change, getattr(sync, change) + 1)
         if match.pk is not None and not changes:
             sync.unchanged += 1
-        if match.pk is None or changes:
+        # The round as the feed names it ("Round of 16"), for pages; not a change of the match.
+        renamed = match.round_name != entry.round_name
+        match.round_name = entry.round_name
+        if match.pk is None or changes or renamed:
             match.save()
             if match.result_change is not None:
                 sync.results_to_score.append(match.pk)

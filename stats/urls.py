@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, path
 
-from stats.views import cron, league, ops
+from stats.views import cron, league, ops, pages
 from stats.views.api import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -13,6 +13,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/cron/update-stats", cron.cron_update_stats, name="cron-update-stats"),
     path("api/", api.urls),
     path("leaderboard/", league.leaderboard_html, name="leaderboard"),
+    path("predict/", pages.predict, name="predict"),
+    path("groups/", pages.my_groups, name="my-groups"),
+    path("groups/<slug:slug>/", pages.group_board, name="group-board"),
     path("login/", auth_views.LoginView.as_view(template_name="stats/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", ops.health, name="health"),

@@ -12,6 +12,15 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="match",
+            name="round_name",
+            field=models.CharField(
+                blank=True,
+                help_text='The round as the results feed names it ("Round of 16"); pages show it.',
+                max_length=100,
+            ),
+        ),
         migrations.CreateModel(
             name="ApiToken",
             fields=[

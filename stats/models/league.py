@@ -83,6 +83,11 @@ class Match(models.Model):
 
     competition = models.ForeignKey(Competition, on_delete=models.PROTECT, related_name="matches")
     round = models.PositiveSmallIntegerField(help_text="The matchday, from 1.")
+    round_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='The round as the results feed names it ("Round of 16"); pages show it.',
+    )
     home_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="home_matches")
     away_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="away_matches")
     kickoff_at = models.DateTimeField()
@@ -175,6 +180,11 @@ class Match(models.Model):
         instance = super().from_db(db, field_names, values)
         instance._loaded_result = instance._result()
         return instance
+
+    @property
+    def round_label(self) -> str:
+        """The round's name for people: the feed's own, else "Round <n>"."""
+        return self.round_name or f"Round {self.round}"
 
     @property
     def is_settled(self) -> bool:
