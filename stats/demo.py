@@ -73,7 +73,6 @@ class DemoSeason:
 def demo_reset(season: DemoSeason) -> None:
     """Remove a previous run of the demo: its users, their predictions, its competition."""
     with transaction.atomic():
-        # Groups first: a group's owner cannot be deleted from under it.
         PlayerGroup.objects.filter(owner__username__startswith=DEMO_USER_PREFIX).delete()
         Prediction.objects.filter(user__username__startswith=DEMO_USER_PREFIX).delete()
         Match.objects.filter(competition__name=season.name).delete()

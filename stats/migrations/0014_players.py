@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+import stats.models.players
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -71,7 +73,7 @@ class Migration(migrations.Migration):
                 (
                     "owner",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=stats.models.players.hand_over_or_delete,
                         related_name="owned_groups",
                         to=settings.AUTH_USER_MODEL,
                     ),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models.deletion import Collector
 
 
 class ApiToken(models.Model):
@@ -31,6 +34,29 @@ class ApiToken(models.Model):
         return f"{self.prefix}… of {self.user} ({state})"
 
 
+def hand_over_or_delete(
+    collector: Collector, field: models.Field[Any, Any], sub_objs: Any, using: str
+) -> None:
+    """When an owner's account is deleted, each group they own goes to its longest-standing
+    other member, as when an owner leaves; a group with no other member goes with them."""
+    orphaned = []
+    for group in sub_objs:
+        successor = (
+            GroupMembership.objects.using(using)
+            .filter(group_id=group.pk)
+            .exclude(user_id=group.owner_id)
+            .order_by("joined_at", "id")
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        if successor is None:
+            orphaned.append(group)
+        else:
+            collector.add_field_update(field, successor, [group])
+    if orphaned:
+        models.CASCADE(collector, field, orphaned, using)
+
+
 class PlayerGroup(models.Model):
     """A private league among players: its members are ranked by the same totals as every board.
 
@@ -40,7 +66,7 @@ class PlayerGroup(models.Model):
     slug = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_groups"
+        settings.AUTH_USER_MODEL, on_delete=hand_over_or_delete, related_name="owned_groups"
     )
     join_code = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -261,3 +261,17 @@ def test_a_groups_board_ranks_its_members_like_the_league(
     assert unknown.json() == {"error": "no competition has the slug 'nowhere'"}
     for bad in ("page=0", "page_size=101", "page=x", "competition=a%20b"):
         assert client.get(f"/api/groups/{group['slug']}/leaderboard?{bad}").status_code == 400
+
+
+def test_deleting_an_owners_account_hands_their_groups_over() -> None:
+    """As when the owner leaves: the longest-standing member owns it; a group with no other
+    member goes with the account."""
+    olga, pat, quinn = make_user("olga"), make_user("pat"), make_user("quinn")
+    shared = create(olga, "Shared")
+    alone = create(olga, "Alone")
+    join(pat, shared["join_code"])
+    join(quinn, shared["join_code"])
+    olga.delete()
+    assert PlayerGroup.objects.get(slug=shared["slug"]).owner == pat
+    assert members(shared["slug"]) == {"pat", "quinn"}
+    assert not PlayerGroup.objects.filter(slug=alone["slug"]).exists()

@@ -64,8 +64,7 @@ def test_fixtures_open_then_each_round_is_moved_to_now_and_completed(tmp_path: P
 
 
 def test_demo_groups_are_joined_by_code_and_reset_with_the_demo(tmp_path: Path) -> None:
-    """A few groups among the demo's players, of the sizes named; a new run removes them (their
-    owners are demo players, who cannot be deleted from under their groups)."""
+    """A few groups among the demo's players, of the sizes named; a new run removes them."""
     season = DemoSeason.load(DEFAULT_SEASON)
     sync(season, write(season.snapshot({}), tmp_path, "fixtures.json"))
     demo_predictions_create(matches=list(Match.objects.filter(round=1)), users=20)
