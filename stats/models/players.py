@@ -54,7 +54,12 @@ def hand_over_or_delete(
         else:
             collector.add_field_update(field, successor, [group])
     if orphaned:
-        models.CASCADE(collector, field, orphaned, using)
+        models.CASCADE(
+            collector,
+            field,
+            PlayerGroup.objects.using(using).filter(pk__in=[group.pk for group in orphaned]),
+            using,
+        )
 
 
 class PlayerGroup(models.Model):
