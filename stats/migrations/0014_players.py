@@ -19,6 +19,8 @@ class Migration(migrations.Migration):
             name="round_name",
             field=models.CharField(
                 blank=True,
+                db_default="",
+                default="",
                 help_text='The round as the results feed names it ("Round of 16"); pages show it.',
                 max_length=100,
             ),

@@ -86,6 +86,8 @@ class Match(models.Model):
     round_name = models.CharField(
         max_length=100,
         blank=True,
+        default="",
+        db_default="",  # raw SQL, restores and bulk loads need not name it
         help_text='The round as the results feed names it ("Round of 16"); pages show it.',
     )
     home_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="home_matches")
