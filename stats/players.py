@@ -10,11 +10,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F
 from django.utils import timezone
 
 from stats.exceptions import MatchNotFound, PredictionClosed
-from stats.models import ApiToken, Competition, Match, Prediction
+from stats.models import ApiToken, Competition, Match, Prediction, RoundName
 from stats.selectors import Board
 
 TOKEN_PREFIX = "mdt_"  # noqa: S105 - marks our tokens (secret scanners), not a secret
@@ -143,13 +143,14 @@ def board_position(*, board: Board, standing: dict[str, Any]) -> int:
 def round_labels(*, competition: Competition) -> list[tuple[int, str]]:
     """A competition's rounds in order, each with its name as the feed gives it (else
     "Round <n>")."""
-    rows = (
+    named = dict(RoundName.objects.filter(competition=competition).values_list("round", "name"))
+    rounds = (
         Match.objects.filter(competition=competition)
-        .values("round")
-        .annotate(name=Max("round_name"))
         .order_by("round")
+        .values_list("round", flat=True)
+        .distinct()
     )
-    return [(row["round"], row["name"] or f"Round {row['round']}") for row in rows]
+    return [(round, named.get(round) or f"Round {round}") for round in rounds]
 
 
 def upcoming_matches(*, user_id: int, limit: int = 60) -> list[dict[str, Any]]:
@@ -173,7 +174,19 @@ def upcoming_matches(*, user_id: int, limit: int = 60) -> list[dict[str, Any]]:
         .select_related("competition", "home_team", "away_team")
         .order_by("-kickoff_at", "-id")[:10]
     )
+    shown = [*open_matches, *closed]
+    named = {
+        (competition_id, round): name
+        for competition_id, round, name in RoundName.objects.filter(
+            competition_id__in={match.competition_id for match in shown}
+        ).values_list("competition_id", "round", "name")
+    }
     return [
-        {"match": match, "open": match in open_matches, "prediction": mine.get(match.pk)}
-        for match in [*open_matches, *closed]
+        {
+            "match": match,
+            "open": match in open_matches,
+            "prediction": mine.get(match.pk),
+            "round_label": named.get((match.competition_id, match.round)) or f"Round {match.round}",
+        }
+        for match in shown
     ]

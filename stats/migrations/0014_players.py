@@ -14,17 +14,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name="match",
-            name="round_name",
-            field=models.CharField(
-                blank=True,
-                db_default="",
-                default="",
-                help_text='The round as the results feed names it ("Round of 16"); pages show it.',
-                max_length=100,
-            ),
-        ),
         migrations.CreateModel(
             name="ApiToken",
             fields=[
@@ -146,6 +135,34 @@ class Migration(migrations.Migration):
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("group", "user"), name="stats_group_member_once"
+                    )
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="RoundName",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("round", models.PositiveSmallIntegerField()),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "competition",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="round_names",
+                        to="stats.competition",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("competition", "round"), name="stats_round_name_once"
                     )
                 ],
             },

@@ -11,6 +11,7 @@ from stats.models.league import (
     MatchQuerySet,
     Prediction,
     ResultChange,
+    RoundName,
     Team,
 )
 from stats.models.players import ApiToken, GroupJoinFailure, GroupMembership, PlayerGroup
@@ -38,6 +39,7 @@ __all__ = [
     "PlayerGroup",
     "Prediction",
     "ResultChange",
+    "RoundName",
     "RoundTotal",
     "StatsReadModel",
     "Team",

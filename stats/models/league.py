@@ -34,6 +34,25 @@ class Team(models.Model):
         return self.name
 
 
+class RoundName(models.Model):
+    """A round as the results feed names it ("Round of 16", "League, Matchday 3"): pages show
+    it instead of "Round <n>". Kept by sync_matches; a round without one is "Round <n>"."""
+
+    competition = models.ForeignKey(
+        Competition, on_delete=models.CASCADE, related_name="round_names"
+    )
+    round = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "round"], name="stats_round_name_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.competition}: {self.name}"
+
+
 class MatchQuerySet(models.QuerySet["Match"]):
     def settled(self) -> MatchQuerySet:
         return self.filter(status__in=Match.SETTLED_STATUSES)
@@ -83,13 +102,6 @@ class Match(models.Model):
 
     competition = models.ForeignKey(Competition, on_delete=models.PROTECT, related_name="matches")
     round = models.PositiveSmallIntegerField(help_text="The matchday, from 1.")
-    round_name = models.CharField(
-        max_length=100,
-        blank=True,
-        default="",
-        db_default="",  # raw SQL, restores and bulk loads need not name it
-        help_text='The round as the results feed names it ("Round of 16"); pages show it.',
-    )
     home_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="home_matches")
     away_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="away_matches")
     kickoff_at = models.DateTimeField()
@@ -182,11 +194,6 @@ class Match(models.Model):
         instance = super().from_db(db, field_names, values)
         instance._loaded_result = instance._result()
         return instance
-
-    @property
-    def round_label(self) -> str:
-        """The round's name for people: the feed's own, else "Round <n>"."""
-        return self.round_name or f"Round {self.round}"
 
     @property
     def is_settled(self) -> bool:

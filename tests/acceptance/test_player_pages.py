@@ -17,7 +17,7 @@ from django.utils import timezone
 from pytest_django.live_server_helper import LiveServer
 
 from stats import groups
-from stats.models import Match, Prediction
+from stats.models import Match, Prediction, RoundName
 from stats.templatetags.matchday import movement, thousands
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.factories import make_match, make_prediction, make_user
@@ -205,7 +205,7 @@ def test_round_names_are_the_feeds(tmp_path: Path) -> None:
         )
     )
     call_command("sync_matches", str(feed), stdout=io.StringIO())
-    assert sorted(Match.objects.values_list("round", "round_name")) == [
+    assert sorted(RoundName.objects.values_list("round", "name")) == [
         (1, "League, Matchday 1"),
         (2, "Round of 16"),
     ]
