@@ -1,7 +1,7 @@
 """From-scratch oracles: compare what the jobs did with what they should have done.
 
 One module for `rebuild_stats --check`, the tests, bench/ and the load test. Each statistics
-relation has its from-scratch definition in stats/sql/audit/<relation>.sql, written from the
+relation has its from-scratch definition in stats/sql/audit/ (its `audit_sql`), written from the
 predictions alone (never from the totals the refresh keeps), and is compared row by row, in SQL,
 with what is stored. Points are compared with the Python reference (stats/scoring.py).
 """
@@ -16,7 +16,7 @@ from django.db import connection
 from psycopg import sql
 
 from stats.models import Match
-from stats.relations import GRAINS, STATS_RELATIONS, StatsRelation
+from stats.relations import STATS_RELATIONS, StatsRelation, relation_definition
 from stats.scoring import PointTiers, prediction_points
 from stats.sql import load_sql
 
@@ -57,43 +57,6 @@ def relation_columns(relation: StatsRelation) -> list[str]:
     return list(relation.columns)
 
 
-def relation_definition(relation: StatsRelation) -> str:
-    """The relation's from-scratch definition, from the predictions alone, as one SELECT: its
-    own file in stats/sql/audit/, or (counts and ranks) a template over its grain's totals."""
-    for grain in GRAINS:
-        if relation in (grain.counts, grain.ranks):
-            board = sql.SQL("").join(
-                sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key
-            )
-            counts = sql.SQL(load_sql("audit/counts.sql")).format(
-                board=board, totals_definition=sql.SQL(_own_definition(grain.totals))
-            )
-            if relation is grain.counts:
-                return counts.as_string(None)
-            partition = (
-                sql.SQL("PARTITION BY {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, grain.board_key))
-                )
-                if grain.board_key
-                else sql.SQL("")
-            )
-            return (
-                sql.SQL(load_sql("audit/ranks.sql"))
-                .format(board=board, partition=partition, counts_definition=counts)
-                .as_string(None)
-            )
-    return _own_definition(relation)
-
-
-def _own_definition(relation: StatsRelation) -> str:
-    return _without_comments(load_sql(f"audit/{relation.name}.sql"))
-
-
-def _without_comments(text: str) -> str:
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return "\n".join(lines).strip().rstrip(";")
-
-
 def relation_audit(
     relation: StatsRelation, *, show: int = 20, cursor: Any | None = None
 ) -> RelationAudit:
@@ -120,7 +83,7 @@ def relation_audit(
         LIMIT %s
         """
     ).format(
-        definition=sql.SQL(relation_definition(relation)),
+        definition=relation_definition(relation),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         table=sql.Identifier(relation.name),
         key=key,

@@ -1,4 +1,6 @@
-"""Enqueueing the stats jobs, always through Django's connection and transaction.
+"""The one door to the queue: enqueueing the stats jobs, always through Django's connection and
+transaction, and the queue's own reads that the writers need (the operator's reads are in
+stats/monitoring.py; nothing else reads Procrastinate's tables).
 
 Procrastinate's own `task.defer()` uses the app's connector, which inside a worker is a separate
 pool: a job deferred from a task would commit on its own. Deferring through a job manager built
@@ -12,14 +14,20 @@ import enum
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.db import connection, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from procrastinate import sql
+from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
-from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.contrib.django.models import (
+    ProcrastinateEvent,
+    ProcrastinateJob,
+    ProcrastinateWorker,
+)
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.manager import JobManager
 from procrastinate.tasks import configure_task
@@ -162,3 +170,31 @@ def rescue_stalled_jobs(*, seconds_since_heartbeat: float) -> list[int]:
     if rescued:
         logger.warning("rescued jobs of dead workers: %s", rescued)
     return rescued
+
+
+async def delete_finished_jobs(*, hours: int, include_failed: bool) -> None:
+    """Delete the jobs that ended more than `hours` ago: succeeded and cancelled ones, and the
+    failed ones too with `include_failed` (on the app's connector, outside any transaction)."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=hours, include_failed=include_failed, include_cancelled=True
+    )
+
+
+def refresh_running_since() -> datetime | None:
+    """When the refresh running now started, or None when none runs."""
+    started: datetime | None = ProcrastinateEvent.objects.filter(
+        type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
+    ).aggregate(started=Max("at"))["started"]
+    return started
+
+
+def match_scoring_jobs(match_id: int) -> QuerySet[ProcrastinateJob]:
+    """The scoring jobs of one match, newest first."""
+    return ProcrastinateJob.objects.filter(
+        task_name=CALCULATE_POINTS, args__match_id=match_id
+    ).order_by("-id")
+
+
+def workers_registered() -> int:
+    """Workers registered on the database of Django's connection (each does when it starts)."""
+    return ProcrastinateWorker.objects.count()

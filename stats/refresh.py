@@ -19,21 +19,19 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Max
 from django.db.utils import OperationalError
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import errors, sql
 
-from stats.audit import relation_definition
 from stats.exceptions import ViewNotRefreshable
-from stats.jobs import REFRESH_STATS_VIEWS
+from stats.jobs import refresh_running_since
 from stats.models import ViewRefresh
 from stats.relations import (
     GRAINS,
     MATCH_SUMMARIES,
     STATS_RELATIONS,
     Grain,
+    relation_definition,
     relation_problem,
     relation_states,
 )
@@ -167,7 +165,7 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         step(
             DIFFERENCES_STEP,
             sql.SQL(load_sql("refresh/rebuild_differences.sql")).format(
-                fresh_summaries=sql.SQL(relation_definition(MATCH_SUMMARIES))
+                fresh_summaries=relation_definition(MATCH_SUMMARIES)
             ),
         )
     else:
@@ -229,6 +227,7 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
         "key": _columns(key),
         "board": board,
         "joined": sql.SQL("{} TRUE").format(matched("t", "d", key)),
+        "moved_joined": matched("t", "m", key),
         "board_joined": matched("c", "left_group", grain.board_key)
         if grain.board_key
         else sql.SQL(""),
@@ -266,7 +265,7 @@ def _grain_difference(grain: Grain, *, everything: bool) -> sql.Composable:
     ).format(
         key=key,
         sums=_SUMS,
-        fresh=sql.SQL(relation_definition(grain.totals)),
+        fresh=relation_definition(grain.totals),
         totals=sql.Identifier(grain.totals.name),
         nz=_NONZERO,
     )
@@ -295,9 +294,7 @@ def stats_behind_writes() -> bool:
     _, newest = pending_changes()
     if newest is None:
         return False
-    running_since = ProcrastinateEvent.objects.filter(
-        type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
-    ).aggregate(started=Max("at"))["started"]
+    running_since = refresh_running_since()
     if running_since is None:
         return True
     return bool((newest - running_since).total_seconds() > -STAMP_TO_COMMIT_SLACK_SECONDS)

@@ -13,8 +13,10 @@ import enum
 from dataclasses import dataclass
 
 from django.db.backends.utils import CursorWrapper
+from psycopg import sql
 
 from stats.models import CompetitionTotal, MatchSummary, RoundTotal, StatsReadModel, UserTotal
+from stats.sql import load_sql
 
 
 class Upkeep(enum.Enum):
@@ -33,6 +35,14 @@ class StatsRelation:
     # The columns beside the key that a reader sees (and the audit compares).
     values: tuple[str, ...]
     upkeep: Upkeep
+    # The files of stats/sql that write it: the refresh's, then the rebuild's where it differs
+    # (a materialized view has none: REFRESH MATERIALIZED VIEW CONCURRENTLY).
+    refresh_sql: tuple[str, ...]
+    # Its from-scratch definition from the predictions alone, each file wrapping the one before
+    # as `totals` (stats/audit.py), with `grain` (its board's key) filled in.
+    audit_sql: tuple[str, ...]
+    # What picks one board of its kind: () overall, (competition_id,), (competition_id, round).
+    board_key: tuple[str, ...] = ()
     # The read-only model over it, for the relations the ORM and the admin read.
     model: type[StatsReadModel] | None = None
 
@@ -62,22 +72,43 @@ class Grain:
     @property
     def board_key(self) -> tuple[str, ...]:
         """What picks one board of this kind: () overall, (competition_id,), (…, round)."""
-        return self.totals.key[:-1]
+        return self.totals.board_key
+
+
+_PLAYER_TOTALS = "audit/player_totals.sql"
+_COUNTS = "audit/counts.sql"
 
 
 def _grain(name: str, board_key: tuple[str, ...], model: type[StatsReadModel]) -> Grain:
-    table = model._meta.db_table
     return Grain(
         name,
-        StatsRelation(table, (*board_key, "user_id"), TOTAL_COLUMNS, Upkeep.BY_DIFFERENCE, model),
         StatsRelation(
-            f"stats_{name}_count", (*board_key, *GROUP), ("players",), Upkeep.BY_DIFFERENCE
+            model._meta.db_table,
+            (*board_key, "user_id"),
+            TOTAL_COLUMNS,
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/totals.sql",),
+            (_PLAYER_TOTALS,),
+            board_key,
+            model,
+        ),
+        StatsRelation(
+            f"stats_{name}_count",
+            (*board_key, *GROUP),
+            ("players",),
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/counts.sql", "refresh/recount.sql"),
+            (_PLAYER_TOTALS, _COUNTS),
+            board_key,
         ),
         StatsRelation(
             f"stats_{name}_rank",
             (*board_key, *GROUP),
             ("players", "players_above"),
             Upkeep.MATERIALIZED_VIEW,
+            (),
+            (_PLAYER_TOTALS, _COUNTS, "audit/ranks.sql"),
+            board_key,
         ),
     )
 
@@ -103,7 +134,9 @@ MATCH_SUMMARIES = StatsRelation(
         "points_counted",
     ),
     Upkeep.BY_DIFFERENCE,
-    MatchSummary,
+    ("refresh/differences.sql", "refresh/summaries.sql", "refresh/summary_averages.sql"),
+    ("audit/stats_match_summary.sql",),
+    model=MatchSummary,
 )
 
 # In the order the refresh brings them up to date: each from the ones before it.
@@ -114,10 +147,30 @@ STATS_RELATIONS: tuple[StatsRelation, ...] = (
 )
 MATERIALIZED_VIEWS: tuple[StatsRelation, ...] = tuple(grain.ranks for grain in GRAINS)
 
-# The change log the writers' triggers fill and the refresh consumes (not statistics: a queue).
+# The change log the writers' triggers fill and the refresh consumes (not statistics: a queue;
+# refresh/consume_changes.sql reads it, refresh/rebuild_differences.sql empties it).
 PREDICTION_CHANGES = "stats_prediction_change"
 MATCH_CHANGES = "stats_match_change"
 CHANGE_LOG: tuple[str, ...] = (PREDICTION_CHANGES, MATCH_CHANGES)
+
+
+def relation_definition(relation: StatsRelation) -> sql.Composable:
+    """The relation from scratch: its audit files (relation.audit_sql), each wrapping the one
+    before as `totals`, with its board's key filled in (`grain` as the match's columns, `board`
+    as the relation's, `partition` for a window over each board)."""
+    board = [sql.Identifier(name) for name in relation.board_key]
+    parts = {
+        "grain": sql.SQL("").join(sql.SQL("m.{}, ").format(name) for name in board),
+        "board": sql.SQL("").join(sql.SQL("{}, ").format(name) for name in board),
+        "partition": sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(board))
+        if board
+        else sql.SQL(""),
+    }
+    definition: sql.Composable = sql.SQL("")
+    for name in relation.audit_sql:
+        definition = sql.SQL(load_sql(name).strip().rstrip(";")).format(totals=definition, **parts)
+    return definition
+
 
 # Each relation's kind ('r' table, 'm' materialized view) and whether a valid unique index on
 # plain columns covers every row (what a concurrent refresh requires, and what keys a table).

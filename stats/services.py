@@ -1,18 +1,26 @@
-"""Writes: score a match's predictions, the sweep (the statistics' refresh is stats/refresh.py)."""
+"""Writes: score a match's predictions, the sweep and the job housekeeping (the statistics'
+refresh and rebuild are stats/refresh.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from stats.exceptions import MatchNotFound
-from stats.jobs import enqueue_match_scoring, enqueue_stats_refresh
+from stats.job_errors import prune_job_errors
+from stats.jobs import (
+    delete_finished_jobs,
+    enqueue_match_scoring,
+    enqueue_stats_refresh,
+    rescue_stalled_jobs,
+)
 from stats.models import Match
-from stats.refresh import stats_behind_writes
+from stats.refresh import RefreshStep, stats_behind_writes, stats_refresh
 from stats.scoring import PointTiers
 from stats.sql import load_sql
 
@@ -68,6 +76,20 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
     return MatchScoring(match.pk, match.status, predictions_changed, stamped)
 
 
+def match_score_then_refresh(*, match_id: int) -> MatchScoring:
+    """What follows a result: score the match's predictions (match_score_predictions) and, once
+    that commits, queue the batched refresh (STATS_REFRESH_DELAY) if anything changed. The one
+    place the refresh after a result is queued."""
+    with transaction.atomic():
+        scoring = match_score_predictions(match_id=match_id)
+        if scoring.changed_anything:
+            # After commit, so the refresh (or the one already waiting) sees these points.
+            transaction.on_commit(
+                lambda: enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
+            )
+    return scoring
+
+
 def stats_sweep(*, limit: int = 500) -> dict[str, int]:
     """Safety net: queue scoring for settled matches with missing or stale points or an
     unscored prediction, oldest first, and a refresh when changes are logged that no refresh
@@ -87,6 +109,30 @@ def stats_sweep(*, limit: int = 500) -> dict[str, int]:
         "stale_matches": len(stale_ids),
         "scoring_queued": scoring_queued,
         "refresh_queued": refresh_queued,
+    }
+
+
+def statistics_refresh() -> list[RefreshStep]:
+    """The batched refresh job's work: bring the statistics up to date (stats/refresh.py)."""
+    return stats_refresh()
+
+
+def stalled_jobs_rescue() -> list[int]:
+    """Put back in the queue the jobs of workers silent for STATS_STALLED_WORKER_TIMEOUT s."""
+    return rescue_stalled_jobs(seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT)
+
+
+async def finished_jobs_prune() -> dict[str, int]:
+    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS, and failed ones
+    (with their recorded errors) older than STATS_FAILED_JOB_RETENTION_DAYS."""
+    failed_hours = settings.STATS_FAILED_JOB_RETENTION_DAYS * 24
+    await delete_finished_jobs(hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False)
+    await delete_finished_jobs(hours=failed_hours, include_failed=True)
+    errors_deleted = await sync_to_async(prune_job_errors)(older_than_hours=failed_hours)
+    return {
+        "retention_hours": settings.STATS_JOB_RETENTION_HOURS,
+        "failed_retention_hours": failed_hours,
+        "job_errors_deleted": errors_deleted,
     }
 
 

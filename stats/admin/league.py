@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
-from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import (
@@ -87,9 +86,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
 
     @admin.display(description="scoring jobs")
     def scoring_jobs(self, match: Match) -> str:
-        found = ProcrastinateJob.objects.filter(
-            task_name=jobs.CALCULATE_POINTS, args__match_id=match.pk
-        ).order_by("-id")[:20]
+        found = jobs.match_scoring_jobs(match.pk)[:20]
         if not found:
             return "none"
         return format_html_join(

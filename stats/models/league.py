@@ -118,10 +118,9 @@ class Match(models.Model):
 
     objects = MatchQuerySet.as_manager()
 
-    # The result as loaded from the database, to notice a corrected score on save().
+    # The result as last loaded or saved, to notice a corrected score on save(). save() moves it
+    # on only after the post_save receivers ran, so they compare with the result before the save.
     _loaded_result: tuple[str, int | None, int | None] | None = None
-    # What the latest save() did to the result; read by the post_save receiver.
-    result_change: ResultChange | None = None
 
     class Meta:
         verbose_name_plural = "matches"
@@ -164,9 +163,8 @@ class Match(models.Model):
             self._save_result(*args, **kwargs)
 
     def _save_result(self, *args: Any, **kwargs: Any) -> None:
-        self.result_change = self._result_change_from(self._loaded_result)
         stamp_completed_at = self.is_settled and (
-            self.completed_at is None or self.result_change is not None
+            self.completed_at is None or self.changed_result() is not None
         )
         if stamp_completed_at or (not self.is_settled and self.completed_at is not None):
             self.completed_at = timezone.now() if self.is_settled else None
@@ -175,9 +173,10 @@ class Match(models.Model):
         super().save(*args, **kwargs)
         self._loaded_result = self._result()
 
-    def _result_change_from(
-        self, previous: tuple[str, int | None, int | None] | None
-    ) -> ResultChange | None:
+    def changed_result(self) -> ResultChange | None:
+        """How this instance's result differs from the one last loaded or saved: what saving it
+        does to its predictions' points (in a post_save receiver: what the save just did)."""
+        previous = self._loaded_result
         was_settled = previous is not None and previous[0] in self.SETTLED_STATUSES
         if previous is not None and previous == self._result():
             return None

@@ -9,7 +9,6 @@ from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from stats import groups, players
 from stats.exceptions import (
@@ -21,6 +20,7 @@ from stats.exceptions import (
     PageOutOfRange,
     PredictionClosed,
 )
+from stats.http import allow_methods
 from stats.models import Competition
 from stats.views.params import parse_board_query
 
@@ -39,7 +39,7 @@ def _score(value: str) -> int | None:
 
 
 @login_required
-@require_http_methods(["GET", "HEAD", "POST"])
+@allow_methods("GET", "POST")
 def predict(request: HttpRequest) -> HttpResponse:
     """GET /predict/: the matches still open, a score pair for each; POST saves the pairs
     given (each on its own: one closed match does not lose the others)."""
@@ -81,7 +81,7 @@ def predict(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "HEAD", "POST"])
+@allow_methods("GET", "POST")
 def my_groups(request: HttpRequest) -> HttpResponse:
     """GET /groups/: the player's groups; POST creates one (name) or joins one (join_code)."""
     error = None
@@ -108,7 +108,7 @@ def my_groups(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "HEAD"])
+@allow_methods("GET")
 def group_board(request: HttpRequest, slug: str) -> HttpResponse:
     """GET /groups/<slug>/: a group's board with movement (members only: 404 to others)."""
     try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from stats.models import (
     UserTotal,
     ViewRefresh,
 )
+from stats.processes import wait_until
 from stats.refresh import CHANGES_STEP, DIFFERENCES_STEP, stats_refresh
 from stats.relations import (
     COMPETITION,
@@ -585,3 +587,59 @@ def test_pages_read_each_board_in_rank_order_ties_by_user_id(page_size: int) -> 
             assert found.total_entries == len(expected)
             read += [(e["rank"], e["user_id"], e["total_points"]) for e in found.entries]
         assert read == expected, board
+
+
+# --- the refresh's lock, held by its transaction ----------------------------------------------
+
+
+@pytest.fixture
+def holder() -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(**connector_params(), autocommit=False) as holder:
+        yield holder
+        holder.rollback()
+
+
+def _refresh_waits_for_the_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event = 'advisory'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_that_waited_for_the_lock_sees_what_its_holder_committed(
+    holder: psycopg.Connection[Any],
+) -> None:
+    """The lock belongs to a transaction (nothing is left on the connection, as PgBouncer's
+    transaction pooling needs). A refresh that finds it held waits, then starts a snapshot of
+    its own: a result its holder wrote and committed is on the boards when the refresh ends."""
+    user = _scored_league_of_one()
+    stats_refresh()
+    other = make_match()
+    make_prediction(user, other, 2, 0)
+    holder.execute("SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))")
+    holder.execute(
+        "UPDATE stats_match SET status = 'completed', home_score = 2, away_score = 0,"
+        " completed_at = now() WHERE id = %s",
+        [other.pk],
+    )
+    holder.execute("UPDATE stats_prediction SET points = 3 WHERE match_id = %s", [other.pk])
+    waiting = threading.Thread(target=_refresh_in_own_connection)
+    waiting.start()
+    wait_until(_refresh_waits_for_the_lock, timeout=10, what="the refresh to wait for the lock")
+    holder.commit()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert UserTotal.objects.get(user=user).total_points == 6
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        assert cursor.fetchone()[0] == 0
+
+
+def _refresh_in_own_connection() -> None:
+    try:
+        stats_refresh()
+    finally:
+        connection.close()

@@ -1,8 +1,7 @@
--- A template, composed by stats/audit.py for each grain: each board's groups from
--- `counts_definition` (counts.sql), best first, with the players above each.
-SELECT {board} total_points, exact_scores, players,
+-- Each board's groups from scratch (counts.sql), best first, with the players above each.
+SELECT counts.*,
        (coalesce(sum(players) OVER (
-           {partition} ORDER BY total_points DESC, exact_scores DESC
+           {partition}ORDER BY total_points DESC, exact_scores DESC
            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
        ), 0))::integer AS players_above
-FROM ({counts_definition}) AS counts
+FROM ({totals}) AS counts

@@ -24,7 +24,8 @@ DROP TABLE stats_touched, stats_round_leaderboard;
 -- No index and no unique key: two writers never wait for each other here. The refresh deletes
 -- the rows its snapshot sees; rows committed after it stay for the next refresh.
 
--- A prediction as it was (side -1) or became (side +1) in an insert, update or delete.
+-- A prediction as it was (side -1) or became (side +1) in an insert, update or delete; or, when
+-- only its points changed (a scoring), once (side 0), with its points before and after.
 CREATE TABLE stats_prediction_change (
     side smallint NOT NULL,
     match_id integer NOT NULL,
@@ -32,6 +33,7 @@ CREATE TABLE stats_prediction_change (
     home_score integer NOT NULL,
     away_score integer NOT NULL,
     points integer,
+    points_before integer,
     logged_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -122,13 +124,30 @@ ALTER TABLE stats_match_summary
 -- match changes needs no lock on the match.
 CREATE FUNCTION stats_log_prediction_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
-        SELECT -1, match_id, user_id, home_score, away_score, points FROM old_rows;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'INSERT' THEN
         INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
         SELECT 1, match_id, user_id, home_score, away_score, points FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
+        SELECT -1, match_id, user_id, home_score, away_score, points FROM old_rows;
+    ELSE
+        -- One row per changed prediction, two when more than its points changed; an update that
+        -- changes none of these (updated_at) logs nothing.
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points, points_before)
+        SELECT CASE WHEN moved THEN change.side ELSE 0 END, change.match_id, change.user_id,
+               change.home_score, change.away_score, change.points,
+               CASE WHEN NOT moved THEN o.points END
+        FROM old_rows AS o
+        JOIN new_rows AS n ON n.id = o.id
+        CROSS JOIN LATERAL (
+            SELECT (o.match_id, o.user_id, o.home_score, o.away_score)
+                   IS DISTINCT FROM (n.match_id, n.user_id, n.home_score, n.away_score) AS moved
+        ) AS how
+        CROSS JOIN LATERAL (VALUES
+            (-1, o.match_id, o.user_id, o.home_score, o.away_score, o.points, how.moved),
+            (1, n.match_id, n.user_id, n.home_score, n.away_score, n.points, true)
+        ) AS change (side, match_id, user_id, home_score, away_score, points, logged)
+        WHERE change.logged AND (moved OR o.points IS DISTINCT FROM n.points);
     END IF;
     RETURN NULL;
 END $$;

@@ -1,13 +1,16 @@
--- Hands on: stats_logged_prediction and stats_touched_match (temporary, dropped at commit), read
+-- Temp tables: reads none; creates stats_logged_match, stats_logged_prediction, stats_touched_match.
+-- Hands on stats_logged_prediction and stats_touched_match (temporary, dropped at commit), read
 -- by differences.sql.
 -- The change log this snapshot sees, consumed: rows committed after it stay for the next refresh.
 -- Each touched match with the state the statistics count it in (before its first logged change)
 -- and its state now; `changed` when they differ.
 DROP TABLE IF EXISTS pg_temp.stats_logged_prediction, pg_temp.stats_logged_match, pg_temp.stats_touched_match;
 CREATE TEMP TABLE stats_logged_prediction ON COMMIT DROP AS
-SELECT side, match_id, user_id, home_score, away_score, points FROM stats_prediction_change WITH NO DATA;
+SELECT side, match_id, user_id, home_score, away_score, points, points_before
+FROM stats_prediction_change WITH NO DATA;
 WITH consumed AS (
-    DELETE FROM stats_prediction_change RETURNING side, match_id, user_id, home_score, away_score, points
+    DELETE FROM stats_prediction_change
+    RETURNING side, match_id, user_id, home_score, away_score, points, points_before
 )
 INSERT INTO stats_logged_prediction SELECT * FROM consumed;
 CREATE TEMP TABLE stats_logged_match ON COMMIT DROP AS
@@ -38,5 +41,5 @@ SELECT *,
        (was_there, was_competition_id, was_round, was_status, was_home_score, was_away_score)
        IS DISTINCT FROM (is_there, competition_id, round, status, home_score, away_score) AS changed
 FROM states;
-ANALYZE stats_logged_prediction, stats_touched_match;
+ANALYZE stats_touched_match;
 SELECT EXISTS (SELECT FROM stats_logged_match WHERE match_id IS NULL)

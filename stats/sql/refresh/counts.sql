@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_moved; creates none.
 -- A template, composed by stats/refresh.py for each grain (see totals.sql for the names).
 -- Reads stats_moved (totals.sql): a player whose totals moved leaves their old group (-1) and
 -- joins their new one (+1); a group left empty is deleted. Answers whether any count moved (the

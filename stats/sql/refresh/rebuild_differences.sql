@@ -1,4 +1,5 @@
--- Hands on: stats_summary_difference (temporary), read by summaries.sql.
+-- Temp tables: reads none; creates stats_summary_difference.
+-- Hands on stats_summary_difference (temporary), read by summaries.sql.
 -- A rebuild: the whole change log this snapshot sees is consumed (a recount covers it), and each
 -- summary's difference is its recomputation from the predictions minus what is stored.
 DELETE FROM stats_prediction_change;

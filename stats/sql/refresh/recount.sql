@@ -1,3 +1,4 @@
+-- Temp tables: reads none; creates none.
 -- A template, composed by stats/refresh.py for each grain (see totals.sql for the names).
 -- A rebuild: every count recounted from the totals, writing only the groups that differ.
 DELETE FROM {counts} AS c

@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_summary_difference; creates none.
 -- Reads stats_summary_difference (differences.sql, or rebuild_differences.sql).
 -- Moves each touched match summary by its difference: a match that appeared gets its row, one
 -- that is gone loses it; average_points follows from the points kept beside it.

@@ -1,3 +1,4 @@
+-- Temp tables: reads none; creates none.
 -- A rebuild: every average_points as its points give it (a difference of zero moves nothing,
 -- so a wrong average with the right points is put right here).
 UPDATE stats_match_summary
