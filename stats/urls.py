@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, path
 
+from stats.http import allow_methods
 from stats.views import cron, league, ops, pages
 from stats.views.api import api
+
+# Django's class-based views as the function views allow_methods declares methods on.
+View = Callable[..., HttpResponse]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Hand-written: listed before the API's own routes (the API's document describes them).
@@ -16,8 +24,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("predict/", pages.predict, name="predict"),
     path("groups/", pages.my_groups, name="my-groups"),
     path("groups/<slug:slug>/", pages.group_board, name="group-board"),
-    path("login/", auth_views.LoginView.as_view(template_name="stats/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "login/",
+        allow_methods("GET", "POST")(
+            cast(View, auth_views.LoginView.as_view(template_name="stats/login.html"))
+        ),
+        name="login",
+    ),
+    path(
+        "logout/", allow_methods("POST")(cast(View, auth_views.LogoutView.as_view())), name="logout"
+    ),
     path("health", ops.health, name="health"),
     path("metrics", ops.metrics, name="metrics"),
 ]

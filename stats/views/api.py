@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
@@ -25,6 +26,7 @@ from stats.exceptions import (
     PredictionClosed,
     UnknownCompetition,
 )
+from stats.http import with_head
 from stats.views import groups, players, signin
 from stats.views.schemas import CronOut, ErrorOut, LeaderboardPageOut, UserStatsOut
 
@@ -32,6 +34,26 @@ from stats.views.schemas import CronOut, ErrorOut, LeaderboardPageOut, UserStats
 class MatchdayAPI(NinjaAPI):
     def get_content_type(self) -> str:
         return "application/json"  # as the hand-written endpoints answer
+
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        """Each route declares its methods (stats.http), so a wrong one is a 405 whose Allow
+        names HEAD beside GET, answered before CSRF is checked."""
+        urls = super()._get_urls()
+        methods: dict[str, set[str]] = {}
+        for bound in self._get_bound_routers():
+            for path_view in bound.path_operations.values():
+                taken = {method for op in path_view.operations for method in op.methods}
+                for op in path_view.operations:
+                    name = getattr(op, "url_name", "") or self.get_operation_url_name(
+                        op, router=bound.template
+                    )
+                    methods[name] = taken
+        for pattern in urls:
+            if isinstance(pattern, URLPattern):
+                # The document and the root (a 404) are read-only.
+                taken = methods.get(pattern.name or "", {"GET"})
+                pattern.callback.allowed_methods = with_head(taken)  # type: ignore[attr-defined]
+        return urls
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
