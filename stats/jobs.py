@@ -129,7 +129,7 @@ def request_stats_refresh_now() -> RefreshRequest:
     deferred anew, in this transaction) by one due now; a worker hears of the insert at once.
     """
     with connection.cursor() as cursor:
-        # The same lock the queueing-lock guard takes (stats/sql/migrations/0007_*): no defer,
+        # The same lock the queueing-lock guard takes (stats/sql/migrations/0013_*): no defer,
         # retry or concurrent request of this lock can interleave with the steps below.
         cursor.execute("SELECT stats_lock_queueing_lock(%s)", [REFRESH_LOCK])
     waiting = ProcrastinateJob.objects.filter(queueing_lock=REFRESH_LOCK, status="todo").first()

@@ -226,14 +226,8 @@ def user_stats(*, user_id: int) -> UserStats | None:
         .values("pk", "username")
         .first()
     )
-    if user is None or not Prediction.objects.filter(user_id=user_id).exists():
+    if user is None:
         return None
-    overall = (
-        with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL)
-        .values("rank", *_STANDING_COLUMNS)
-        .first()
-    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
-
     played: dict[int, set[int]] = {}
     for competition_id, round in (
         Prediction.objects.filter(user_id=user_id, points__isnull=False)
@@ -241,6 +235,14 @@ def user_stats(*, user_id: int) -> UserStats | None:
         .distinct()
     ):
         played.setdefault(competition_id, set()).add(round)
+    # A scored prediction makes a player; without one, any prediction does.
+    if not played and not Prediction.objects.filter(user_id=user_id).exists():
+        return None
+    overall = (
+        with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL)
+        .values("rank", *_STANDING_COLUMNS)
+        .first()
+    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
 
     competitions: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ _TOTALS: list[tuple[str, models.Field]] = [  # type: ignore[type-arg]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0011_view_refresh_plural"),
+        ("stats", "0013_guard_v3_and_match_rules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

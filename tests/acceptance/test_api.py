@@ -132,6 +132,17 @@ def test_a_page_costs_one_query(
     assert len(response.json()["entries"]) == 2
 
 
+def test_a_players_stats_cost_six_queries(
+    client: Client, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    """The account, the boards the player scored on (which make them a player), each kind of
+    board with its ranks looked up in one query, and the refresh time."""
+    league = scored_league()
+    with django_assert_num_queries(6):
+        response = client.get(f"/api/users/{league.carol.pk}/stats")
+    assert len(response.json()["rounds"]) == 3
+
+
 def test_page_past_the_end_is_not_found(client: Client) -> None:
     """A page after the last one is a 404 that says how many pages there are."""
     scored_league()
