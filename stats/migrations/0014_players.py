@@ -9,7 +9,7 @@ import stats.models.players
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0012_ranks_from_counts"),
+        ("stats", "0013_ranks_from_counts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
