@@ -92,6 +92,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 
 ROOT_URLCONF = "stats_project.urls"
+# Players sign in on the site's own page (the admin's is for staff).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "leaderboard"
+LOGOUT_REDIRECT_URL = "leaderboard"
 # Under /api/ a refused CSRF check is JSON like every other error; elsewhere Django's page.
 CSRF_FAILURE_VIEW = "stats.http.csrf_failure"
 
