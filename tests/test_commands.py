@@ -3,6 +3,7 @@ output."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from io import StringIO
@@ -52,6 +53,22 @@ def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> No
         (match.predictions.get().user_id, 3)
     ]
     assert ViewRefresh.objects.count() == 5
+
+
+def test_refresh_stats_shows_each_step_once(caplog: pytest.LogCaptureFixture) -> None:
+    """At a terminal the command's lines and the log's (stderr) show together: each step
+    appears once in all of them, its printed line; the refresh's own INFO log lines (which the
+    worker's log keeps) are not repeated beside it. Before: every step twice."""
+    one_scored_match(refreshed=False)
+
+    with caplog.at_level(logging.INFO):
+        output = run("refresh_stats")
+
+    shown = output + "".join(f"{record.getMessage()}\n" for record in caplog.records)
+    steps = re.findall(r"^(\S+(?: \S+)*?)  +\d+ ms$", output, flags=re.MULTILINE)
+    assert len(steps) == 6, output
+    for step in steps:
+        assert shown.count(step) == 1, shown
 
 
 def test_stats_status_of_an_empty_league() -> None:

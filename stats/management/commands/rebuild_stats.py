@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stats.audit import stats_audit
 from stats.exceptions import ViewNotRefreshable
-from stats.management.commands.refresh_stats import print_steps
+from stats.management.commands.refresh_stats import print_steps, steps_printed_not_logged
 from stats.monitoring import stale_points
 from stats.services import pending_marks, stats_rebuild
 
@@ -50,7 +50,8 @@ class Command(BaseCommand):
             self._check(show, started)
             return
         try:
-            steps = stats_rebuild()
+            with steps_printed_not_logged():
+                steps = stats_rebuild()
         except ViewNotRefreshable as exc:
             raise CommandError(str(exc)) from exc
         print_steps(self, steps, started, "rebuilt")
