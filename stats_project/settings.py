@@ -85,6 +85,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
+# The refusal as a page in the admin's style; docs/operations.md says how to lift a lockout.
+AXES_LOCKOUT_TEMPLATE = "stats/locked_out.html"
 
 ROOT_URLCONF = "stats_project.urls"
 
