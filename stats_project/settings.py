@@ -191,12 +191,15 @@ STATS_POINTS_OUTCOME = env.int("STATS_POINTS_OUTCOME", default=1)
 # Worker tuning (Procrastinate): jobs run at once per worker; how often a worker beats, and
 # after how long without a beat its running jobs count as stalled and are rescued.
 STATS_WORKER_CONCURRENCY = env.int("STATS_WORKER_CONCURRENCY", default=2)
-STATS_WORKER_HEARTBEAT_INTERVAL = env.float("STATS_WORKER_HEARTBEAT_INTERVAL", default=10.0)
-STATS_STALLED_WORKER_TIMEOUT = env.float("STATS_STALLED_WORKER_TIMEOUT", default=30.0)
+# Each worker also rescues the jobs of dead workers right after its beat (stats/rescue.py): a
+# dead worker's job runs again within the timeout plus one interval (10 s here).
+STATS_WORKER_HEARTBEAT_INTERVAL = env.float("STATS_WORKER_HEARTBEAT_INTERVAL", default=2.0)
+STATS_STALLED_WORKER_TIMEOUT = env.float("STATS_STALLED_WORKER_TIMEOUT", default=8.0)
 STATS_WORKER_POLL_INTERVAL = env.float("STATS_WORKER_POLL_INTERVAL", default=5.0)
 STATS_JOB_RETENTION_HOURS = env.int("STATS_JOB_RETENTION_HOURS", default=72)
 # Failed jobs (and their recorded errors) are kept longer, for inspection, then pruned too.
 STATS_FAILED_JOB_RETENTION_DAYS = env.int("STATS_FAILED_JOB_RETENTION_DAYS", default=30)
+PROCRASTINATE_ON_APP_READY = "stats.rescue.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": STATS_WORKER_CONCURRENCY,
     "update_heartbeat_interval": STATS_WORKER_HEARTBEAT_INTERVAL,
