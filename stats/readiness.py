@@ -33,3 +33,10 @@ def database_problem(alias: str = DEFAULT_DB_ALIAS) -> str | None:
             " (`make migrate`, or `manage.py migrate`)"
         )
     return None
+
+
+def problem_kind(problem: str) -> str:
+    """`database stopped`, `database missing`, `database unreachable` or `database not
+    migrated`: a waiting process says a problem again only when its kind changes (a migration
+    running meanwhile changes the count, not the problem)."""
+    return problem.split(":", 1)[0]

@@ -23,7 +23,7 @@ from django.db import close_old_connections, connections
 from procrastinate import App, BaseConnector, manager
 
 from stats import jobs
-from stats.readiness import database_problem
+from stats.readiness import database_problem, problem_kind
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class RescuingJobManager(manager.JobManager):
         loop = asyncio.get_running_loop()
         said = None
         while problem := await loop.run_in_executor(self._executor, _problem_in_thread):
-            if problem != said:
+            if said is None or problem_kind(problem) != problem_kind(said):
                 logger.warning(
                     "worker not started: %s; checking again every %.0f s",
                     problem,

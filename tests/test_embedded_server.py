@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -369,6 +370,114 @@ def test_db_status_asks_the_server_and_a_lost_socket_is_said_at_once(
     assert child.returncode != 0
     assert time.monotonic() - started < 20
     assert f"its socket {pgdata}/.s.PGSQL.5432 is gone: `make db-stop` and `make db-start`" in err
+
+
+# --- A worker on a database that is not ready -------------------------------------------------
+
+
+def output_of(child: subprocess.Popen[str]) -> str:
+    """Stop a child (SIGTERM, a graceful stop) and return what it wrote (stdout and stderr)."""
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    return out + err
+
+
+def worker_lines(output: str) -> list[str]:
+    """What the worker and run_worker said, without Django's start-up line."""
+    return [line for line in output.splitlines() if line.strip() and "AXES: BEGIN" not in line]
+
+
+def workers_on(pgdata: Path) -> int:
+    with psycopg.connect(host=str(pgdata), user="postgres", dbname="matchday") as conn:
+        [(count,)] = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchall()
+    return int(count)
+
+
+def test_run_worker_waits_for_a_server_stopped_with_db_stop(
+    folders: Folders, settings_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make worker` on a server stopped with `make db-stop`: one line saying so, however long
+    it waits, no worker started and the server left stopped; after `make db-start` the worker
+    starts. Before: a worker started the server again (and crashed in a loop on a fresh one)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    pgdata = folders.copy()
+    assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
+
+    supervisor = spawn(
+        settings_dir, pgdata, "run_worker", "--check-every", "0.2", EMBEDDED_TEST_INITIALISE="0"
+    )
+    try:
+        time.sleep(5)
+        assert server_status(pgdata).state == "held stopped"
+        assert supervisor.poll() is None
+        assert verbs.main(["start", "--pgdata", str(pgdata)]) == 0
+        wait_until(lambda: workers_on(pgdata) == 1, timeout=60, what="the worker to start")
+    finally:
+        output = output_of(supervisor)
+
+    lines = worker_lines(output)
+    assert lines[0] == (
+        f"worker not started: database stopped: the embedded PostgreSQL server in {pgdata} was"
+        " stopped with `make db-stop`: `make db-start` starts it again; checking again every"
+        " 0.2 s"
+    ), output
+    assert lines[1] == "the database is ready: starting the worker", output
+    assert "Traceback" not in output
+
+
+def test_run_worker_waits_for_a_missing_data_folder_and_creates_none(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """`make worker` where `.pgdata` was moved aside: one line saying that `make migrate`
+    creates it, and nothing created meanwhile. Before: a fresh empty database within 35 s."""
+    pgdata = folders.new()
+    supervisor = spawn(
+        settings_dir, pgdata, "run_worker", "--check-every", "0.2", EMBEDDED_TEST_INITIALISE="0"
+    )
+    try:
+        time.sleep(5)
+        assert supervisor.poll() is None
+        assert not pgdata.exists()
+    finally:
+        output = output_of(supervisor)
+    assert supervisor.returncode == 0
+    assert worker_lines(output) == [
+        f"worker not started: database missing: there is no embedded PostgreSQL data folder in"
+        f" {pgdata} yet: `make migrate` creates it (DATABASE_URL unset); checking again every"
+        " 0.2 s"
+    ], output
+
+
+def test_a_worker_on_a_database_not_migrated_waits_without_a_crash_loop(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """The worker itself (as systemd runs it) on a database that exists but is not migrated:
+    one line saying so, still running, until `migrate`; then it starts. Before: it exited with
+    a traceback (`function procrastinate_prune_stalled_workers_v1 ... does not exist`), and
+    was restarted to fail again."""
+    pgdata = folders.new()
+    start_server(pgdata, "matchday")  # `make db-start` on a new folder: a database, no tables
+    worker = spawn(settings_dir, pgdata, "procrastinate", "worker", EMBEDDED_TEST_INITIALISE="0")
+    try:
+        time.sleep(8)
+        assert worker.poll() is None
+        migrate = spawn(settings_dir, pgdata, "migrate", "--verbosity", "0")
+        _, err = migrate.communicate(timeout=150)
+        assert migrate.returncode == 0, err
+        wait_until(lambda: workers_on(pgdata) == 1, timeout=60, what="the worker to start")
+    finally:
+        output = output_of(worker)
+
+    lines = worker_lines(output)
+    waiting = [line for line in lines if "worker not started" in line]
+    assert len(waiting) == 1, output
+    assert re.search(
+        r"worker not started: database not migrated: \d+ migration\(s\) to apply \(`make "
+        r"migrate`, or `manage.py migrate`\); checking again every 5 s$",
+        waiting[0],
+    ), output
+    assert "Traceback" not in output
+    assert any("the database is ready: the worker starts" in line for line in lines), output
 
 
 # --- The socket folder, under root -----------------------------------------------------------
