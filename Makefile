@@ -25,9 +25,9 @@ demo: migrate
 test: $(INSTALLED)
 	$(DEV) $(PY) -m pytest
 
-# The edit loop: everything but the tests that start worker processes or take the database away.
+# The edit loop: everything but tests/workers (worker processes, the database taken away).
 test-fast: $(INSTALLED)
-	$(DEV) $(PY) -m pytest -m "not worker and not faults"
+	$(DEV) $(PY) -m pytest -m "not workers"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

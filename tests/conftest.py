@@ -10,6 +10,21 @@ from django.db import connection
 from tests.support.statistics import statistics_empty
 from tests.support.workers import Workers
 
+TESTS = Path(__file__).parent
+# The folders by what their tests need: unit (no database), db (the test database, one file per
+# module), workers (real worker processes and faults), acceptance (commands and HTTP, black-box).
+WORKERS = TESTS / "workers"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks follow the folders: every test under tests/workers is `workers` (`make test-fast`
+    leaves them out), and so is a test elsewhere that says `worker` or `faults` itself."""
+    for item in items:
+        if item.path.is_relative_to(WORKERS) or any(
+            item.get_closest_marker(name) for name in ("worker", "faults")
+        ):
+            item.add_marker(pytest.mark.workers)
+
 
 @pytest.fixture(autouse=True)
 def _empty_procrastinate_tables(

@@ -5,7 +5,7 @@
 --
 -- The migrations in migrations/ are frozen history; this file is the present. A migration that
 -- creates, changes or drops one of these objects updates this file in the same commit:
--- tests/test_schema.py drops every object we own from the migrated test database, runs this
+-- tests/db/test_schema.py drops every object we own from the migrated test database, runs this
 -- file, and requires the very same catalog (function bodies, triggers, view queries, columns,
 -- constraints, indexes).
 --

@@ -1,5 +1,5 @@
 """Security: the cron secret is never logged or echoed; the admin and the read-only view models
-are closed to non-staff. Production settings: tests/test_deploy_settings.py."""
+are closed to non-staff. Production settings: tests/acceptance/test_deploy_settings.py."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_error_reports_hide_the_cron_secret_and_the_authorization_header(
 
 # --- The admin and the read-only models ------------------------------------------------------
 
-# Every page of tests/test_admin.py, and the users too.
+# Every page of tests/acceptance/test_admin.py, and the users too.
 CHANGELISTS = [*ADMIN_CHANGELISTS, "auth_user"]
 
 

@@ -27,7 +27,7 @@ OPERATOR_TOKEN = "operator-token-for-the-health-tests"
 @pytest.fixture
 def client(settings: Settings) -> Client:
     """An operator's client: it presents METRICS_TOKEN, so /health answers in detail and /metrics
-    answers at all (tests/test_operator_access.py: what everyone else gets)."""
+    answers at all (tests/acceptance/test_operator_access.py: what everyone else gets)."""
     settings.METRICS_TOKEN = OPERATOR_TOKEN
     return Client(HTTP_AUTHORIZATION=f"Bearer {OPERATOR_TOKEN}")
 

@@ -41,7 +41,7 @@ def test_every_page_opens_for_staff(admin_client: Client, league: Match, changel
         assert f'href="{changelist_view.url_for_result(row)}"'.encode() in response.content
 
 
-# Non-staff visitors of these pages: tests/test_security.py.
+# Non-staff visitors of these pages: tests/acceptance/test_security.py.
 
 
 @pytest.mark.parametrize("changelist", READ_ONLY)
