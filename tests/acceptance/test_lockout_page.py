@@ -26,5 +26,5 @@ def test_the_lockout_page_is_styled_like_the_admin_and_says_when_to_come_back() 
     assert 'href="/static/admin/css/base.css"' in page
     assert 'href="/static/admin/css/login.css"' in page
     assert "<title>Signing in is paused · " in page
-    assert "Too many failed sign-ins for “root” from this address" in page
+    assert "Too many failed sign-ins from this address." in page
     assert "Try again in 15 minutes." in page
