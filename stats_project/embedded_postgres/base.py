@@ -10,6 +10,7 @@ from stats_project.embedded_postgres import EMBEDDED_DATABASE_NAME
 from stats_project.embedded_postgres.client import DatabaseClient
 from stats_project.embedded_postgres.server import (
     HELD_STOPPED,
+    ServerHeldStopped,
     ensure_server,
     forget_server,
 )
@@ -40,7 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 # Stopped, or restarted elsewhere: the next connection looks the server up anew.
                 forget_server(Path(pgdata))
                 if (Path(pgdata) / HELD_STOPPED).exists():
-                    raise psycopg.OperationalError(
+                    raise ServerHeldStopped(
                         f"the embedded PostgreSQL server in {pgdata} was stopped with `make "
                         "db-stop`: `make db-start` starts it again"
                     ) from exc
