@@ -1,7 +1,7 @@
 """From-scratch oracles: compare what the jobs did with what they should have done.
 
 One module for `rebuild_stats --check`, the tests, bench/ and the load test. Each statistics
-relation has its from-scratch definition in stats/sql/audit/<relation>.sql, written from the
+relation has its from-scratch definition in stats/sql/audit/ (its `audit_sql`), written from the
 predictions alone (never from the totals the refresh keeps), and is compared row by row, in SQL,
 with what is stored. Points are compared with the Python reference (stats/scoring.py).
 """
@@ -57,6 +57,22 @@ def relation_columns(relation: StatsRelation) -> list[str]:
     return [field.column for field in relation.model._meta.concrete_fields if field.column != "id"]
 
 
+def relation_definition(relation: StatsRelation) -> sql.Composable:
+    """The relation from scratch: its audit files, each wrapping the one before as `totals`, with
+    its grain (the key before user_id) filled in."""
+    grain = [sql.Identifier(name) for name in relation.key[:-1]]
+    parts = {
+        "grain": sql.SQL("").join(sql.SQL("m.{}, ").format(name) for name in grain),
+        "partition": sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(grain))
+        if grain
+        else sql.SQL(""),
+    }
+    definition: sql.Composable = sql.SQL("")
+    for name in relation.audit_sql:
+        definition = sql.SQL(load_sql(name).strip().rstrip(";")).format(totals=definition, **parts)
+    return definition
+
+
 def relation_audit(
     relation: StatsRelation, *, show: int = 20, cursor: Any | None = None
 ) -> RelationAudit:
@@ -83,7 +99,7 @@ def relation_audit(
         LIMIT %s
         """
     ).format(
-        definition=sql.SQL(load_sql(f"audit/{relation.name}.sql").strip().rstrip(";")),
+        definition=relation_definition(relation),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         table=sql.Identifier(relation.name),
         key=key,

@@ -1,4 +1,4 @@
-"""System checks: every statistics relation exists with its unique index; the cron secret.
+"""System checks: every statistics relation exists with its unique index; the operators' secrets.
 
 Django drops a column with CASCADE, which silently drops a materialized view built on it; this
 check (run by `manage.py check --database default` and before every `migrate`) makes it loud.
@@ -49,19 +49,51 @@ def check_stats_views(
 
 
 @checks.register(checks.Tags.security)
-def check_cron_secret(**kwargs: Any) -> list[checks.CheckMessage]:
-    # A site that could be public refuses a short secret at start-up (stats/security_checks.py);
-    # in development it is only a warning.
-    from stats.security_checks import MIN_CRON_SECRET_LENGTH
+def check_secret_lengths(**kwargs: Any) -> list[checks.CheckMessage]:
+    # A site that could be public refuses short secrets at start-up (stats/security_checks.py);
+    # in development they are only warnings.
+    from stats.security_checks import MIN_CRON_SECRET_LENGTH, MIN_METRICS_TOKEN_LENGTH
 
-    secret = settings.CRON_SECRET
-    if secret and len(secret) < MIN_CRON_SECRET_LENGTH:
-        return [
-            checks.Warning(
-                f"CRON_SECRET is {len(secret)} characters long; use at least "
-                f"{MIN_CRON_SECRET_LENGTH}.",
-                hint="python -c 'import secrets; print(secrets.token_urlsafe(32))'",
-                id="stats.W001",
+    warnings: list[checks.CheckMessage] = []
+    for setting, minimum, warning_id in (
+        ("CRON_SECRET", MIN_CRON_SECRET_LENGTH, "stats.W001"),
+        ("METRICS_TOKEN", MIN_METRICS_TOKEN_LENGTH, "stats.W004"),
+    ):
+        secret = getattr(settings, setting)
+        if secret and len(secret) < minimum:
+            warnings.append(
+                checks.Warning(
+                    f"{setting} is {len(secret)} characters long; use at least {minimum}.",
+                    hint="python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                    id=warning_id,
+                )
             )
-        ]
-    return []
+    return warnings
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_operator_secrets_set(**kwargs: Any) -> list[checks.CheckMessage]:
+    """`check --deploy`: a production site without these starts safe, but closed where an
+    operator expects it open."""
+    warnings: list[checks.CheckMessage] = []
+    if not settings.CRON_SECRET:
+        warnings.append(
+            checks.Warning(
+                "CRON_SECRET is not set: the cron endpoint answers 503, and the boards are "
+                "refreshed only after scored points.",
+                hint="Set it to 32+ random characters: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                id="stats.W002",
+            )
+        )
+    if not settings.METRICS_TOKEN:
+        warnings.append(
+            checks.Warning(
+                "METRICS_TOKEN is not set: /metrics and the detailed /health refuse everyone, "
+                "Prometheus included.",
+                hint="Set it to 32+ random characters: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                id="stats.W003",
+            )
+        )
+    return warnings

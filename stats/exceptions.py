@@ -17,6 +17,10 @@ class ViewNotRefreshable(StatsError):
     """A materialized view is missing, or lacks the unique index a concurrent refresh needs."""
 
 
+class StatisticsReadOnly(StatsError, TypeError):
+    """An ORM write to a statistics relation: the refresh keeps them, in SQL; refresh instead."""
+
+
 class UnknownCompetition(StatsError, LookupError):
     """No competition has this slug."""
 

@@ -18,6 +18,11 @@ The choices, documented in the README ("Loading a season") and docs/operations.m
   that day, so predictions never stay open past a kickoff not yet announced.
 - **Teams.** A trailing country code, as international cups write them ("Arsenal FC (ENG)"), is
   dropped, so a club is one team across its league and a cup.
+- **Bounds.** A file is at most 8 MB and nested at most 10 deep; it names at most 10,000
+  matches; rounds run from 1 to 32,767 (the column's range), dates from 1850 to 2200, and a
+  time's own offset from UTC-12 to UTC+14. Anything outside is refused, with the file and the
+  match, before anything is written: a value the database or Python's dates cannot hold would
+  otherwise fail half-way, or be stored and break every later read of it.
 - **Status.** A full-time score (`score.ft`, after 90 minutes: extra time and penalties do not
   count) completes the match; `"status": "postponed"` or `"cancelled"` voids it; otherwise it
   is scheduled.
@@ -29,7 +34,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,7 +66,15 @@ STATUSES = {
     "canceled": Match.Status.CANCELLED,
 }
 MAX_SCORE = 32767  # the column is a PositiveSmallIntegerField
+MAX_ROUND = 32767  # so is Match.round
 MAX_NAME = 200  # Competition.name and Team.name
+MAX_FILE_BYTES = 8 * 1024 * 1024  # a real season is under 200 kB
+MAX_DEPTH = 10  # the format needs 5 (document, matches, match, score, ft)
+MAX_MATCHES = 10_000
+YEARS = (1850, 2200)  # kickoff dates, local and in UTC
+# A time's own offset: the world's zones run from UTC-12 to UTC+14.
+OFFSETS = (-timedelta(hours=12), timedelta(hours=14))
+SHOWN = 60  # characters of a value quoted in an error
 # The real seasons shipped with the app (the demo plays one; see the README there).
 SEASONS_DIR = Path(__file__).resolve().parent / "data" / "football.json"
 NUMBERED_ROUND = re.compile(r"(?:matchday|round)\s+(\d+)", re.IGNORECASE)
@@ -103,11 +116,8 @@ class Feed:
 
 def feed_read(path: Path, *, time_zone: str | None = None) -> Feed:
     """Read and check a whole football.json file; raise FeedError on anything malformed."""
+    document = _document(path)
     zone = _time_zone(path, time_zone)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FeedError(f"{path}: cannot be read as JSON: {error}") from error
     if not isinstance(document, dict):
         raise FeedError(f"{path}: expected an object with `name` and `matches`")
     name, raw_matches = document.get("name"), document.get("matches")
@@ -117,6 +127,8 @@ def feed_read(path: Path, *, time_zone: str | None = None) -> Feed:
         )
     if not isinstance(raw_matches, list) or not raw_matches:
         raise FeedError(f"{path}: `matches` must be a non-empty list")
+    if len(raw_matches) > MAX_MATCHES:
+        raise FeedError(f"{path}: {len(raw_matches)} matches; a file holds at most {MAX_MATCHES:,}")
     if not slugify(name.replace("/", "-")):
         raise FeedError(f"{path}: `name` {name!r} has no letters or digits to identify it by")
 
@@ -130,6 +142,55 @@ def feed_read(path: Path, *, time_zone: str | None = None) -> Feed:
         seen[match.identity] = match
         matches.append(match)
     return Feed(path, name.strip(), zone, matches)
+
+
+def _document(path: Path) -> Any:
+    """The file's JSON, read only if it is a file of at most MAX_FILE_BYTES, nested at most
+    MAX_DEPTH deep."""
+    try:
+        with path.open("rb") as file:
+            content = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError as error:
+        raise FeedError(f"{path}: no such file") from error
+    except IsADirectoryError as error:
+        raise FeedError(f"{path}: is a directory, not a file") from error
+    except OSError as error:
+        raise FeedError(f"{path}: cannot be read: {error.strerror}") from error
+    if len(content) > MAX_FILE_BYTES:
+        raise FeedError(f"{path}: larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+    try:
+        document = json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise FeedError(f"{path}: cannot be read as JSON: not UTF-8 ({error.reason})") from error
+    except json.JSONDecodeError as error:
+        raise FeedError(f"{path}: cannot be read as JSON: {error}") from error
+    except RecursionError as error:
+        raise FeedError(f"{path}: nested deeper than {MAX_DEPTH} levels") from error
+    if _depth(document) > MAX_DEPTH:
+        raise FeedError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    return document
+
+
+def _depth(document: Any) -> int:
+    deepest, level = 0, [document]
+    while level:
+        deepest += 1
+        if deepest > MAX_DEPTH:
+            return deepest
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+    return deepest - 1
+
+
+def _shown(value: Any) -> str:
+    """A value as an error quotes it: its text if a string, else its repr; SHOWN characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 def _time_zone(path: Path, name: str | None) -> ZoneInfo:
@@ -151,16 +212,35 @@ def _round_numbers(path: Path, raw_matches: list[Any]) -> dict[str, int]:
     names: list[str] = []
     for number, raw in enumerate(raw_matches, start=1):
         round_name = raw.get("round") if isinstance(raw, dict) else None
-        if not isinstance(round_name, str) or not round_name.strip():
-            raise FeedError(f"{path}: match {number}: `round` must be a non-empty string")
+        if not isinstance(round_name, str) or not 0 < len(round_name.strip()) <= MAX_NAME:
+            raise FeedError(
+                f"{path}: match {number}: `round` must be a string of 1 to {MAX_NAME} characters"
+            )
         if round_name.strip() not in names:
             names.append(round_name.strip())
     numbered = {name: int(found[1]) for name in names if (found := NUMBERED_ROUND.fullmatch(name))}
-    if any(number < 1 for number in numbered.values()):
-        raise FeedError(f"{path}: round numbers start at 1")
     after = max(numbered.values(), default=0)
     named = [name for name in names if name not in numbered]
-    return numbered | {name: after + index for index, name in enumerate(named, start=1)}
+    rounds = numbered | {name: after + index for index, name in enumerate(named, start=1)}
+    for number, raw in enumerate(raw_matches, start=1):
+        round_name = raw["round"].strip()
+        if not 1 <= rounds[round_name] <= MAX_ROUND:
+            reason = (
+                "round numbers start at 1"
+                if rounds[round_name] < 1
+                else f"round {rounds[round_name]} is past the last round the league can hold "
+                f"({MAX_ROUND:,})"
+            )
+            raise FeedError(f"{path}: {_label(number, raw)}: {reason}")
+    return rounds
+
+
+def _label(number: int, raw: dict[str, Any]) -> str:
+    """How an error names a match: its place in the file, its round and its teams."""
+    return (
+        f"match {number} ({_shown(raw['round'].strip())}: {_shown(raw.get('team1'))} v "
+        f"{_shown(raw.get('team2'))})"
+    )
 
 
 def _match(
@@ -168,7 +248,7 @@ def _match(
 ) -> FeedMatch:
     round_name = raw["round"].strip()
     teams = [raw.get("team1"), raw.get("team2")]
-    label = f"match {number} ({round_name}: {teams[0]} v {teams[1]})"
+    label = _label(number, raw)
 
     def refuse(problem: str) -> FeedError:
         return FeedError(f"{path}: {label}: {problem}")
@@ -184,11 +264,12 @@ def _match(
     if status_name is None:
         status = Match.Status.COMPLETED if score is not None else Match.Status.SCHEDULED
     elif not isinstance(status_name, str) or status_name.lower() not in STATUSES:
-        raise refuse(f"unknown `status` {status_name!r}; known: {', '.join(STATUSES)}")
-    elif score is not None:
-        raise refuse(f"a {status_name} match cannot have a full-time score")
+        raise refuse(f"unknown `status` {_shown(status_name)!r}; known: {', '.join(STATUSES)}")
     else:
         status = STATUSES[status_name.lower()]
+    # The admin applies the same rule to the same pair (Match.result_problem).
+    if (problem := Match.result_problem(status, *(score or (None, None)))) is not None:
+        raise refuse(problem)
     return FeedMatch(number, round_name, rounds[round_name], home, away, kickoff_at, status, score)
 
 
@@ -199,23 +280,36 @@ def _kickoff(raw: dict[str, Any], zone: ZoneInfo, refuse: Callable[[str], FeedEr
     except ValueError:
         day = None
     if day is None:
-        raise refuse(f"`date` must be YYYY-MM-DD, got {raw_date!r}")
+        raise refuse(f"`date` must be YYYY-MM-DD, got {_shown(raw_date)!r}")
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise refuse(f"`date` {raw_date!r} is out of range: years {YEARS[0]} to {YEARS[1]}")
     if raw_time is None:
-        return datetime.combine(day, time(0, 0), tzinfo=zone)
+        return _in_range(datetime.combine(day, time(0, 0), tzinfo=zone), day.isoformat(), refuse)
     found = TIME.fullmatch(raw_time.strip()) if isinstance(raw_time, str) else None
     if found is None or int(found[1]) > 23 or int(found[2]) > 59:
-        raise refuse(f"`time` must be HH:MM (optionally with UTC±H), got {raw_time!r}")
+        raise refuse(f"`time` must be HH:MM (optionally with UTC±H), got {_shown(raw_time)!r}")
     tzinfo: ZoneInfo | timezone = zone
     if "UTC" in raw_time:
         sign = -1 if (found[3] or "+").startswith("-") else 1
-        offset = timedelta(hours=abs(int(found[3] or 0)), minutes=int(found[4] or 0))
-        tzinfo = timezone(sign * offset)
-    return datetime.combine(day, time(int(found[1]), int(found[2])), tzinfo=tzinfo)
+        offset = sign * timedelta(hours=abs(int(found[3] or 0)), minutes=int(found[4] or 0))
+        if int(found[4] or 0) > 59 or not OFFSETS[0] <= offset <= OFFSETS[1]:
+            raise refuse(f"`time` {raw_time!r} has an offset outside UTC-12 to UTC+14")
+        tzinfo = timezone(offset)
+    kickoff_at = datetime.combine(day, time(int(found[1]), int(found[2])), tzinfo=tzinfo)
+    return _in_range(kickoff_at, f"{day.isoformat()} {raw_time}", refuse)
+
+
+def _in_range(kickoff_at: datetime, shown: str, refuse: Callable[[str], FeedError]) -> datetime:
+    """The kickoff, if it falls within YEARS in UTC too (as the database stores it)."""
+    in_utc = kickoff_at.astimezone(UTC)
+    if not YEARS[0] <= in_utc.year <= YEARS[1]:
+        raise refuse(f"kickoff {shown!r} is out of range: years {YEARS[0]} to {YEARS[1]}")
+    return kickoff_at
 
 
 def _full_time(score: Any, refuse: Callable[[str], FeedError]) -> tuple[int, int] | None:
     if not isinstance(score, dict):
-        raise refuse(f"`score` must be an object, got {score!r}")
+        raise refuse(f"`score` must be an object, got {_shown(score)}")
     full_time = score.get("ft")
     if full_time is None:
         return None
@@ -224,5 +318,5 @@ def _full_time(score: Any, refuse: Callable[[str], FeedError]) -> tuple[int, int
         or len(full_time) != 2
         or not all(type(goals) is int and 0 <= goals <= MAX_SCORE for goals in full_time)
     ):
-        raise refuse(f"`score.ft` must be two whole numbers of goals, got {full_time!r}")
+        raise refuse(f"`score.ft` must be two whole numbers of goals, got {_shown(full_time)}")
     return (full_time[0], full_time[1])

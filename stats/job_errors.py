@@ -1,6 +1,6 @@
 """A task middleware that keeps each failed attempt's error, for the admin and `stats_status`.
 
-`JobError` has one other writer: the queueing-lock guard (stats/sql/migrations/0007_*), which
+`JobError` has one other writer: the queueing-lock guard (stats/sql/migrations/0013_*), which
 records there, in SQL, the job that superseded a job it settled 'cancelled'.
 """
 

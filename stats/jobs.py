@@ -1,4 +1,6 @@
-"""Enqueueing the stats jobs, always through Django's connection and transaction.
+"""The one door to the queue: enqueueing the stats jobs, always through Django's connection and
+transaction, and the queue's own reads that the writers need (the operator's reads are in
+stats/monitoring.py; nothing else reads Procrastinate's tables).
 
 Procrastinate's own `task.defer()` uses the app's connector, which inside a worker is a separate
 pool: a job deferred from a task would commit on its own. Deferring through a job manager built
@@ -13,14 +15,20 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.db import connection, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from procrastinate import sql
+from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
-from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.contrib.django.models import (
+    ProcrastinateEvent,
+    ProcrastinateJob,
+    ProcrastinateWorker,
+)
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.manager import JobManager
 from procrastinate.tasks import configure_task
@@ -122,7 +130,7 @@ def request_stats_refresh_now() -> RefreshRequest:
     deferred anew, in this transaction) by one due now; a worker hears of the insert at once.
     """
     with connection.cursor() as cursor:
-        # The same lock the queueing-lock guard takes (stats/sql/migrations/0007_*): no defer,
+        # The same lock the queueing-lock guard takes (stats/sql/migrations/0013_*): no defer,
         # retry or concurrent request of this lock can interleave with the steps below.
         cursor.execute("SELECT stats_lock_queueing_lock(%s)", [REFRESH_LOCK])
     waiting = ProcrastinateJob.objects.filter(queueing_lock=REFRESH_LOCK, status="todo").first()
@@ -172,3 +180,31 @@ def rescue_stalled_jobs(*, seconds_since_heartbeat: float) -> list[int]:
                     "SELECT pg_notify('procrastinate_queue_v1#' || %s, %s)", [STATS_QUEUE, payload]
                 )
     return rescued
+
+
+async def delete_finished_jobs(*, hours: int, include_failed: bool) -> None:
+    """Delete the jobs that ended more than `hours` ago: succeeded and cancelled ones, and the
+    failed ones too with `include_failed` (on the app's connector, outside any transaction)."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=hours, include_failed=include_failed, include_cancelled=True
+    )
+
+
+def refresh_running_since() -> datetime | None:
+    """When the refresh running now started, or None when none runs."""
+    started: datetime | None = ProcrastinateEvent.objects.filter(
+        type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
+    ).aggregate(started=Max("at"))["started"]
+    return started
+
+
+def match_scoring_jobs(match_id: int) -> QuerySet[ProcrastinateJob]:
+    """The scoring jobs of one match, newest first."""
+    return ProcrastinateJob.objects.filter(
+        task_name=CALCULATE_POINTS, args__match_id=match_id
+    ).order_by("-id")
+
+
+def workers_registered() -> int:
+    """Workers registered on the database of Django's connection (each does when it starts)."""
+    return ProcrastinateWorker.objects.count()

@@ -6,6 +6,7 @@ hangs is worse than one that fails.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.migrations.loader import MigrationLoader
 from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -24,6 +26,7 @@ from procrastinate.contrib.django.models import (
     ProcrastinateWorker,
 )
 
+from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
 from stats.models import Match, ViewRefresh
 from stats.relations import STATS_RELATIONS
 
@@ -86,6 +89,35 @@ def jobs_by_task_and_status(*, statuses: Sequence[str] | None = None) -> dict[tu
     }
 
 
+def last_job_id() -> int:
+    """The newest job's id (0 when there is none): count from here what a run queues."""
+    return ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def jobs_queued_after(job_id: int, *, task_name: str) -> int:
+    """Jobs of `task_name` newer than `job_id` still waiting or running."""
+    return ProcrastinateJob.objects.filter(
+        id__gt=job_id, task_name=task_name, status__in=QUEUED_STATUSES
+    ).count()
+
+
+@dataclass(frozen=True)
+class JobsEnded:
+    scorings: int
+    refreshes: int
+    failed: int
+
+
+def jobs_ended_after(job_id: int) -> JobsEnded:
+    """Jobs newer than `job_id` that ended: scorings and refreshes that succeeded, and failures."""
+    counts = ProcrastinateJob.objects.filter(id__gt=job_id).aggregate(
+        scorings=Count("id", filter=Q(task_name=CALCULATE_POINTS, status="succeeded")),
+        refreshes=Count("id", filter=Q(task_name=REFRESH_STATS_VIEWS, status="succeeded")),
+        failed=Count("id", filter=Q(status="failed")),
+    )
+    return JobsEnded(**counts)
+
+
 def oldest_due_job_age(*, now: datetime | None = None) -> float | None:
     """Seconds the longest-waiting due job (`todo`, scheduled_at unset or past) has waited.
 
@@ -107,6 +139,17 @@ def oldest_due_job_age(*, now: datetime | None = None) -> float | None:
         .aggregate(oldest=Min("waiting_since"))["oldest"]
     )
     return _age_seconds(oldest, now)
+
+
+def due_job_waits(*, now: datetime | None = None) -> bool:
+    """Whether any job waits (`todo`) whose time has come: stops at the first one found, so its
+    cost does not grow with the backlog."""
+    now = now or timezone.now()
+    return (
+        ProcrastinateJob.objects.filter(status="todo")
+        .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now))
+        .exists()
+    )
 
 
 def due_jobs_count(*, now: datetime | None = None) -> int:
@@ -229,10 +272,74 @@ def freshness(*, now: datetime | None = None) -> Freshness:
     return Freshness(stale_matches, oldest_stale_age, view_freshness(now=now))
 
 
+# --- The database's state ----------------------------------------------------------------------
+
+DATABASE_OK = "ok"
+DATABASE_UNREACHABLE = "unreachable"
+DATABASE_NOT_MIGRATED = "not migrated"
+DATABASE_TOO_SLOW = "too slow"
+
+# The public reasons for each state: general terms, never a host, port, path, role or database.
+_DATABASE_REASONS = {
+    DATABASE_UNREACHABLE: "database unreachable",
+    DATABASE_NOT_MIGRATED: "database not migrated",
+    DATABASE_TOO_SLOW: "database too slow to answer",
+}
+
+
+@functools.cache
+def _code_migrations() -> tuple[tuple[tuple[str, str], frozenset[tuple[str, str]]], ...]:
+    """The latest migration of each app in this code, with the migrations it replaces (a
+    squashed one counts as applied when everything it replaces is). Read from disk once."""
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    return tuple(
+        (key, frozenset(tuple(replaced) for replaced in graph.nodes[key].replaces))
+        for key in sorted(graph.leaf_nodes())
+    )
+
+
+def migrations_applied() -> bool:
+    """Whether the database has every migration of this code: two small reads of a small table.
+
+    A database that answers without the project's tables (a fresh one, or a release whose
+    `migrate` has not run) is "not migrated", not "unreachable": the way out differs.
+    Raises DatabaseError when the database cannot be reached.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+        (exists,) = cursor.fetchone()
+        if not exists:
+            return False
+        cursor.execute("SELECT app, name FROM django_migrations")
+        applied = {(app, name) for app, name in cursor.fetchall()}
+    return all(
+        key in applied or (replaces and replaces <= applied) for key, replaces in _code_migrations()
+    )
+
+
+def _unreachable(exc: DatabaseError) -> Health:
+    # The error names the server tried (host, port, data folder, role): for the log only.
+    logger.warning("health check: database unreachable: %s", exc)
+    slow = isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
+    state = DATABASE_TOO_SLOW if slow else DATABASE_UNREACHABLE
+    return Health(database=state, reasons=[_DATABASE_REASONS[state]])
+
+
+def _not_migrated() -> Health:
+    logger.warning(
+        "health check: the database answers but lacks this code's migrations: run "
+        "`manage.py migrate`"
+    )
+    return Health(
+        database=DATABASE_NOT_MIGRATED, reasons=[_DATABASE_REASONS[DATABASE_NOT_MIGRATED]]
+    )
+
+
 # --- Health ------------------------------------------------------------------------------------
 
 # The contract's promise: a result shows in the points and on the boards within an hour.
 STATS_MAX_LAG = 3600
+NO_LIVE_WORKER = "no live worker"
 
 
 def unrefreshed_points_age(
@@ -248,7 +355,7 @@ def unrefreshed_points_age(
 
 @dataclass(frozen=True)
 class Health:
-    database_ok: bool
+    database: str
     reasons: list[str]
     queue_depth: dict[str, int] = field(default_factory=dict)
     oldest_due_job_age: float | None = None
@@ -262,19 +369,45 @@ class Health:
     def ok(self) -> bool:
         return not self.reasons
 
+    @property
+    def database_ok(self) -> bool:
+        return self.database == DATABASE_OK
+
+
+def public_health() -> Health:
+    """What anyone may know (a load balancer's probe): the database answers with this code's
+    migrations, and a worker is alive while jobs are due. At most four small statements whose
+    cost does not grow with the backlog, the players or the matches: live workers are a handful
+    of rows, and the due jobs are only looked for (one row) when no worker is alive.
+    """
+    try:
+        with bounded_queries():
+            if not migrations_applied():
+                return _not_migrated()
+            live_workers = live_workers_count()
+            stalled = live_workers == 0 and due_job_waits()
+    except DatabaseError as exc:
+        return _unreachable(exc)
+    return Health(
+        database=DATABASE_OK, reasons=[NO_LIVE_WORKER] if stalled else [], live_workers=live_workers
+    )
+
 
 def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Health:
-    """Whether the database answers and the pipeline keeps up, with the reasons when not.
+    """Whether the database answers and the pipeline keeps up, with the reasons when not: the
+    operator's check, with every figure (the public one is `public_health`).
 
     A handful of small queries, each bounded by a statement timeout: a health check that hangs
     is worse than one that fails. Never raises for a database that is down or too slow.
 
-    The reasons are public (a load balancer's probe, anyone): they say what is wrong in general
-    terms and never name a host, port, path, role or database. The details go to the log.
+    The reasons say what is wrong in general terms and never name a host, port, path, role or
+    database. The details go to the log.
     """
     now = timezone.now()
     try:
         with bounded_queries():
+            if not migrations_applied():
+                return _not_migrated()
             depth = queue_depth()
             oldest_job = oldest_due_job_age(now=now)
             stale_matches, oldest_stale = stale_points(now=now)
@@ -285,18 +418,12 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
             due_jobs = due_jobs_count(now=now)
             live_workers = live_workers_count(now=now)
     except DatabaseError as exc:
-        # The error names the server tried (host, port, data folder, role): for the log only.
-        logger.warning("health check: database unreachable: %s", exc)
-        slow = isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
-        return Health(
-            database_ok=False,
-            reasons=["database too slow to answer" if slow else "database unreachable"],
-        )
+        return _unreachable(exc)
 
     reasons = []
     if due_jobs and not live_workers:
         reasons.append(
-            f"no live worker: {due_jobs} due job(s) wait and no worker has beaten within "
+            f"{NO_LIVE_WORKER}: {due_jobs} due job(s) wait and no worker has beaten within "
             f"{settings.STATS_STALLED_WORKER_TIMEOUT:.0f} s"
         )
     if oldest_job is not None and oldest_job > max_queue_age:
@@ -316,7 +443,7 @@ def health_check(*, max_queue_age: float, max_lag: float = STATS_MAX_LAG) -> Hea
         )
     last_refresh_age = None if last_refresh is None else _age_seconds(last_refresh, now)
     return Health(
-        database_ok=True,
+        database=DATABASE_OK,
         reasons=reasons,
         queue_depth=depth,
         oldest_due_job_age=oldest_job,

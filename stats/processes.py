@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from procrastinate.contrib.django.models import ProcrastinateWorker
+from stats import jobs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,11 +76,6 @@ def wait_until(
         time.sleep(poll)
 
 
-def workers_registered() -> int:
-    """Workers alive on the database of Django's connection (each registers when it starts)."""
-    return ProcrastinateWorker.objects.count()
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -116,7 +111,7 @@ class WorkerPool:
         """Start `count` workers and wait until every live one has registered."""
         started = [self.spawn(**env) for _ in range(count)]
         wait_until(
-            lambda: workers_registered() >= len(self.alive()),
+            lambda: jobs.workers_registered() >= len(self.alive()),
             timeout=timeout,
             what=f"{count} worker(s) to register",
         )

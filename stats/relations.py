@@ -38,10 +38,22 @@ class StatsRelation:
     model: type[StatsReadModel]
     key: tuple[str, ...]
     upkeep: Upkeep
+    # The files of stats/sql that write it: the refresh's, then the rebuild's where it differs
+    # (a materialized view has none: REFRESH MATERIALIZED VIEW CONCURRENTLY).
+    refresh_sql: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.model._meta.db_table
+
+    @property
+    def audit_sql(self) -> tuple[str, ...]:
+        """Its from-scratch definition from the predictions alone, each file wrapping the one
+        before (stats/audit.py): a relation of players is their totals at its grain (its key
+        before user_id), ranked if it is a board; any other has a file of its own."""
+        if self.key[-1] != "user_id":
+            return (f"audit/{self.name}.sql",)
+        return ("audit/player_totals.sql", *(["audit/board.sql"] if self in BOARDS else []))
 
     @property
     def is_materialized_view(self) -> bool:
@@ -49,12 +61,20 @@ class StatsRelation:
 
 
 ROUND_BOARDS = StatsRelation(
-    RoundStanding, ("competition_id", "round", "user_id"), Upkeep.PER_PARTITION
+    RoundStanding,
+    ("competition_id", "round", "user_id"),
+    Upkeep.PER_PARTITION,
+    ("refresh/round_boards.sql",),
 )
 COMPETITION_TOTALS = StatsRelation(
-    CompetitionTotal, ("competition_id", "user_id"), Upkeep.BY_DIFFERENCE
+    CompetitionTotal,
+    ("competition_id", "user_id"),
+    Upkeep.BY_DIFFERENCE,
+    ("refresh/carry_totals.sql", "refresh/recount_totals.sql"),
 )
-MATCH_SUMMARIES = StatsRelation(MatchSummary, ("match_id",), Upkeep.PER_PARTITION)
+MATCH_SUMMARIES = StatsRelation(
+    MatchSummary, ("match_id",), Upkeep.PER_PARTITION, ("refresh/match_summaries.sql",)
+)
 COMPETITION_BOARDS = StatsRelation(
     CompetitionStanding, ("competition_id", "user_id"), Upkeep.MATERIALIZED_VIEW
 )

@@ -8,7 +8,7 @@ transaction, so a file is applied entirely or not at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -35,7 +35,6 @@ class FeedSync:
     moved: int = 0
     unchanged: int = 0
     teams_created: int = 0
-    results_to_score: list[int] = field(default_factory=list)  # match ids, saved in this order
 
     def __str__(self) -> str:
         return (
@@ -70,8 +69,6 @@ def matches_sync_from_feed(*, feed: Feed, progress: Progress | None = None) -> F
             sync.unchanged += 1
         if match.pk is None or changes:
             match.save()
-            if match.result_change is not None:
-                sync.results_to_score.append(match.pk)
         if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(feed.matches)):
             progress(done, len(feed.matches))
     return sync

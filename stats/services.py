@@ -9,16 +9,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Max
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateEvent
 from psycopg import sql
 
 from stats.exceptions import MatchNotFound, ViewNotRefreshable
-from stats.jobs import REFRESH_STATS_VIEWS, enqueue_match_scoring, enqueue_stats_refresh
+from stats.job_errors import prune_job_errors
+from stats.jobs import (
+    delete_finished_jobs,
+    enqueue_match_scoring,
+    enqueue_stats_refresh,
+    refresh_running_since,
+    rescue_stalled_jobs,
+)
 from stats.models import Match, ViewRefresh
 from stats.relations import (
     COMPETITION_BOARDS,
@@ -87,6 +93,20 @@ def match_score_predictions(*, match_id: int) -> MatchScoring:
     return MatchScoring(match.pk, match.status, predictions_changed, stamped)
 
 
+def match_score_then_refresh(*, match_id: int) -> MatchScoring:
+    """What follows a result: score the match's predictions (match_score_predictions) and, once
+    that commits, queue the batched refresh (STATS_REFRESH_DELAY) if anything changed. The one
+    place the refresh after a result is queued."""
+    with transaction.atomic():
+        scoring = match_score_predictions(match_id=match_id)
+        if scoring.changed_anything:
+            # After commit, so the refresh (or the one already waiting) sees these points.
+            transaction.on_commit(
+                lambda: enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
+            )
+    return scoring
+
+
 # Scoring stamps points_calculated_at as the last step before its transaction commits (a few ms);
 # a refresh that started in between would look fresher than it is, so the sweep allows this much
 # slack. More would make every burst cost an extra refresh.
@@ -129,10 +149,27 @@ def stats_behind_writes() -> bool:
     _, newest_mark = pending_marks()
     if newest_mark is None:
         return False
-    running_since = ProcrastinateEvent.objects.filter(
-        type="started", job__task_name=REFRESH_STATS_VIEWS, job__status="doing"
-    ).aggregate(started=Max("at"))["started"]
+    running_since = refresh_running_since()
     return running_since is None or newest_mark > running_since - STAMP_TO_COMMIT_SLACK
+
+
+def stalled_jobs_rescue() -> list[int]:
+    """Put back in the queue the jobs of workers silent for STATS_STALLED_WORKER_TIMEOUT s."""
+    return rescue_stalled_jobs(seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT)
+
+
+async def finished_jobs_prune() -> dict[str, int]:
+    """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS, and failed ones
+    (with their recorded errors) older than STATS_FAILED_JOB_RETENTION_DAYS."""
+    failed_hours = settings.STATS_FAILED_JOB_RETENTION_DAYS * 24
+    await delete_finished_jobs(hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False)
+    await delete_finished_jobs(hours=failed_hours, include_failed=True)
+    errors_deleted = await sync_to_async(prune_job_errors)(older_than_hours=failed_hours)
+    return {
+        "retention_hours": settings.STATS_JOB_RETENTION_HOURS,
+        "failed_retention_hours": failed_hours,
+        "job_errors_deleted": errors_deleted,
+    }
 
 
 @dataclass(frozen=True)
@@ -226,13 +263,13 @@ def _recompute(*, everything: bool) -> list[RefreshStep]:
 
         scope = "touched_everything.sql" if everything else "touched_since_last_refresh.sql"
         step(MARKS_STEP, load_sql(f"refresh/{scope}"))
-        step(ROUND_BOARDS.name, load_sql("refresh/round_boards.sql"))
-        totals = "recount_totals.sql" if everything else "carry_totals.sql"
-        step(COMPETITION_TOTALS.name, load_sql(f"refresh/{totals}"))
+        step(ROUND_BOARDS.name, load_sql(*ROUND_BOARDS.refresh_sql))
+        carry, recount = COMPETITION_TOTALS.refresh_sql
+        step(COMPETITION_TOTALS.name, load_sql(recount if everything else carry))
         if not everything:
             cursor.execute(load_sql("refresh/totals_changed.sql"))
         totals_changed = everything or cursor.fetchone()[0]
-        step(MATCH_SUMMARIES.name, load_sql("refresh/match_summaries.sql"))
+        step(MATCH_SUMMARIES.name, load_sql(*MATCH_SUMMARIES.refresh_sql))
         for view in (COMPETITION_BOARDS, OVERALL_BOARD):
             # Unchanged totals leave the view as it is: no need to recompute it.
             refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(

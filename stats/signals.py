@@ -19,9 +19,10 @@ from stats.models import Match, ResultChange
 
 @receiver(post_save, sender=Match, dispatch_uid="stats.enqueue_match_scoring")
 def enqueue_scoring_of_changed_result(sender: type[Match], instance: Match, **kwargs: Any) -> None:
-    if instance.result_change is None:
+    change = instance.changed_result()  # the saved result against the one before this save
+    if change is None:
         return
-    fresh = instance.result_change is ResultChange.FRESH
+    fresh = change is ResultChange.FRESH
     enqueue_match_scoring(
         instance.pk, priority=Priority.FRESH_RESULT if fresh else Priority.RESCORING
     )

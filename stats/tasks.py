@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import transaction
 from procrastinate.contrib.django import app
 
 from stats import jobs, services
-from stats.job_errors import prune_job_errors, record_job_error
+from stats.job_errors import record_job_error
 from stats.retry import BackoffRetry
 
 SCORING_RETRY = BackoffRetry(max_attempts=5, base_seconds=2, cap_seconds=300)
@@ -30,15 +27,10 @@ SWEEP_CRON = "* * * * *"
     task_middleware=[record_job_error],
 )
 def calculate_points(match_id: int) -> dict[str, Any]:
-    """Score every prediction of one settled match, then queue the batched view refresh."""
+    """Score every prediction of one settled match (the service queues the batched refresh)."""
     if type(match_id) is not int:  # not even a bool, a float or a numeric string: no coercion
         raise TypeError(f"match_id must be an integer, not {match_id!r}")
-    scoring = services.match_score_predictions(match_id=match_id)
-    if scoring.changed_anything:
-        # After commit, so the refresh (or the one already waiting) is sure to see these points.
-        transaction.on_commit(
-            lambda: jobs.enqueue_stats_refresh(delay_seconds=settings.STATS_REFRESH_DELAY)
-        )
+    scoring = services.match_score_then_refresh(match_id=match_id)
     return {
         "match_id": match_id,
         "status": scoring.status,
@@ -72,10 +64,7 @@ def sweep_stale_points(timestamp: int) -> dict[str, Any]:
     without a job row per check; the sweep does it too, first, so a stalled scoring goes back
     to the queue before the sweep would queue a follow-up for the same match.
     """
-    rescued = jobs.rescue_stalled_jobs(
-        seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
-    )
-    return {"rescued_job_ids": rescued, **services.stats_sweep()}
+    return {"rescued_job_ids": services.stalled_jobs_rescue(), **services.stats_sweep()}
 
 
 # No longer periodic (the sweep rescues); still registered so that a rescue job queued by a worker
@@ -83,10 +72,7 @@ def sweep_stale_points(timestamp: int) -> dict[str, Any]:
 @app.task(name="stats.tasks.rescue_stalled_jobs", queue=jobs.STATS_QUEUE)
 def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
     """Put back in the queue the jobs left running by workers that stopped beating."""
-    rescued = jobs.rescue_stalled_jobs(
-        seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT
-    )
-    return {"rescued_job_ids": rescued}
+    return {"rescued_job_ids": services.stalled_jobs_rescue()}
 
 
 @app.periodic(cron="0 * * * *")
@@ -94,14 +80,4 @@ def rescue_stalled_jobs(timestamp: int) -> dict[str, list[int]]:
 async def prune_finished_jobs(timestamp: int) -> dict[str, int]:
     """Delete succeeded and cancelled jobs older than STATS_JOB_RETENTION_HOURS, and failed ones
     (with their recorded errors) older than STATS_FAILED_JOB_RETENTION_DAYS."""
-    failed_hours = settings.STATS_FAILED_JOB_RETENTION_DAYS * 24
-    await app.job_manager.delete_old_jobs(
-        nb_hours=settings.STATS_JOB_RETENTION_HOURS, include_failed=False, include_cancelled=True
-    )
-    await app.job_manager.delete_old_jobs(nb_hours=failed_hours, include_failed=True)
-    errors_deleted = await sync_to_async(prune_job_errors)(older_than_hours=failed_hours)
-    return {
-        "retention_hours": settings.STATS_JOB_RETENTION_HOURS,
-        "failed_retention_hours": failed_hours,
-        "job_errors_deleted": errors_deleted,
-    }
+    return await services.finished_jobs_prune()

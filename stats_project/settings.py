@@ -25,8 +25,8 @@ environ.Env.read_env(BASE_DIR / ".env")
 
 # DEBUG fails closed: off unless set; the development entry points (the Makefile's targets, the
 # test settings) turn it on. Whenever the site could be public (DEBUG off, or a non-local host in
-# ALLOWED_HOSTS) every process refuses the development key and a short CRON_SECRET at start-up
-# (stats/security_checks.py).
+# ALLOWED_HOSTS) every process refuses, in one line, the development key, a SECRET_KEY under 50
+# characters and a CRON_SECRET or METRICS_TOKEN under 32 at start-up (stats/security_checks.py).
 INSECURE_DEV_SECRET_KEY = "django-insecure-matchday-stats-dev-only"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "stats.csp.ContentSecurityPolicyMiddleware",
+    # Before CSRF: a wrong method is a 405, HEAD runs as GET, one JSON error shape under /api/.
+    "stats.middleware.HttpMannersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,23 +74,28 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
-# Failed logins are throttled: after AXES_FAILURE_LIMIT wrong passwords for one username from one
-# address, that pair is refused (429) for AXES_COOLOFF_TIME, even with the right password.
-# Behind the proxy every request comes from 127.0.0.1: the client's address is the proxy's
-# X-Real-IP (stats/client_ip.py), so one attacker does not lock everyone out.
+# Failed logins are throttled (stats/login_throttle.py): a client is refused for
+# AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT wrong passwords for one username, or after
+# ADDRESS_FAILURE_LIMIT (20) failures whatever the usernames (429, even with the right password).
+# A client is an IPv4 address or an IPv6 /64; behind the proxy every request comes from
+# 127.0.0.1, so the client's address is the proxy's X-Real-IP (stats/client_ip.py) and one
+# attacker does not lock everyone out.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "stats.login_throttle.LoginThrottle"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 # The refusal as a page in the admin's style; docs/operations.md says how to lift a lockout.
 AXES_LOCKOUT_TEMPLATE = "stats/locked_out.html"
 
 ROOT_URLCONF = "stats_project.urls"
+# Under /api/ a refused CSRF check is JSON like every other error; elsewhere Django's page.
+CSRF_FAILURE_VIEW = "stats.http.csrf_failure"
 
 TEMPLATES = [
     {
@@ -215,6 +222,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 }
 # /health answers 503 when a job due to run has waited longer than this, in seconds.
 STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
+# The public /health answer is reused this long (seconds, at most 1) in each process.
+STATS_HEALTH_CACHE_SECONDS = env.float("STATS_HEALTH_CACHE_SECONDS", default=1.0)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
 # Public reads leave the replica when it lags more than this many seconds behind the primary;

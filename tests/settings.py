@@ -21,3 +21,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tasks that exist only for tests (a task that saves a match, a poison task), for the workers too.
 PROCRASTINATE_IMPORT_PATHS = ["tests.support.worker_tasks"]
+
+# Each test sees /health as it is now, not as an earlier test left it (the public answer is
+# reused for a second in production; tests/test_public_health.py turns that on).
+STATS_HEALTH_CACHE_SECONDS = 0.0

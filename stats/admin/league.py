@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models.expressions import RawSQL
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html_join
-from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
 from stats.models import (
+    KICKOFF_RANGE,
     Competition,
     Match,
     Prediction,
@@ -62,7 +64,13 @@ class MatchAdmin(admin.ModelAdmin[Match]):
         "points_calculated_at",
     )
     list_display_links = ("home_team", "away_team")
-    ordering = ("-kickoff_at", "-id")  # the newest match first, not last of hundreds
+    # Recent results first (played matches, the latest first), then what comes next (the
+    # soonest first): a season loaded ahead opened on next year's fixtures.
+    ordering = (  # type: ignore[assignment]  # Django takes expressions; its stubs do not say so
+        RawSQL("stats_match.kickoff_at > now()", []).asc(),
+        RawSQL("abs(extract(epoch FROM stats_match.kickoff_at - now()))", []).asc(),
+        "-id",
+    )
     list_filter = ("competition", "status", "round", PointsStatusFilter)
     list_select_related = ("competition", "home_team", "away_team")
     search_fields = ("home_team__name", "away_team__name", "competition__name")
@@ -70,6 +78,16 @@ class MatchAdmin(admin.ModelAdmin[Match]):
     readonly_fields = ("completed_at", "points_calculated_at", "scoring_jobs")
     date_hierarchy = "kickoff_at"
     actions = ("recalculate_points", "void_matches")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The date hierarchy computes the end of the chosen year, month or day: past the last
+        # year Python can hold that raised (a 500) instead of showing nothing.
+        year = request.GET.get("kickoff_at__year", "")
+        if year and not (year.isdigit() and 1 <= int(year) < KICKOFF_RANGE[1].year):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="score")
     def score(self, match: Match) -> str:
@@ -87,9 +105,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
 
     @admin.display(description="scoring jobs")
     def scoring_jobs(self, match: Match) -> str:
-        found = ProcrastinateJob.objects.filter(
-            task_name=jobs.CALCULATE_POINTS, args__match_id=match.pk
-        ).order_by("-id")[:20]
+        found = jobs.match_scoring_jobs(match.pk)[:20]
         if not found:
             return "none"
         return format_html_join(
@@ -129,6 +145,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
         voided = 0
         for match in queryset.exclude(status=Match.Status.CANCELLED):
             match.status = Match.Status.CANCELLED
+            match.home_score = match.away_score = None  # a void match has no score
             match.save()  # each save queues the job that clears the points
             voided += 1
         self.message_user(request, f"{voided} match(es) voided.", messages.SUCCESS)

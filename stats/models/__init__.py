@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stats.models.jobs import JobError
 from stats.models.league import (
+    KICKOFF_RANGE,
     PREDICTION_KICKOFF_TRIGGER,
     Competition,
     Match,
@@ -24,6 +25,7 @@ from stats.models.statistics import (
 )
 
 __all__ = [
+    "KICKOFF_RANGE",
     "PREDICTION_KICKOFF_TRIGGER",
     "Competition",
     "CompetitionStanding",

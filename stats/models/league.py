@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from stats.exceptions import PredictionClosed
+
+# Kickoffs a Match can store: within what Python's datetimes can read back in any time zone.
+KICKOFF_RANGE = (
+    datetime(2, 1, 1, tzinfo=UTC),
+    datetime(9999, 1, 1, tzinfo=UTC),
+)
+
+
+# The rules on a match's status and score together, worded once (Match.result_problem): the
+# database's constraints show the first two as they are, the feed quotes each in its errors.
+SCORES_TOGETHER = "give both scores, or neither"
+COMPLETED_NEEDS_SCORE = "a completed match needs its final score, home and away"
+
+
+def _sentence(rule: str) -> str:
+    return rule[0].upper() + rule[1:] + "."
 
 
 class Competition(models.Model):
@@ -80,6 +98,8 @@ class Match(models.Model):
         {Status.COMPLETED, Status.POSTPONED, Status.CANCELLED}
     )
     VOID_STATUSES: ClassVar[frozenset[str]] = frozenset({Status.POSTPONED, Status.CANCELLED})
+    # Statuses whose match may carry a score (the final one, or the score so far).
+    SCORED_STATUSES: ClassVar[frozenset[str]] = frozenset({Status.COMPLETED, Status.LIVE})
 
     competition = models.ForeignKey(Competition, on_delete=models.PROTECT, related_name="matches")
     round = models.PositiveSmallIntegerField(help_text="The matchday, from 1.")
@@ -99,10 +119,9 @@ class Match(models.Model):
 
     objects = MatchQuerySet.as_manager()
 
-    # The result as loaded from the database, to notice a corrected score on save().
+    # The result as last loaded or saved, to notice a corrected score on save(). save() moves it
+    # on only after the post_save receivers ran, so they compare with the result before the save.
     _loaded_result: tuple[str, int | None, int | None] | None = None
-    # What the latest save() did to the result; read by the post_save receiver.
-    result_change: ResultChange | None = None
 
     class Meta:
         verbose_name_plural = "matches"
@@ -118,18 +137,33 @@ class Match(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(home_team=F("away_team")), name="stats_match_teams_differ"
+                condition=~Q(home_team=F("away_team")),
+                name="stats_match_teams_differ",
+                violation_error_message="A team cannot play itself: choose two different teams.",
             ),
-            models.CheckConstraint(condition=Q(round__gte=1), name="stats_match_round_positive"),
+            models.CheckConstraint(
+                condition=Q(round__gte=1),
+                name="stats_match_round_positive",
+                violation_error_message="The round is the matchday, from 1.",
+            ),
             models.CheckConstraint(
                 condition=Q(home_score__isnull=True, away_score__isnull=True)
                 | Q(home_score__isnull=False, away_score__isnull=False),
                 name="stats_match_scores_set_together",
+                violation_error_message=_sentence(SCORES_TOGETHER),
             ),
             models.CheckConstraint(
                 condition=~Q(status="completed")
                 | Q(home_score__isnull=False, away_score__isnull=False),
                 name="stats_match_completed_has_score",
+                violation_error_message=_sentence(COMPLETED_NEEDS_SCORE),
+            ),
+            # Every kickoff stored can be read back: Python's datetimes end at the years 1 and
+            # 9999, PostgreSQL's do not, and one row past them broke every page that listed it.
+            models.CheckConstraint(
+                condition=Q(kickoff_at__gte=KICKOFF_RANGE[0], kickoff_at__lt=KICKOFF_RANGE[1]),
+                name="stats_match_kickoff_readable",
+                violation_error_message="The kickoff must fall between the years 2 and 9998.",
             ),
         ]
 
@@ -145,9 +179,8 @@ class Match(models.Model):
             self._save_result(*args, **kwargs)
 
     def _save_result(self, *args: Any, **kwargs: Any) -> None:
-        self.result_change = self._result_change_from(self._loaded_result)
         stamp_completed_at = self.is_settled and (
-            self.completed_at is None or self.result_change is not None
+            self.completed_at is None or self.changed_result() is not None
         )
         if stamp_completed_at or (not self.is_settled and self.completed_at is not None):
             self.completed_at = timezone.now() if self.is_settled else None
@@ -156,9 +189,10 @@ class Match(models.Model):
         super().save(*args, **kwargs)
         self._loaded_result = self._result()
 
-    def _result_change_from(
-        self, previous: tuple[str, int | None, int | None] | None
-    ) -> ResultChange | None:
+    def changed_result(self) -> ResultChange | None:
+        """How this instance's result differs from the one last loaded or saved: what saving it
+        does to its predictions' points (in a post_save receiver: what the save just did)."""
+        previous = self._loaded_result
         was_settled = previous is not None and previous[0] in self.SETTLED_STATUSES
         if previous is not None and previous == self._result():
             return None
@@ -186,6 +220,33 @@ class Match(models.Model):
 
     def _result(self) -> tuple[str, int | None, int | None]:
         return (self.status, self.home_score, self.away_score)
+
+    def clean(self) -> None:
+        """The admin's form (and any full_clean) refuses what the results feed refuses."""
+        problem = self.result_problem(self.status, self.home_score, self.away_score)
+        # The other two rules are also constraints, which full_clean() reports in these words.
+        if problem is not None and problem not in (SCORES_TOGETHER, COMPLETED_NEEDS_SCORE):
+            raise ValidationError(_sentence(problem))
+
+    @classmethod
+    def result_problem(
+        cls, status: str, home_score: int | None, away_score: int | None
+    ) -> str | None:
+        """What is wrong with this status and score together, or None: the one rule, used by
+        `clean()` (the admin) and by the results feed (stats/football_json.py). A score belongs
+        to a completed match (its final score) or a live one (the score so far); a scheduled,
+        postponed or cancelled match has none, so setting a completed match back to scheduled
+        or void needs its score cleared, as the feed clears it."""
+        if (home_score is None) != (away_score is None):
+            return SCORES_TOGETHER
+        if status == cls.Status.COMPLETED and home_score is None:
+            return COMPLETED_NEEDS_SCORE
+        if status not in cls.SCORED_STATUSES and home_score is not None:
+            return (
+                f"a {cls.Status(status).label.lower()} match has no score: clear both scores, "
+                f"or set the status to completed"
+            )
+        return None
 
 
 # The trigger that closes predictions at kickoff (stats/sql/migrations/0008_*); a bulk load of

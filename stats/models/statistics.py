@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models
 
+from stats.exceptions import StatisticsReadOnly
 from stats.models.league import Competition, Match
 
 
@@ -44,18 +45,48 @@ class ViewRefresh(models.Model):
 # --- Read-only models over the statistics relations (see stats/relations.py) -----------------
 
 
+def _read_only(model: type[models.Model]) -> StatisticsReadOnly:
+    return StatisticsReadOnly(
+        f"{model.__name__} rows are kept by the stats refresh, in SQL; refresh it instead"
+    )
+
+
+_Row = TypeVar("_Row", bound=models.Model)
+
+
+class StatsReadQuerySet(models.QuerySet[_Row]):
+    """Reads only: every write through a queryset raises StatisticsReadOnly."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise _read_only(self.model)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise _read_only(self.model)
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[_Row]:
+        raise _read_only(self.model)
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise _read_only(self.model)
+
+    def create(self, **kwargs: Any) -> _Row:
+        raise _read_only(self.model)
+
+
 class StatsReadModel(models.Model):
     """Rows of a statistics relation: read through the ORM, written only by the refresh."""
+
+    objects = StatsReadQuerySet.as_manager()
 
     class Meta:
         abstract = True
         managed = False
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
+        raise _read_only(type(self))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise TypeError(f"{type(self).__name__} rows are kept by the stats refresh; refresh it")
+        raise _read_only(type(self))
 
 
 def _reference(to: type[models.Model] | str) -> Any:

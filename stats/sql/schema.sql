@@ -296,40 +296,73 @@ CREATE UNIQUE INDEX stats_leaderboard_key ON stats_leaderboard (user_id);
 CREATE INDEX stats_leaderboard_by_position ON stats_leaderboard (position);
 
 -- === The job queue: objects on Procrastinate's tables =========================================
--- The queueing-lock guard: 0007_queueing_lock_guard_v2 (which replaced 0004's).
--- docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
+-- The queueing-lock guard: 0013_queueing_lock_guard_v3 (which replaced 0007's, which replaced
+-- 0004's). docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
 --
 -- Procrastinate's queueing-lock index covers only waiting ('todo') jobs. A job going back to
--- 'todo' (a worker's retry, the rescue of a job stalled by a dead worker, a manual retry of a
--- failed job: procrastinate_retry_job_v1/v2) while a follow-up with its queueing lock waits
--- violates that index; the worker then leaves the job in 'doing' for good. The guard settles the
--- collision instead: the follow-up does the same work, so the job going back is marked
--- 'cancelled' (not 'failed': nothing failed) and a JobError row names the follow-up.
+-- 'todo' while a follow-up with its queueing lock waits is settled 'cancelled' (with a JobError
+-- row naming the follow-up and a 'cancelled' event). Each queueing lock has its own advisory key
+-- (the whole hashtext of its name): a defer takes it SHARED, a job going back EXCLUSIVE; past 256
+-- defers a transaction takes the batch key EXCLUSIVE instead, and a job going back takes that one
+-- SHARED. Only a transaction's first key is waited for when going back; later ones are tried and
+-- fail with lock_not_available, so a batch defer and a bulk requeue never deadlock.
 --
--- Each queueing lock hashes to one of 1024 advisory-lock keys: a defer takes its key SHARED, a
--- job going back to 'todo' takes it EXCLUSIVE, so defers never wait for one another and the
--- check sees every follow-up. The trigger names no column, so upstream may re-type any of them.
+-- How many keys a transaction took is kept in a transaction-local setting
+-- (stats.queueing_lock_keys, set_config(..., true)): it survives no commit, so it is sound
+-- behind PgBouncer's transaction pooling.
 
-CREATE FUNCTION stats_queueing_lock_key(queueing_lock text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT hashtext(queueing_lock) & 1023
-$$;
-
--- Exclusive: a job going back to 'todo', and stats.jobs.request_stats_refresh_now.
-CREATE FUNCTION stats_lock_queueing_lock(queueing_lock text) RETURNS void
+CREATE FUNCTION stats_queueing_lock_keys_taken(taken integer DEFAULT NULL) RETURNS integer
 LANGUAGE sql
 AS $$
-    SELECT pg_advisory_xact_lock(hashtext('stats queueing-lock guard'),
-                                 stats_queueing_lock_key(queueing_lock))
+    SELECT CASE
+        WHEN taken IS NULL
+            THEN coalesce(nullif(current_setting('stats.queueing_lock_keys', true), ''), '0')::integer
+        ELSE set_config('stats.queueing_lock_keys', taken::text, true)::integer
+    END
+$$;
+
+-- Exclusive: a job going back to 'todo', stats.jobs.request_stats_refresh_now, the job admin's
+-- retry. Waits only when it is the transaction's first guard key.
+CREATE FUNCTION stats_lock_queueing_lock(queueing_lock text) RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    taken integer := stats_queueing_lock_keys_taken();
+BEGIN
+    IF taken = 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('stats queueing-lock guard'), hashtext(queueing_lock));
+        PERFORM pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard: batch'), 0);
+    ELSIF NOT (
+        pg_try_advisory_xact_lock(hashtext('stats queueing-lock guard'), hashtext(queueing_lock))
+        AND pg_try_advisory_xact_lock_shared(hashtext('stats queueing-lock guard: batch'), 0)
+    ) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'lock_not_available',
+            MESSAGE = format('a job with queueing lock %s cannot go back to the queue now: a defer'
+                             ' with that queueing lock is in flight in another transaction',
+                             queueing_lock),
+            HINT = 'Run the statement again; it waits when it requeues one job per transaction.';
+    END IF;
+    PERFORM stats_queueing_lock_keys_taken(taken + 1);
+END;
 $$;
 
 -- Shared: every defer of a queueing-locked job.
 CREATE FUNCTION stats_share_queueing_lock(queueing_lock text) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
-    SELECT pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard'),
-                                        stats_queueing_lock_key(queueing_lock))
+DECLARE
+    taken integer := stats_queueing_lock_keys_taken();
+BEGIN
+    IF taken < 256 THEN
+        PERFORM pg_advisory_xact_lock_shared(hashtext('stats queueing-lock guard'),
+                                             hashtext(queueing_lock));
+        PERFORM stats_queueing_lock_keys_taken(taken + 1);
+    ELSIF taken = 256 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('stats queueing-lock guard: batch'), 0);
+        PERFORM stats_queueing_lock_keys_taken(taken + 1);
+    END IF;
+END;
 $$;
 
 CREATE FUNCTION stats_guard_queueing_lock() RETURNS trigger
@@ -363,6 +396,9 @@ BEGIN
                    ' and does this job''s work', follow_up, NEW.queueing_lock),
             '', now()
         );
+        IF OLD.status <> 'todo' THEN
+            INSERT INTO procrastinate_events (job_id, type) VALUES (NEW.id, 'cancelled');
+        END IF;
     END IF;
     RETURN NEW;
 END;

@@ -9,8 +9,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
+from stats.http import allow_methods
 from stats.jobs import request_stats_refresh_now
 from stats.views.params import error_response, presents_bearer, unauthorized_response
 
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @csrf_exempt  # called by a scheduler with a bearer secret, never by a browser session
-@require_POST
+@allow_methods("POST")
 @never_cache
 def cron_update_stats(request: HttpRequest) -> JsonResponse:
     """POST /api/cron/update-stats: make a view refresh due now (bearer CRON_SECRET)."""

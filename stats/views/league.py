@@ -7,10 +7,10 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from stats import selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
+from stats.http import allow_methods
 from stats.replica import public_read
 from stats.views.params import database_id, error_response, parse_board_query, shown
 
@@ -23,7 +23,7 @@ def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
     return selectors.leaderboard_page(board=board, page=query.page, page_size=query.page_size)
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 def leaderboard_api(request: HttpRequest) -> JsonResponse:
     """GET /api/leaderboard: one page of the overall, a competition's or a round's board."""
@@ -48,7 +48,7 @@ def leaderboard_api(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 def leaderboard_html(request: HttpRequest) -> HttpResponse:
     """GET /leaderboard/: the board as HTML, with a competition and round picker."""
@@ -82,7 +82,7 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
 # --- A user's stats ----------------------------------------------------------------------------
 
 
-@require_GET
+@allow_methods("GET")
 @public_read
 def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
     """GET /api/users/<id>/stats: a league player's totals and ranks on every board they are on."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stats import monitoring, replica
+from stats.http import allow_methods
+from stats.middleware import RETRY_AFTER_SECONDS
 from stats.views.params import presents_bearer, unauthorized_response
 
 # --- Operations --------------------------------------------------------------------------------
@@ -38,18 +41,59 @@ def _replica_health() -> dict[str, object]:
     }
 
 
+class RecentHealth:
+    """The public answer, reused for STATS_HEALTH_CACHE_SECONDS (at most 1 s) in this process:
+    however many pollers there are, they cost one check per second and process. One thread
+    checks while the others wait for its answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._report: monitoring.Health | None = None
+        self._checked_at = 0.0
+
+    def get(self) -> monitoring.Health:
+        max_age = min(float(settings.STATS_HEALTH_CACHE_SECONDS), 1.0)
+        with self._lock:
+            fresh = time.monotonic() - self._checked_at < max_age
+            if self._report is None or not fresh:
+                self._report = monitoring.public_health()
+                self._checked_at = time.monotonic()
+            return self._report
+
+    def reset(self) -> None:
+        """Forget the answer (tests)."""
+        with self._lock:
+            self._report, self._checked_at = None, 0.0
+
+
+recent_health = RecentHealth()
+
+
+def _health_response(body: dict[str, object], report: monitoring.Health) -> JsonResponse:
+    response = JsonResponse(body, status=200 if report.ok else 503)
+    if not report.ok:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 @never_cache
-@require_GET
+@allow_methods("GET")
 def health(request: HttpRequest) -> JsonResponse:
     """GET /health: 200 while the database answers and the pipeline keeps up, else 503.
 
-    Anyone gets the status and its reasons; the figures only with the operators' token.
+    Anyone gets the status and its reasons in general terms, from a cheap check reused for up to
+    a second; the operators' token (checked first) gets the whole check with its figures.
     """
+    if not presents_bearer(request, settings.METRICS_TOKEN):
+        # A load balancer needs the code, a visitor the general reason; queue figures, task
+        # names and timings are for operators, and so is the cost of computing them.
+        public = recent_health.get()
+        return _health_response({"status": _status(public), "reasons": public.reasons}, public)
     report = monitoring.health_check(max_queue_age=settings.STATS_HEALTH_MAX_QUEUE_AGE)
     body: dict[str, object] = {
-        "status": "ok" if report.ok else "unhealthy",
+        "status": _status(report),
         "reasons": report.reasons,
-        "database": "ok" if report.database_ok else "unreachable",
+        "database": report.database,
         "queue_depth": report.queue_depth,
         "oldest_waiting_job_age_seconds": _seconds(report.oldest_due_job_age),
         "matches_with_stale_points": report.stale_matches,
@@ -59,11 +103,11 @@ def health(request: HttpRequest) -> JsonResponse:
         "live_workers": report.live_workers,
         **_replica_health(),
     }
-    if not presents_bearer(request, settings.METRICS_TOKEN):
-        # A load balancer needs the code, a visitor the general reason; queue figures, task
-        # names and timings are for operators.
-        body = {"status": body["status"], "reasons": body["reasons"]}
-    return JsonResponse(body, status=200 if report.ok else 503)
+    return _health_response(body, report)
+
+
+def _status(report: monitoring.Health) -> str:
+    return "ok" if report.ok else "unhealthy"
 
 
 class StatsCollector(Collector):
@@ -144,7 +188,7 @@ def _replica_metrics() -> Iterable[Metric]:
 
 
 @never_cache
-@require_GET
+@allow_methods("GET")
 def metrics(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text format, computed from the database at each request, for
     callers presenting METRICS_TOKEN; its queries run under a statement timeout."""

@@ -1,4 +1,5 @@
-"""What a request asks for: strict parsing of the query parameters, and error answers."""
+"""What a request asks for: strict parsing of the query parameters, and error answers
+(`error_response`, the one shape, lives in stats/http.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest, JsonResponse, QueryDict
 
 from stats.exceptions import InvalidParameter
+from stats.http import error_response
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -17,6 +19,8 @@ MAX_INTEGER = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
+__all__ = ["BoardQuery", "database_id", "error_response", "parse_board_query", "shown"]
+
 
 @dataclass(frozen=True)
 class BoardQuery:
@@ -24,10 +28,6 @@ class BoardQuery:
     round: int | None
     page: int
     page_size: int
-
-
-def error_response(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
 
 
 def unauthorized_response() -> JsonResponse:

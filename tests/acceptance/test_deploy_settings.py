@@ -19,7 +19,7 @@ from stats.security_checks import unsafe_settings
 from stats_project.settings import INSECURE_DEV_SECRET_KEY
 from tests.support.workers import database_url_of_this_test
 
-DEPLOY_README = REPO_ROOT / "docs" / "deploy" / "README.md"
+ENV_FILE = REPO_ROOT / "docs" / "deploy" / "matchday.env"
 REFUSAL = "ImproperlyConfigured: refusing to start"
 # Variables the environment of this test process may carry that the site reads: each
 # subprocess starts without them, so only the environment under test counts.
@@ -29,18 +29,81 @@ SITE_VARIABLES = re.compile(
 )
 
 
+def systemd_environment_file(text: str) -> dict[str, str]:
+    """The variables systemd's `EnvironmentFile=` reads from `text`, by its rules (systemd.exec(5),
+    the state machine of src/basic/env-file.c): a line starting with `#` or `;` is a comment; a
+    key is trimmed; an unquoted value keeps everything up to the end of the line (an inline
+    `# ...` included) but trailing whitespace, with `\\` escapes and `\\`-newline continuing it;
+    single quotes keep their content verbatim; double quotes take the shell's four escapes."""
+    variables: dict[str, str] = {}
+    state, key, value = "pre_key", "", ""
+    for char in text + "\n":
+        if state == "pre_key":
+            if char in "#;":
+                state = "comment"
+            elif char not in " \t\n\r":
+                state, key, value = "key", char, ""
+        elif state == "key":
+            if char in "\n\r":
+                state = "pre_key"  # no "=": not an assignment
+            elif char == "=":
+                state, key = "pre_value", key.strip()
+            else:
+                key += char
+        elif state == "pre_value":
+            if char in "\n\r":
+                variables[key] = value.rstrip(" \t\r")
+                state = "pre_key"
+            elif char == "'":
+                state = "single_quote"
+            elif char == '"':
+                state = "double_quote"
+            elif char == "\\":
+                state = "value_escape"
+            elif char not in " \t":
+                state, value = "value", value + char
+        elif state == "value":
+            if char in "\n\r":
+                variables[key] = value.rstrip(" \t\r")
+                state = "pre_key"
+            elif char == "\\":
+                state = "value_escape"
+            else:
+                value += char
+        elif state == "value_escape":
+            state = "value"
+            if char not in "\n\r":
+                value += char
+        elif state == "single_quote":
+            if char == "'":
+                state = "pre_value"
+            else:
+                value += char
+        elif state == "double_quote":
+            if char == '"':
+                state = "pre_value"
+            elif char == "\\":
+                state = "double_quote_escape"
+            else:
+                value += char
+        elif state == "double_quote_escape":
+            state = "double_quote"
+            if char in '"\\`$':
+                value += char
+            elif char != "\n":
+                value += "\\" + char
+        elif state == "comment" and char in "\n\r":
+            state = "pre_key"
+    return variables
+
+
 def documented_environment() -> dict[str, str]:
-    """The `/etc/matchday/env` of docs/deploy/README.md, with `...` secrets made up and the
-    database this test runs on."""
-    text = DEPLOY_README.read_text()
-    block = text.split("## Production settings", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    environment = {}
-    for line in block.splitlines():
-        assignment = line.split("#", 1)[0].strip()
-        if not assignment:
-            continue
-        name, value = assignment.split("=", 1)
-        environment[name] = secrets.token_urlsafe(50) if value == "..." else value
+    """docs/deploy/matchday.env as systemd reads it, with `...` secrets made up and the database
+    this test runs on."""
+    environment = {
+        name: secrets.token_urlsafe(50) if value == "..." else value
+        for name, value in systemd_environment_file(ENV_FILE.read_text()).items()
+    }
     environment["DATABASE_URL"] = database_url_of_this_test()
     return environment
 
@@ -77,6 +140,45 @@ def test_the_documented_environment_lists_what_production_needs() -> None:
     }
 
 
+def test_the_env_file_means_the_same_to_systemd_and_to_sh(tmp_path: Path) -> None:
+    """Before: the README's example had inline comments, which systemd keeps in the value:
+    TRUST_X_FORWARDED_PROTO became "true  # the proxy ..." (false: an endless redirect), and the
+    cron and metrics tokens stopped matching."""
+    read_by_systemd = systemd_environment_file(ENV_FILE.read_text())
+    assert read_by_systemd == {
+        "DATABASE_URL": "postgres://matchday:PASSWORD@db.internal:5432/matchday"
+        "?sslmode=verify-full&sslrootcert=system",
+        "DEBUG": "false",
+        "SECRET_KEY": "...",
+        "ALLOWED_HOSTS": "stats.example.org",
+        "CRON_SECRET": "...",
+        "METRICS_TOKEN": "...",
+        "TRUST_X_FORWARDED_PROTO": "true",
+    }
+    sourced = subprocess.run(
+        ["sh", "-c", 'set -a; . "$0"; env -0', str(ENV_FILE)],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    read_by_sh = dict(line.split("=", 1) for line in sourced.stdout.split("\0") if "=" in line)
+    assert {name: read_by_sh.get(name) for name in read_by_systemd} == read_by_systemd
+
+
+@pytest.mark.parametrize(
+    ("text", "variables"),
+    [
+        ("A=1  # note\n", {"A": "1  # note"}),
+        ("# A=1\n; B=2\n  C = 3 \n", {"C": "3"}),
+        ('A=\'x # y\'\nB="a\\"b"\n', {"A": "x # y", "B": 'a"b'}),
+        ("A=one\\\ntwo\nno assignment\n", {"A": "onetwo"}),
+    ],
+)
+def test_the_parser_reads_as_systemd_does(text: str, variables: dict[str, str]) -> None:
+    assert systemd_environment_file(text) == variables
+
+
 @pytest.mark.django_db
 def test_check_deploy_is_clean_with_the_documented_environment() -> None:
     """Before: HSTS preload on by default had no opt-out worth the name; DEBUG had to be set."""
@@ -89,16 +191,17 @@ def test_check_deploy_is_clean_with_the_documented_environment() -> None:
 # process stops at start-up. "safe": it starts, and `check --deploy` finds nothing (DEBUG off,
 # HTTPS redirect, HSTS, secure cookies, a real key): a missing DATABASE_URL means the embedded
 # server (not installed in production: the first connection says what to install), a missing
-# ALLOWED_HOSTS means only local names are served, a missing CRON_SECRET or METRICS_TOKEN means
-# those endpoints refuse everyone, a missing TRUST_X_FORWARDED_PROTO means every request is
-# redirected to HTTPS again (the site is unusable, never insecure).
+# ALLOWED_HOSTS means only local names are served, a missing TRUST_X_FORWARDED_PROTO means every
+# request is redirected to HTTPS again (the site is unusable, never insecure). "warns": it starts
+# safe, and `check --deploy` says what is off: a missing CRON_SECRET or METRICS_TOKEN means those
+# endpoints refuse everyone.
 WITHOUT_LINE = {
     "DATABASE_URL": "safe",
     "DEBUG": "safe",
     "SECRET_KEY": "refuses",
     "ALLOWED_HOSTS": "safe",
-    "CRON_SECRET": "safe",
-    "METRICS_TOKEN": "safe",
+    "CRON_SECRET": "warns",
+    "METRICS_TOKEN": "warns",
     "TRUST_X_FORWARDED_PROTO": "safe",
 }
 
@@ -128,6 +231,11 @@ def test_each_line_of_the_documented_environment_removed_refuses_or_starts_safe(
         if expected == "refuses":
             assert result.returncode != 0, removed
             assert REFUSAL in result.stderr, (removed, result.stderr)
+        elif expected == "warns":
+            # Before: nothing said, so the cron endpoint and /metrics were off unnoticed.
+            assert result.returncode != 0, removed  # --fail-level WARNING
+            assert f"{removed} is not set" in result.stderr, (removed, result.stderr)
+            assert result.stderr.count("(stats.W") == 1, result.stderr
         else:
             assert result.returncode == 0, (removed, result.stderr)
             assert "System check identified no issues" in result.stdout, (removed, result.stdout)
@@ -188,37 +296,63 @@ DEV_KEY = INSECURE_DEV_SECRET_KEY
 
 
 @pytest.mark.parametrize(
-    ("debug", "hosts", "secret_key", "cron_secret", "refused"),
+    ("debug", "hosts", "secret_key", "cron_secret", "metrics_token", "refused"),
     [
-        (False, ["localhost"], DEV_KEY, "", ["SECRET_KEY"]),
-        (False, ["localhost"], "k" * 50, "c" * 31, ["CRON_SECRET"]),
-        (False, ["localhost"], "k" * 50, "c" * 32, []),
-        (False, ["localhost"], "k" * 50, "", []),
-        (
-            True,
-            ["localhost", "127.0.0.1", "[::1]", "a.localhost"],
-            DEV_KEY,
-            "x",
-            [],
-        ),
-        (True, ["*"], DEV_KEY, "", ["SECRET_KEY"]),
-        (True, [".example.org"], "k" * 50, "x", ["CRON_SECRET"]),
-        (
-            True,
-            ["localhost", "10.0.0.5"],
-            DEV_KEY,
-            "x",
-            ["SECRET_KEY", "CRON_SECRET"],
-        ),
+        (False, ["localhost"], DEV_KEY, "", "", ["SECRET_KEY"]),
+        (False, ["localhost"], "k" * 50, "c" * 31, "", ["CRON_SECRET"]),
+        (False, ["localhost"], "k" * 50, "c" * 32, "m" * 32, []),
+        (False, ["localhost"], "k" * 50, "", "", []),
+        # Before: SECRET_KEY=x and METRICS_TOKEN=abc started without complaint.
+        (False, ["localhost"], "x", "", "", ["SECRET_KEY"]),
+        (False, ["localhost"], "k" * 49, "", "", ["SECRET_KEY"]),
+        (False, ["localhost"], "k" * 50, "", "abc", ["METRICS_TOKEN"]),
+        (False, ["localhost"], "k" * 50, "", "m" * 31, ["METRICS_TOKEN"]),
+        (True, ["localhost", "127.0.0.1", "[::1]", "a.localhost"], DEV_KEY, "x", "abc", []),
+        (True, ["*"], DEV_KEY, "", "", ["SECRET_KEY"]),
+        (True, [".example.org"], "k" * 50, "x", "m", ["CRON_SECRET", "METRICS_TOKEN"]),
+        (True, ["localhost", "10.0.0.5"], DEV_KEY, "x", "", ["SECRET_KEY", "CRON_SECRET"]),
     ],
 )
 def test_what_the_start_up_refuses(
-    debug: bool, hosts: list[str], secret_key: str, cron_secret: str, refused: list[str]
+    debug: bool,
+    hosts: list[str],
+    secret_key: str,
+    cron_secret: str,
+    metrics_token: str,
+    refused: list[str],
 ) -> None:
     problems = unsafe_settings(
-        debug=debug, allowed_hosts=hosts, secret_key=secret_key, cron_secret=cron_secret
+        debug=debug,
+        allowed_hosts=hosts,
+        secret_key=secret_key,
+        cron_secret=cron_secret,
+        metrics_token=metrics_token,
     )
     assert [problem.split(" ", 1)[0] for problem in problems] == refused
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["manage.py", "check"],
+        ["manage.py", "procrastinate", "worker"],
+        ["-m", "gunicorn", "stats_project.wsgi:application", "--bind", "127.0.0.1:0"],
+    ],
+    ids=["check", "worker", "gunicorn"],
+)
+@pytest.mark.django_db
+def test_a_refusal_is_one_line(command: list[str]) -> None:
+    """Before: each refusal came inside a 20-line traceback (gunicorn's: in each worker's)."""
+    environment = {**documented_environment(), "SECRET_KEY": "x", "METRICS_TOKEN": "abc"}
+    result = run([sys.executable, *command], environment)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    [refusal] = [line for line in result.stderr.splitlines() if "refusing to start" in line]
+    assert refusal.startswith(REFUSAL), refusal
+    assert "SECRET_KEY is 1 characters long; use at least 50" in refusal
+    assert "METRICS_TOKEN is 3 characters long; use at least 32" in refusal
+    if command[0] == "manage.py":
+        assert result.stderr.strip() == refusal
 
 
 def test_debug_is_off_unless_set(tmp_path: Path) -> None:

@@ -29,8 +29,8 @@ from tests.support.jobs import set_job_status
 from tests.support.worker_tasks import wait_for_follow_up
 from tests.support.workers import Workers
 
-# At most this many advisory locks per transaction, whatever it defers (the guard's key space).
-GUARD_LOCK_BUCKETS = 1024
+# Per-lock keys a transaction takes before it takes the guard's batch key instead.
+GUARD_KEYS_PER_TRANSACTION = 256
 BATCH = 20_000
 
 
@@ -53,6 +53,15 @@ def errors_of(job_id: int) -> list[str]:
     return list(
         JobError.objects.filter(job_id=job_id).order_by("id").values_list("error", flat=True)
     )
+
+
+def events_of(job_id: int) -> list[str]:
+    """The job's history as Procrastinate records it, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT type FROM procrastinate_events WHERE job_id = %s ORDER BY id", [job_id]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def superseded_by(follow_up: int, queueing_lock: str) -> str:
@@ -85,17 +94,168 @@ DEFER_BATCH = """
 def test_a_batch_of_20000_queueing_locks_holds_a_bounded_number_of_advisory_locks() -> None:
     """0004 took one advisory lock per queueing lock until commit: on default settings a batch
     of 14,000 ran the server's shared lock table out ('out of shared memory'), for every session.
-    The guard's locks now come from a fixed key space, and are shared between defers: a second
-    session defers another 20,000 while the first batch is still uncommitted."""
+    A transaction now takes per-lock keys for its first 256 defers, then the batch key once: a
+    batch of 20,000 holds 257 advisory locks, and another session's defers go through while it
+    is still uncommitted."""
     with connection.cursor() as cursor:
         cursor.execute(DEFER_BATCH, ["first-", BATCH])
         assert cursor.fetchone() == (BATCH,)
-        assert advisory_locks_held(cursor) == GUARD_LOCK_BUCKETS
+        assert advisory_locks_held(cursor) == GUARD_KEYS_PER_TRANSACTION + 1
         with psycopg.connect(**connector_params()) as other:
-            row = other.execute(DEFER_BATCH, ["second-", BATCH]).fetchone()
-            assert row == (BATCH,)
-            assert advisory_locks_held(other.cursor()) == GUARD_LOCK_BUCKETS
+            other.execute("SET lock_timeout = '1s'")
+            row = other.execute(DEFER_BATCH, ["second-", GUARD_KEYS_PER_TRANSACTION]).fetchone()
+            assert row == (GUARD_KEYS_PER_TRANSACTION,)
+            assert advisory_locks_held(other.cursor()) == GUARD_KEYS_PER_TRANSACTION
             other.rollback()
+
+
+# --- Unrelated queueing locks -------------------------------------------------------------------
+
+# Three queueing locks that 0007 folded into one of its 1024 keys (hashtext & 1023 = 31).
+SAME_0007_KEY = ("cv-15", "cv-659", "cv-1227")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unrelated_queueing_locks_never_wait_on_each_other() -> None:
+    """Under 0007, an open transaction that deferred 'cv-15' made the retry of a job locked
+    'cv-659' wait for its commit (3.0 s in the report), and a defer of 'cv-1227' queued behind
+    that retry. Each queueing lock now has its own key: neither waits (lock_timeout 1 s)."""
+    deferred, retried, queued = SAME_0007_KEY
+    running = defer(retried)
+    set_job_status(running, "doing")
+    with psycopg.connect(**connector_params()) as open_transaction:
+        open_transaction.execute(DEFER_BATCH, [deferred.removesuffix("5"), 5])  # 'cv-15'
+        with psycopg.connect(**connector_params(), autocommit=True) as other:
+            other.execute("SET lock_timeout = '1s'")
+            other.execute(
+                "SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", [running]
+            )
+            other.execute(DEFER_BATCH, [queued.removesuffix("7"), 7])  # 'cv-1227'
+        open_transaction.rollback()
+    assert status_of(running) == ["todo"]
+    assert ProcrastinateJob.objects.filter(queueing_lock=queued, status="todo").count() == 1
+
+
+def bucket_mates(count: int, prefix: str) -> list[list[str]]:
+    """`count` pairs of queueing locks, each pair sharing one of 0007's 1024 keys, the pairs on
+    different keys."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT array_agg(name ORDER BY n)
+            FROM (
+                SELECT %s || n AS name, n, hashtext(%s || n) & 1023 AS key,
+                       row_number() OVER (PARTITION BY hashtext(%s || n) & 1023 ORDER BY n) AS nth
+                FROM generate_series(1, 20000) AS n
+            ) AS names
+            WHERE nth <= 2
+            GROUP BY key
+            HAVING count(*) = 2
+            ORDER BY min(n)
+            LIMIT %s
+            """,
+            [prefix, prefix, prefix, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+REQUEUE = "UPDATE procrastinate_jobs SET status = 'todo' WHERE id = ANY(%s)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_defer_and_a_requeue_of_unrelated_locks_do_not_deadlock() -> None:
+    """The deadlock of the report, made certain: a requeue holds the key of 'a' and then wants
+    the key of 'b2', while one batch defer holds the key of 'b1' and wants the key of 'a2'.
+    Under 0007 'a'/'a2' and 'b1'/'b2' shared keys, so each waited for the other until PostgreSQL
+    killed one (deadlock detected). Unrelated locks now share nothing: neither waits."""
+    (a, a2), (b1, b2) = bucket_mates(2, "deadlock-")
+    failed = {name: defer(name) for name in (a, b2)}
+    for job_id in failed.values():
+        set_job_status(job_id, "failed")
+    outcome: list[BaseException | None] = []
+    with psycopg.connect(**connector_params()) as requeue:
+        requeue.execute(REQUEUE, [[failed[a]]])
+
+        def batch() -> None:
+            try:
+                with psycopg.connect(**connector_params(), autocommit=True) as deferring:
+                    deferring.execute(
+                        "SELECT procrastinate_defer_jobs_v1(ARRAY["
+                        "ROW('stats', 'tests.wait_for_follow_up', 0, NULL, %s, '{}'::jsonb, NULL),"
+                        "ROW('stats', 'tests.wait_for_follow_up', 0, NULL, %s, '{}'::jsonb, NULL)"
+                        "]::procrastinate_job_to_defer_v1[])",
+                        [b1, a2],
+                    )
+                outcome.append(None)
+            except BaseException as error:  # reported by the assert below
+                outcome.append(error)
+
+        thread = threading.Thread(target=batch)
+        thread.start()
+        thread.join(timeout=0.5)  # under 0007 it now waits for the requeue's key of 'a'
+        requeue.execute("SET lock_timeout = '5s'")
+        requeue.execute(REQUEUE, [[failed[b2]]])
+        requeue.commit()
+        thread.join(timeout=10)
+    assert outcome == [None]
+    assert status_of(failed[a], failed[b2]) == ["todo", "todo"]
+
+
+def race(*statements: tuple[str, list[Any]], name: object) -> list[str]:
+    """Run each statement on its own connection, all started together; the errors."""
+    start, errors = threading.Barrier(len(statements)), []
+
+    def run(statement: str, params: list[Any]) -> None:
+        try:
+            with psycopg.connect(**connector_params(), autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '10s'")
+                start.wait(timeout=10)
+                conn.execute(statement, params)
+        except BaseException as error:  # reported by the caller
+            errors.append(f"round {name}: {error!r}")
+
+    threads = [threading.Thread(target=run, args=statement) for statement in statements]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_batch_defers_race_one_statement_bulk_requeues_without_deadlock() -> None:
+    """The report's race, bounded: a one-statement batch of 3,000 defers against a
+    one-statement requeue of 300 failed jobs, started together, 10 rounds (under 0007, 2 to 5
+    rounds in 100 ended in a deadlock). Every round, both commit."""
+    errors = []
+    for round_number in range(10):
+        failed = [defer(f"requeue-{round_number}-{n}") for n in range(300)]
+        ProcrastinateJob.objects.filter(id__in=failed).update(status="failed")
+        errors += race(
+            (DEFER_BATCH, [f"batch-{round_number}-", 3000]), (REQUEUE, [failed]), name=round_number
+        )
+        assert set(status_of(*failed)) == {"todo"}
+    assert errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_requeue_in_one_transaction_does_not_wait_for_a_defer_in_flight() -> None:
+    """Only a transaction's first guard key is waited for: a later job going back while a defer
+    of its very queueing lock is in flight fails at once with lock_not_available, and a message
+    saying so, instead of waiting in a cycle a batch defer could close."""
+    first, second = defer("requeue-first"), defer("requeue-1")
+    ProcrastinateJob.objects.filter(id__in=[first, second]).update(status="failed")
+    with psycopg.connect(**connector_params()) as deferring:
+        deferring.execute("SET lock_timeout = '5s'")
+        deferring.execute(DEFER_BATCH, ["requeue-", 1])  # in flight, uncommitted
+        with psycopg.connect(**connector_params()) as requeue:
+            requeue.execute("SET lock_timeout = '5s'")
+            requeue.execute(REQUEUE, [[first]])
+            with pytest.raises(psycopg.errors.LockNotAvailable) as refused:
+                requeue.execute(REQUEUE, [[second]])
+            requeue.rollback()
+        deferring.rollback()
+    assert "a defer with that queueing lock is in flight" in str(refused.value)
 
 
 # --- An upstream migration that changes the status column --------------------------------------
@@ -145,10 +305,12 @@ def test_a_manual_retry_colliding_with_a_follow_up_is_settled_cancelled() -> Non
     failed = defer("manual")
     set_job_status(failed, "failed")
     follow_up = defer("manual")
+    history = events_of(failed)
     with connection.cursor() as cursor:
         cursor.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", [failed])
     assert status_of(failed, follow_up) == ["cancelled", "todo"]
     assert errors_of(failed) == [superseded_by(follow_up, "manual")]
+    assert events_of(failed) == [*history, "cancelled"]  # its history says how it ended
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from stats.models import Match, Prediction
+from stats.models import Match, Prediction, ResultChange
 from tests.support.factories import (
     complete,
     make_competition,
@@ -421,3 +421,22 @@ def test_score_correction_after_refresh_from_db_restamps_completed_at() -> None:
     assert stored[0] == 2
     assert stored[1] is not None
     assert stored[1] > corrected_at
+
+
+def test_changed_result_compares_the_instance_with_its_result_as_last_saved() -> None:
+    """What the post_save receiver decides from: the saved result against the one before, with
+    nothing left on the instance once save() returns."""
+    match = make_match()
+    assert match.changed_result() is None
+    match.status, match.home_score, match.away_score = Match.Status.COMPLETED, 1, 0
+    assert match.changed_result() is ResultChange.FRESH
+    match.save()
+    assert match.changed_result() is None
+    assert not hasattr(match, "result_change")
+    match.home_score = 2
+    assert match.changed_result() is ResultChange.CORRECTION
+    match.save()
+    match.status, match.home_score, match.away_score = Match.Status.LIVE, None, None
+    assert match.changed_result() is ResultChange.WITHDRAWN
+    fetched = Match.objects.get(pk=match.pk)
+    assert fetched.changed_result() is None

@@ -217,7 +217,7 @@ def test_malformed_documents_are_refused(tmp_path: Path, content: str, problem: 
         ({"status": "abandoned"}, "unknown `status` 'abandoned'; known: postponed, cancelled"),
         (
             {"status": "postponed", "score": {"ft": [1, 0]}},
-            "a postponed match cannot have a full-time score",
+            "a postponed match has no score: clear both scores, or set the status to completed",
         ),
     ],
 )
@@ -424,3 +424,97 @@ def test_a_fixture_twice_in_the_database_stops_the_file_and_rolls_it_back(
     with pytest.raises(CommandError, match="are the same fixture"):
         sync(again)
     assert (match_rows(), Team.objects.count()) == (rows, teams)
+
+
+# --- bounds: a value outside them is refused before anything is written -----------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        (
+            {"round": "Matchday 99999"},
+            "round 99999 is past the last round the league can hold (32,767)",
+        ),
+        (
+            {"date": "0001-01-01", "time": "00:00 UTC+14"},
+            "`date` '0001-01-01' is out of range: years 1850 to 2200",
+        ),
+        (
+            {"date": "9999-12-31", "time": "23:00 UTC-12"},
+            "`date` '9999-12-31' is out of range: years 1850 to 2200",
+        ),
+        (
+            {"date": "2200-12-31", "time": "23:00 UTC-12"},
+            "kickoff '2200-12-31 23:00 UTC-12' is out of range: years 1850 to 2200",
+        ),
+        ({"time": "20:00 UTC+15"}, "`time` '20:00 UTC+15' has an offset outside UTC-12 to UTC+14"),
+        (
+            {"time": "20:00 UTC+2:75"},
+            "`time` '20:00 UTC+2:75' has an offset outside UTC-12 to UTC+14",
+        ),
+        ({"round": "x" * 201}, "`round` must be a string of 1 to 200 characters"),
+    ],
+)
+def test_values_out_of_range_are_refused_in_one_line(
+    tmp_path: Path, fields: dict[str, Any], problem: str
+) -> None:
+    """ "Matchday 99999" ended in a 75-line traceback (`smallint out of range`) naming neither
+    file nor match; kickoffs at the year 1 (UTC+14) or 9999 (UTC-12) were stored, then broke
+    every read of them. Each is now one line naming the file and the match; nothing written."""
+    path = write_feed(tmp_path, [feed_match(team1="Early FC"), feed_match(**fields)])
+    with pytest.raises(CommandError) as refused:
+        sync(path)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: match 2 ") or message.startswith(f"{path}: match 2:")
+    assert message.endswith(f": {problem}; nothing from this file was written")
+    assert (Competition.objects.count(), Team.objects.count(), Match.objects.count()) == (0, 0, 0)
+
+
+def test_named_rounds_past_the_last_round_are_refused(tmp_path: Path) -> None:
+    """A named round is numbered after the highest numbered one: past 32,767 it is refused."""
+    path = write_feed(tmp_path, [feed_match(round="Matchday 32767"), feed_match(round="Final")])
+    with pytest.raises(CommandError) as refused:
+        sync(path)
+    assert str(refused.value) == (
+        f"{path}: match 2 (Final: Home FC v Away FC): round 32768 is past the last round the "
+        "league can hold (32,767); nothing from this file was written"
+    )
+
+
+def test_a_missing_file_says_so(tmp_path: Path) -> None:
+    """A missing file got a time-zone complaint (league.json names no country)."""
+    missing = tmp_path / "league.json"
+    with pytest.raises(CommandError) as refused:
+        sync(missing)
+    assert str(refused.value) == f"{missing}: no such file; nothing from this file was written"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than 10 levels"),
+        (
+            json.dumps({"name": "X", "matches": [feed_match(extra=[[[[[[[[[[1]]]]]]]]]])]}),
+            "nested deeper than 10 levels",
+        ),
+        (" " * (8 * 1024 * 1024 + 1), "larger than 8 MB"),
+        (
+            json.dumps({"name": "X", "matches": [feed_match()] * 10_001}),
+            "10001 matches; a file holds at most 10,000",
+        ),
+        (b"\xff\xfe{}", "cannot be read as JSON: not UTF-8 (invalid start byte)"),
+    ],
+)
+def test_files_too_big_or_too_deep_are_refused(
+    tmp_path: Path, content: str | bytes, problem: str
+) -> None:
+    path = tmp_path / "en.big.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(CommandError) as refused:
+        sync(path)
+    assert str(refused.value) == f"{path}: {problem}; nothing from this file was written"

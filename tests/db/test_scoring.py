@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
 from stats.exceptions import MatchNotFound
+from stats.jobs import REFRESH_STATS_VIEWS
 from stats.models import Competition, Match, Prediction, Team
 from stats.scoring import PointTiers, prediction_points
-from stats.services import MatchScoring, match_score_predictions
+from stats.services import MatchScoring, match_score_predictions, match_score_then_refresh
 from tests.support.factories import complete, make_match, make_prediction, make_user, rolled_back
+from tests.support.jobs import jobs_of
 from tests.support.scoring import DEFAULT_TIERS, TRUTH_TABLE
 
 pytestmark = pytest.mark.django_db
@@ -310,3 +313,25 @@ def test_withdrawn_result_clears_points_until_settled_again(
     assert list(Match.objects.needing_scoring().values_list("pk", flat=True)) == [match.pk]
     match_score_predictions(match_id=match.pk)
     assert _points(match) == [0, 3]
+
+
+def test_scoring_then_refresh_queues_the_delayed_refresh_once_it_commits(
+    settings: Settings, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The one place a result's refresh is queued: after the scoring commits, delayed, and only
+    when the scoring changed something."""
+    settings.STATS_REFRESH_DELAY = 60
+    match = make_match()
+    make_prediction(make_user(), match, 2, 0)
+    complete(match, 2, 0)
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        assert match_score_then_refresh(match_id=match.pk).predictions_changed == 1
+        assert jobs_of(REFRESH_STATS_VIEWS) == []  # not before the commit
+    for callback in pending:
+        callback()
+    [refresh] = jobs_of(REFRESH_STATS_VIEWS, "todo")
+    assert refresh.scheduled_at is not None
+    assert 55 < (refresh.scheduled_at - timezone.now()).total_seconds() <= 60
+    with django_capture_on_commit_callbacks(execute=True) as again:
+        assert not match_score_then_refresh(match_id=match.pk).changed_anything
+    assert again == []

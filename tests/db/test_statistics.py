@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -32,8 +32,10 @@ from hypothesis.stateful import (
 from procrastinate.contrib.django.utils import connector_params
 
 from stats.audit import stats_differences
+from stats.exceptions import StatisticsReadOnly
 from stats.models import (
     CompetitionStanding,
+    CompetitionTotal,
     LeaderboardEntry,
     Match,
     MatchSummary,
@@ -51,6 +53,7 @@ from tests.support.factories import (
     make_team,
     make_user,
 )
+from tests.support.leagues import one_scored_match
 
 goals = st.integers(min_value=0, max_value=4)
 
@@ -381,3 +384,27 @@ def test_the_migration_fills_the_statistics_from_the_data_already_there() -> Non
     assert RoundStanding.objects.count() == 4
     assert MatchSummary.objects.count() == 3
     assert stats_differences() == []
+
+
+READ_ONLY_WRITES: dict[str, Callable[[], object]] = {
+    "queryset update": lambda: LeaderboardEntry.objects.update(total_points=99),
+    "queryset delete": lambda: CompetitionTotal.objects.all().delete(),
+    "bulk_create": lambda: MatchSummary.objects.bulk_create([MatchSummary(match_id=1)]),
+    "create": lambda: RoundStanding.objects.create(id="1:1:1"),
+    "save": lambda: LeaderboardEntry.objects.get().save(),
+    "instance delete": lambda: LeaderboardEntry.objects.get().delete(),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", READ_ONLY_WRITES.values(), ids=READ_ONLY_WRITES.keys())
+def test_the_statistics_refuse_writes_through_the_orm(write: Callable[[], object]) -> None:
+    """The refresh writes the statistics in SQL; an ORM write raises a named error and changes
+    nothing."""
+    one_scored_match(score=(2, 1))
+    before = stats_differences()
+    with pytest.raises(StatisticsReadOnly, match="kept by the stats refresh"):
+        write()
+    assert LeaderboardEntry.objects.get().total_points == 3
+    assert CompetitionTotal.objects.count() == 1
+    assert stats_differences() == before == []

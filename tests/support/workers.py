@@ -12,7 +12,8 @@ from urllib.parse import quote
 from django.db import connection
 from procrastinate.contrib.django import app
 
-from stats.processes import REPO_ROOT, Process, WorkerPool, wait_until, workers_registered
+from stats.jobs import workers_registered
+from stats.processes import REPO_ROOT, Process, WorkerPool, wait_until
 
 # Fast beats and polling so rescue and delayed jobs happen within seconds in tests.
 WORKER_ENV = {

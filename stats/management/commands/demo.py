@@ -12,10 +12,9 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count, Q
 from django.utils import timezone
-from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
+from stats import jobs, monitoring
 from stats.demo import (
     DEFAULT_SEASON,
     PLAYED_AGO,
@@ -82,9 +81,7 @@ class Command(BaseCommand):
             f"  {options['users']} users, {count} predictions for rounds 1-{rounds} "
             f"in {time.monotonic() - seeded:.1f} s"
         )
-        first_job = (
-            ProcrastinateJob.objects.order_by("-id").values_list("id", flat=True).first()
-        ) or 0
+        first_job = monitoring.last_job_id()
         workers = self._start_workers(options["workers"], options["refresh_delay"], folder)
         try:
             self._wait_for_workers(options["workers"])
@@ -142,7 +139,7 @@ class Command(BaseCommand):
         return workers
 
     def _wait_for_workers(self, count: int) -> None:
-        self._wait("workers starting", lambda: max(0, count - ProcrastinateWorker.objects.count()))
+        self._wait("workers starting", lambda: max(0, count - jobs.workers_registered()))
 
     def _wait(self, what: str, remaining: Callable[[], int], timeout: float = 120) -> None:
         """Poll until nothing remains, showing how much does; give up after `timeout` s."""
@@ -159,9 +156,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _pending(first_job: int, task_name: str) -> int:
-        return ProcrastinateJob.objects.filter(
-            id__gt=first_job, task_name=task_name, status__in=["todo", "doing"]
-        ).count()
+        return monitoring.jobs_queued_after(first_job, task_name=task_name)
 
     def _report(
         self,
@@ -218,18 +213,14 @@ class Command(BaseCommand):
             for match in played
             if match.points_calculated_at and match.completed_at
         ]
-        jobs = ProcrastinateJob.objects.filter(id__gt=first_job).aggregate(
-            scorings=Count("id", filter=Q(task_name=CALCULATE_POINTS, status="succeeded")),
-            refreshes=Count("id", filter=Q(task_name=REFRESH_STATS_VIEWS, status="succeeded")),
-            failed=Count("id", filter=Q(status="failed")),
-        )
+        ran = monitoring.jobs_ended_after(first_job)
         self.stdout.write("\nFigures:")
         self.stdout.write(
             f"  matches completed:           {played.filter(status='completed').count()}"
         )
-        self.stdout.write(f"  scoring jobs run:            {jobs['scorings']}")
-        self.stdout.write(f"  view refreshes run:          {jobs['refreshes']}")
-        self.stdout.write(f"  failed jobs:                 {jobs['failed']}")
+        self.stdout.write(f"  scoring jobs run:            {ran.scorings}")
+        self.stdout.write(f"  view refreshes run:          {ran.refreshes}")
+        self.stdout.write(f"  failed jobs:                 {ran.failed}")
         self.stdout.write(f"  matches with stale points:   {played.with_stale_points().count()}")
         if latencies:
             self.stdout.write(

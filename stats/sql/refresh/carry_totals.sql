@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_total_difference; creates none.
 -- Each user's difference in the touched rounds, carried up to their competition totals; a user
 -- with no scored prediction left in a competition leaves its board.
 INSERT INTO stats_competition_total AS total (competition_id, user_id, total_points, predictions_scored, exact_scores, correct_outcomes)

@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_touched_match; creates none.
 -- Recompute the touched matches' summaries (one row per existing match, predicted or not),
 -- writing only rows whose values change, and drop the summaries of deleted matches.
 DELETE FROM stats_match_summary AS s USING stats_touched_match AS t

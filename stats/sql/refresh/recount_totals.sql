@@ -1,3 +1,4 @@
+-- Temp tables: reads none; creates stats_fresh_total.
 -- A rebuild: every competition total recounted as the sum of its round rows.
 DROP TABLE IF EXISTS pg_temp.stats_fresh_total;
 CREATE TEMP TABLE stats_fresh_total ON COMMIT DROP AS

@@ -1,3 +1,4 @@
+-- Temp tables: reads stats_touched_round; creates stats_fresh_round, stats_total_difference.
 -- Recompute the touched round boards from their predictions, note each user's difference for the
 -- competition totals (carry_totals.sql), then write only the board rows whose values change.
 DROP TABLE IF EXISTS pg_temp.stats_fresh_round, pg_temp.stats_total_difference;

@@ -1,3 +1,4 @@
+-- Temp tables: reads none; creates stats_touched_round, stats_touched_match.
 -- Every round and match, stored or existing: a rebuild from scratch. Pending marks are covered.
 DROP TABLE IF EXISTS pg_temp.stats_touched_round, pg_temp.stats_touched_match;
 CREATE TEMP TABLE stats_touched_round (competition_id integer, round integer, PRIMARY KEY (competition_id, round)) ON COMMIT DROP;

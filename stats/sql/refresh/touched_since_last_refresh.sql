@@ -1,3 +1,4 @@
+-- Temp tables: reads none; creates stats_touched_round, stats_touched_match.
 -- The rounds and matches written since the last refresh: the marks this snapshot sees, consumed.
 -- Marks committed after the snapshot stay for the follow-up refresh.
 DROP TABLE IF EXISTS pg_temp.stats_touched_round, pg_temp.stats_touched_match;
