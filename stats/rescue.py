@@ -18,11 +18,10 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
 from django.db import close_old_connections, connections
 from procrastinate import App, BaseConnector, manager
 
-from stats import jobs
+from stats import services
 from stats.readiness import database_problem, problem_kind
 
 logger = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ class RescuingJobManager(manager.JobManager):
 def _rescue_in_thread() -> None:
     close_old_connections()
     try:
-        jobs.rescue_stalled_jobs(seconds_since_heartbeat=settings.STATS_STALLED_WORKER_TIMEOUT)
+        services.stalled_jobs_rescue()
     except Exception:
         connections.close_all()  # a connection the database dropped is not reused
         raise

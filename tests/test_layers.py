@@ -21,6 +21,8 @@ LAYERS = [
         "stats.retry",
         "stats.replica",
         "stats.http",
+        "stats.readiness",
+        "stats.worker_logs",
     },
     {
         "stats.models",
@@ -31,8 +33,14 @@ LAYERS = [
         "stats.middleware",
     },
     {"stats.relations", "stats.jobs", "stats.job_errors", "stats.football_json"},
-    {"stats.services", "stats.selectors", "stats.monitoring", "stats.audit", "stats.checks"},
-    {"stats.signals", "stats.results_feed", "stats.demo", "stats.processes"},
+    {
+        "stats.services",
+        "stats.selectors",
+        "stats.monitoring",
+        "stats.audit",
+        "stats.checks",
+    },
+    {"stats.signals", "stats.results_feed", "stats.demo", "stats.processes", "stats.rescue"},
     {"stats.tasks", "stats.views", "stats.admin", "stats.management"},
     {"stats.urls", "stats.apps"},
 ]
