@@ -26,9 +26,9 @@ from django.db import connection
 from django.utils import timezone
 
 from stats.models import PREDICTION_KICKOFF_TRIGGER
+from stats.refresh import stats_rebuild
 from stats.relations import STATS_RELATIONS
 from stats.scoring import PointTiers
-from stats.services import stats_rebuild
 
 TEAMS_PER_COMPETITION = 20
 MATCHES_PER_ROUND = TEAMS_PER_COMPETITION // 2

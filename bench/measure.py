@@ -24,10 +24,11 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from bench.generate import League
-from stats.models import CompetitionStanding, LeaderboardEntry, Match, Prediction, RoundStanding
-from stats.relations import COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS
+from stats.models import CompetitionTotal, Match, Prediction, RoundTotal, UserTotal
+from stats.refresh import stats_rebuild, stats_refresh
+from stats.relations import COMPETITION, OVERALL, ROUND
 from stats.scoring import PointTiers, prediction_points
-from stats.services import match_score_predictions, stats_rebuild, stats_refresh
+from stats.services import match_score_predictions
 
 Say = Callable[[str], None]
 
@@ -230,9 +231,9 @@ def _touched_board_rows(match_id: int) -> int:
         Match.objects.filter(pk=match_id).values_list("competition_id", "round").get()
     )
     return (
-        RoundStanding.objects.filter(competition_id=competition_id, round=round_number).count()
-        + CompetitionStanding.objects.filter(competition_id=competition_id).count()
-        + LeaderboardEntry.objects.count()
+        RoundTotal.objects.filter(competition_id=competition_id, round=round_number).count()
+        + CompetitionTotal.objects.filter(competition_id=competition_id).count()
+        + UserTotal.objects.count()
         + 1
     )
 
@@ -250,11 +251,11 @@ def _floor_ms(match_id: int) -> float:
             "CREATE TEMP TABLE bench_floor ON COMMIT DROP AS SELECT *, rank() OVER ("
             "ORDER BY total_points DESC, exact_scores DESC) AS new_rank, row_number() OVER ("
             "ORDER BY total_points DESC, exact_scores DESC, user_id) AS new_position"
-            f" FROM {ROUND_BOARDS.name} WHERE competition_id = %s AND round = %s",
+            f" FROM {ROUND.totals.name} WHERE competition_id = %s AND round = %s",
             [competition_id, round_number],
         )
-        for view in (COMPETITION_BOARDS, OVERALL_BOARD):
-            cursor.execute(f"REFRESH MATERIALIZED VIEW {view.name}")
+        for grain in (COMPETITION, OVERALL):
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {grain.ranks.name}")
         transaction.set_rollback(True)
     return elapsed_ms(started)
 
@@ -375,16 +376,16 @@ class Reader:
     def _read_orm(self, kind: int, page: int, competition: str, user_id: int) -> None:
         offset = (page - 1) * PAGE_SIZE
         if kind == 0:
-            list(LeaderboardEntry.objects.order_by("rank", "user_id")[offset : offset + PAGE_SIZE])
+            list(UserTotal.objects.all()[offset : offset + PAGE_SIZE])
         elif kind == 1:
             list(
-                CompetitionStanding.objects.filter(competition__slug=competition).order_by(
-                    "rank", "user_id"
-                )[offset : offset + PAGE_SIZE]
+                CompetitionTotal.objects.filter(competition__slug=competition)[
+                    offset : offset + PAGE_SIZE
+                ]
             )
         else:
-            LeaderboardEntry.objects.filter(user_id=user_id).first()
-            list(CompetitionStanding.objects.filter(user_id=user_id))
+            UserTotal.objects.filter(user_id=user_id).first()
+            list(CompetitionTotal.objects.filter(user_id=user_id))
 
 
 def reads_measure(
@@ -463,8 +464,8 @@ def reads_measure(
             "5 pages, 1 in 5 a random deeper page) and GET /api/users/<id>/stats, in turn, "
             "through Django's test Client"
             if through_api
-            else "the API URLs do not exist yet: the equivalent ORM reads of LeaderboardEntry "
-            "and CompetitionStanding (a page of 50 by rank; one user's rows)"
+            else "the API URLs do not exist yet: the equivalent ORM reads of UserTotal "
+            "and CompetitionTotal (a page of 50 by rank; one user's rows)"
         )
         + "; the refresh runs in another thread with its own database connection",
     }

@@ -31,9 +31,9 @@ from bench.generate import GOALS, League
 from bench.measure import elapsed_ms, percentile, rounded
 from stats.models import Match
 from stats.processes import processes_stop, worker_start
-from stats.relations import OVERALL_BOARD
+from stats.refresh import stats_refresh
+from stats.relations import OVERALL
 from stats.scoring import PointTiers
-from stats.services import stats_refresh
 
 Say = Callable[[str], None]
 
@@ -248,7 +248,7 @@ def completion_to_boards_measure(league: League, *, say: Say) -> dict[str, Any]:
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    _BOARD_SHOWS_POINTS_SQL.format(board=OVERALL_BOARD.name),
+                    _BOARD_SHOWS_POINTS_SQL.format(board=OVERALL.totals.name),
                     {"match_id": match_id, "user_id": row[0]},
                 )
                 shown = cursor.fetchone()
@@ -313,9 +313,9 @@ def completion_to_points_measure(league: League, *, points_ms: float, say: Say) 
 def _sweep_would_queue_refresh() -> bool | None:
     """Whether the safety-net sweep would queue a refresh now (None: the project has no such
     check)."""
-    from stats import services
+    from stats import refresh
 
-    return services.stats_behind_writes()
+    return refresh.stats_behind_writes()
 
 
 def _last_job_id() -> int:

@@ -16,7 +16,7 @@ from django.db import connection
 from psycopg import sql
 
 from stats.models import Match
-from stats.relations import STATS_RELATIONS, StatsRelation
+from stats.relations import STATS_RELATIONS, StatsRelation, relation_definition
 from stats.scoring import PointTiers, prediction_points
 from stats.sql import load_sql
 
@@ -53,24 +53,8 @@ class RelationAudit:
 
 
 def relation_columns(relation: StatsRelation) -> list[str]:
-    """The relation's columns a reader sees: every model field but the admin's text `id`."""
-    return [field.column for field in relation.model._meta.concrete_fields if field.column != "id"]
-
-
-def relation_definition(relation: StatsRelation) -> sql.Composable:
-    """The relation from scratch: its audit files, each wrapping the one before as `totals`, with
-    its grain (the key before user_id) filled in."""
-    grain = [sql.Identifier(name) for name in relation.key[:-1]]
-    parts = {
-        "grain": sql.SQL("").join(sql.SQL("m.{}, ").format(name) for name in grain),
-        "partition": sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(grain))
-        if grain
-        else sql.SQL(""),
-    }
-    definition: sql.Composable = sql.SQL("")
-    for name in relation.audit_sql:
-        definition = sql.SQL(load_sql(name).strip().rstrip(";")).format(totals=definition, **parts)
-    return definition
+    """The relation's columns a reader sees (not the admin's text `id`)."""
+    return list(relation.columns)
 
 
 def relation_audit(

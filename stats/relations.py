@@ -1,8 +1,10 @@
-"""The statistics relations this app owns: the one list of their names, models, keys, and how
-each is kept. Everything else (the refresh, the checks, the audit, the admin) reads it here.
+"""The statistics relations this app owns: the one list of their names, keys, columns, and how
+each is kept. Everything else (the refresh, the checks, the audit, the admin, the reads) reads it
+here.
 
 The relations themselves are created by migrations (their current definitions are in
-stats/sql/schema.sql) and kept by the refresh (stats/services.py, stats/sql/refresh/).
+stats/sql/schema.sql) and kept by the refresh (stats/refresh.py, stats/sql/refresh/) from the
+change log the writers' triggers fill (CHANGE_LOG below).
 """
 
 from __future__ import annotations
@@ -11,85 +13,164 @@ import enum
 from dataclasses import dataclass
 
 from django.db.backends.utils import CursorWrapper
+from psycopg import sql
 
-from stats.models import (
-    CompetitionStanding,
-    CompetitionTotal,
-    LeaderboardEntry,
-    MatchSummary,
-    RoundStanding,
-    StatsReadModel,
-)
+from stats.models import CompetitionTotal, MatchSummary, RoundTotal, StatsReadModel, UserTotal
+from stats.sql import load_sql
 
 
 class Upkeep(enum.Enum):
     """How a relation is kept up to date."""
 
-    # A table whose partitions (a round, a match) are recomputed when a write touched them.
-    PER_PARTITION = "table, recomputed per touched partition"
-    # A table of totals that follows its partitions by difference (a rebuild recounts it).
+    # A table moved by exactly the difference the consumed changes make (a rebuild recounts it).
     BY_DIFFERENCE = "table, kept by difference"
-    # A materialized view over the totals, refreshed CONCURRENTLY (a unique index is required).
+    # A materialized view over a table of counts, refreshed CONCURRENTLY (needs a unique index).
     MATERIALIZED_VIEW = "materialized view"
 
 
 @dataclass(frozen=True)
 class StatsRelation:
-    model: type[StatsReadModel]
+    name: str
     key: tuple[str, ...]
+    # The columns beside the key that a reader sees (and the audit compares).
+    values: tuple[str, ...]
     upkeep: Upkeep
     # The files of stats/sql that write it: the refresh's, then the rebuild's where it differs
     # (a materialized view has none: REFRESH MATERIALIZED VIEW CONCURRENTLY).
-    refresh_sql: tuple[str, ...] = ()
+    refresh_sql: tuple[str, ...]
+    # Its from-scratch definition from the predictions alone, each file wrapping the one before
+    # as `totals` (stats/audit.py), with `grain` (its board's key) filled in.
+    audit_sql: tuple[str, ...]
+    # What picks one board of its kind: () overall, (competition_id,), (competition_id, round).
+    board_key: tuple[str, ...] = ()
+    # The read-only model over it, for the relations the ORM and the admin read.
+    model: type[StatsReadModel] | None = None
 
     @property
-    def name(self) -> str:
-        return self.model._meta.db_table
-
-    @property
-    def audit_sql(self) -> tuple[str, ...]:
-        """Its from-scratch definition from the predictions alone, each file wrapping the one
-        before (stats/audit.py): a relation of players is their totals at its grain (its key
-        before user_id), ranked if it is a board; any other has a file of its own."""
-        if self.key[-1] != "user_id":
-            return (f"audit/{self.name}.sql",)
-        return ("audit/player_totals.sql", *(["audit/board.sql"] if self in BOARDS else []))
+    def columns(self) -> tuple[str, ...]:
+        return self.key + self.values
 
     @property
     def is_materialized_view(self) -> bool:
         return self.upkeep is Upkeep.MATERIALIZED_VIEW
 
 
-ROUND_BOARDS = StatsRelation(
-    RoundStanding,
-    ("competition_id", "round", "user_id"),
-    Upkeep.PER_PARTITION,
-    ("refresh/round_boards.sql",),
-)
-COMPETITION_TOTALS = StatsRelation(
-    CompetitionTotal,
-    ("competition_id", "user_id"),
-    Upkeep.BY_DIFFERENCE,
-    ("refresh/carry_totals.sql", "refresh/recount_totals.sql"),
-)
+TOTAL_COLUMNS = ("total_points", "predictions_scored", "exact_scores", "correct_outcomes")
+# A board's groups: the players who stand level on both (rank is RANK() over these two).
+GROUP = ("total_points", "exact_scores")
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One kind of board: its per-player totals, its counts per group, its rank view."""
+
+    name: str
+    totals: StatsRelation
+    counts: StatsRelation
+    ranks: StatsRelation
+
+    @property
+    def board_key(self) -> tuple[str, ...]:
+        """What picks one board of this kind: () overall, (competition_id,), (…, round)."""
+        return self.totals.board_key
+
+
+_PLAYER_TOTALS = "audit/player_totals.sql"
+_COUNTS = "audit/counts.sql"
+
+
+def _grain(name: str, board_key: tuple[str, ...], model: type[StatsReadModel]) -> Grain:
+    return Grain(
+        name,
+        StatsRelation(
+            model._meta.db_table,
+            (*board_key, "user_id"),
+            TOTAL_COLUMNS,
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/totals.sql",),
+            (_PLAYER_TOTALS,),
+            board_key,
+            model,
+        ),
+        StatsRelation(
+            f"stats_{name}_count",
+            (*board_key, *GROUP),
+            ("players",),
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/counts.sql", "refresh/recount.sql"),
+            (_PLAYER_TOTALS, _COUNTS),
+            board_key,
+        ),
+        StatsRelation(
+            f"stats_{name}_rank",
+            (*board_key, *GROUP),
+            ("players", "players_above"),
+            Upkeep.MATERIALIZED_VIEW,
+            (),
+            (_PLAYER_TOTALS, _COUNTS, "audit/ranks.sql"),
+            board_key,
+        ),
+    )
+
+
+ROUND = _grain("round", ("competition_id", "round"), RoundTotal)
+COMPETITION = _grain("competition", ("competition_id",), CompetitionTotal)
+OVERALL = _grain("overall", (), UserTotal)
+# In the order the refresh moves them: a round's difference rolls up to its competition, then
+# to the overall board.
+GRAINS: tuple[Grain, ...] = (ROUND, COMPETITION, OVERALL)
+
 MATCH_SUMMARIES = StatsRelation(
-    MatchSummary, ("match_id",), Upkeep.PER_PARTITION, ("refresh/match_summaries.sql",)
+    MatchSummary._meta.db_table,
+    ("match_id",),
+    (
+        "predictions_count",
+        "home_win_predictions",
+        "draw_predictions",
+        "away_win_predictions",
+        "exact_scores",
+        "average_points",
+        "points_total",
+        "points_counted",
+    ),
+    Upkeep.BY_DIFFERENCE,
+    ("refresh/differences.sql", "refresh/summaries.sql", "refresh/summary_averages.sql"),
+    ("audit/stats_match_summary.sql",),
+    model=MatchSummary,
 )
-COMPETITION_BOARDS = StatsRelation(
-    CompetitionStanding, ("competition_id", "user_id"), Upkeep.MATERIALIZED_VIEW
-)
-OVERALL_BOARD = StatsRelation(LeaderboardEntry, ("user_id",), Upkeep.MATERIALIZED_VIEW)
 
 # In the order the refresh brings them up to date: each from the ones before it.
 STATS_RELATIONS: tuple[StatsRelation, ...] = (
-    ROUND_BOARDS,
-    COMPETITION_TOTALS,
+    *(relation for grain in GRAINS for relation in (grain.totals, grain.counts)),
     MATCH_SUMMARIES,
-    COMPETITION_BOARDS,
-    OVERALL_BOARD,
+    *(grain.ranks for grain in GRAINS),
 )
-# The leaderboards a reader pages through.
-BOARDS: tuple[StatsRelation, ...] = (OVERALL_BOARD, COMPETITION_BOARDS, ROUND_BOARDS)
+MATERIALIZED_VIEWS: tuple[StatsRelation, ...] = tuple(grain.ranks for grain in GRAINS)
+
+# The change log the writers' triggers fill and the refresh consumes (not statistics: a queue;
+# refresh/consume_changes.sql reads it, refresh/rebuild_differences.sql empties it).
+PREDICTION_CHANGES = "stats_prediction_change"
+MATCH_CHANGES = "stats_match_change"
+CHANGE_LOG: tuple[str, ...] = (PREDICTION_CHANGES, MATCH_CHANGES)
+
+
+def relation_definition(relation: StatsRelation) -> sql.Composable:
+    """The relation from scratch: its audit files (relation.audit_sql), each wrapping the one
+    before as `totals`, with its board's key filled in (`grain` as the match's columns, `board`
+    as the relation's, `partition` for a window over each board)."""
+    board = [sql.Identifier(name) for name in relation.board_key]
+    parts = {
+        "grain": sql.SQL("").join(sql.SQL("m.{}, ").format(name) for name in board),
+        "board": sql.SQL("").join(sql.SQL("{}, ").format(name) for name in board),
+        "partition": sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(board))
+        if board
+        else sql.SQL(""),
+    }
+    definition: sql.Composable = sql.SQL("")
+    for name in relation.audit_sql:
+        definition = sql.SQL(load_sql(name).strip().rstrip(";")).format(totals=definition, **parts)
+    return definition
+
 
 # Each relation's kind ('r' table, 'm' materialized view) and whether a valid unique index on
 # plain columns covers every row (what a concurrent refresh requires, and what keys a table).

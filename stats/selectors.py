@@ -1,8 +1,9 @@
 """The league's reads: board pages, the rounds of a competition, a user's standings.
 
-Boards are read only from the statistics relations, ordered the way their indexes are, so a page
-is an index range scan however large the league grows. The job queue is never read here (see
-stats/monitoring.py for the operator's reads).
+Boards are read from the per-player totals and the rank views only (never ranked per request):
+a page starts at the (points, exact) group that holds its first position, read through the
+totals' index in board order, and a rank is one lookup (1 + the players above). The job queue is
+never read here (see stats/monitoring.py for the operator's reads).
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Max, Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from psycopg import sql
 
 from stats.exceptions import PageOutOfRange, UnknownCompetition
 from stats.models import (
     Competition,
-    CompetitionStanding,
-    LeaderboardEntry,
+    CompetitionTotal,
     Match,
     Prediction,
-    RoundStanding,
+    RoundTotal,
+    UserTotal,
     ViewRefresh,
 )
-from stats.relations import BOARDS, COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOARDS, StatsRelation
+from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, Grain
+from stats.sql import load_sql
 
 # --- Leaderboards ------------------------------------------------------------------------------
 
@@ -34,13 +39,22 @@ from stats.relations import BOARDS, COMPETITION_BOARDS, OVERALL_BOARD, ROUND_BOA
 class Board:
     """Which board: the overall one, a competition's, or one round of a competition."""
 
-    relation: StatsRelation
+    grain: Grain
     competition: Competition | None = None
     round: int | None = None
 
     @property
     def view_name(self) -> str:
-        return self.relation.name
+        """The rank view whose refresh this board's answers come from."""
+        return self.grain.ranks.name
+
+    def key_values(self) -> dict[str, int]:
+        values = {}
+        if self.competition is not None:
+            values["competition_id"] = self.competition.pk
+        if self.round is not None:
+            values["round"] = self.round
+        return values
 
 
 # Every board has the same columns, whatever its scope.
@@ -55,35 +69,46 @@ def board_get(*, competition_slug: str | None = None, round: int | None = None) 
     if competition_slug is None:
         if round is not None:
             raise ValueError("a round board needs a competition")
-        return Board(OVERALL_BOARD)
+        return Board(OVERALL)
     competition = Competition.objects.filter(slug=competition_slug).first()
     if competition is None:
         raise UnknownCompetition(f"no competition has the slug {competition_slug!r}")
     if round is None:
-        return Board(COMPETITION_BOARDS, competition)
-    return Board(ROUND_BOARDS, competition, round)
+        return Board(COMPETITION, competition)
+    return Board(ROUND, competition, round)
 
 
-def _board_rows(board: Board) -> QuerySet[Any, Any]:
-    rows: QuerySet[Any, Any] = board.relation.model._default_manager.all()
-    if board.competition is not None:
-        rows = rows.filter(competition_id=board.competition.pk)
-    if board.round is not None:
-        rows = rows.filter(round=board.round)
-    return rows
+def _board_query(template: str, board: Board) -> str:
+    """A board template (stats/sql/boards/) composed for the board's grain; its parameters are
+    the board's key values by name."""
+    grain = board.grain
 
+    def matched(alias: str) -> sql.Composable:
+        return sql.SQL("").join(
+            sql.SQL("{}.{} = {} AND ").format(
+                sql.Identifier(alias), sql.Identifier(name), sql.Placeholder(name)
+            )
+            for name in grain.board_key
+        )
 
-def board_standings(*, board: Board) -> QuerySet[Any, dict[str, Any]]:
-    """Every row of a board as plain dicts, best first, with the username joined in.
-
-    Rows are ordered by their stored position (rank order, ties by user id), which each view
-    indexes within its competition and round: filter a position range to read one page.
-    """
-    return (
-        _board_rows(board)
-        .order_by("position")
-        .values("rank", "user_id", *_STANDING_COLUMNS, username=F("user__username"))
+    query = sql.SQL(load_sql(f"boards/{template}")).format(
+        totals=sql.Identifier(grain.totals.name),
+        ranks=sql.Identifier(grain.ranks.name),
+        users=sql.Identifier(get_user_model()._meta.db_table),
+        board=matched("t"),
+        rank_board=matched("r"),
     )
+    return query.as_string(None)
+
+
+def _read(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a public read as dicts, on the server that serves public reads (the replica when
+    one does: see stats/replica.py)."""
+    alias = router.db_for_read(UserTotal) or DEFAULT_DB_ALIAS
+    with connections[alias].cursor() as cursor:
+        cursor.execute(query, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -102,22 +127,30 @@ class LeaderboardPage:
 
 
 def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardPage:
-    """One page of a board: its size, then one query for the page's rows with usernames.
+    """One page of a board, best first (rank order, ties by user id), in one query at any depth.
 
-    Both are index lookups at any depth: the size is the board's last position, and the page a
-    range of positions (an OFFSET would walk every row before the page).
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
-    total_entries = _board_rows(board).aggregate(last=Max("position"))["last"] or 0
-    if page > 1 and (page - 1) * page_size >= total_entries:
+    first = (page - 1) * page_size + 1
+    rows = _read(
+        _board_query("page.sql", board), {**board.key_values(), "first": first, "size": page_size}
+    )
+    total_entries = rows[0]["total_entries"]
+    if page > 1 and first > total_entries:
         raise PageOutOfRange(
             f"page {page} is past the end: the board has "
             f"{max(1, math.ceil(total_entries / page_size))} page(s) of {page_size}"
         )
-    offset = (page - 1) * page_size
-    entries = list(
-        board_standings(board=board).filter(position__gt=offset, position__lte=offset + page_size)
-    )
+    entries = [
+        {
+            "rank": row["rank"],
+            "user_id": row["user_id"],
+            "username": row["username"],
+            **{column: row[column] for column in _STANDING_COLUMNS},
+        }
+        for row in rows
+        if row["user_id"] is not None
+    ]
     refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
     return LeaderboardPage(
         board=board,
@@ -131,7 +164,21 @@ def leaderboard_page(*, board: Board, page: int, page_size: int) -> LeaderboardP
 
 def user_board_standing(*, board: Board, user_id: int) -> dict[str, Any] | None:
     """A user's row on a board (rank and totals), or None when they are not on it."""
-    return board_standings(board=board).filter(user_id=user_id).first()
+    rows = _read(_board_query("standing.sql", board), {**board.key_values(), "user_id": user_id})
+    return rows[0] if rows else None
+
+
+def with_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
+    """Totals rows of `grain` with each row's rank: 1 + the players above its group, one lookup
+    in the board's rank view per row."""
+    table = grain.totals.name
+    matched = " AND ".join(
+        f"r.{name} = {table}.{name}" for name in (*grain.board_key, "total_points", "exact_scores")
+    )
+    # Names from the registry only, never from a request: nothing to inject.
+    rank = RawSQL(f"SELECT r.players_above + 1 FROM {grain.ranks.name} AS r WHERE {matched}", [])  # noqa: S611
+    ranked: QuerySet[Any, Any] = rows.annotate(rank=rank)
+    return ranked
 
 
 def competition_list() -> QuerySet[Competition]:
@@ -179,12 +226,8 @@ def user_stats(*, user_id: int) -> UserStats | None:
         .values("pk", "username")
         .first()
     )
-    if user is None or not Prediction.objects.filter(user_id=user_id).exists():
+    if user is None:
         return None
-    overall = (
-        LeaderboardEntry.objects.filter(user_id=user_id).values("rank", *_STANDING_COLUMNS).first()
-    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
-
     played: dict[int, set[int]] = {}
     for competition_id, round in (
         Prediction.objects.filter(user_id=user_id, points__isnull=False)
@@ -192,12 +235,23 @@ def user_stats(*, user_id: int) -> UserStats | None:
         .distinct()
     ):
         played.setdefault(competition_id, set()).add(round)
+    # A scored prediction makes a player; without one, any prediction does.
+    if not played and not Prediction.objects.filter(user_id=user_id).exists():
+        return None
+    overall = (
+        with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL)
+        .values("rank", *_STANDING_COLUMNS)
+        .first()
+    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
 
     competitions: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     if played:
         competitions = list(
-            CompetitionStanding.objects.filter(user_id=user_id, competition_id__in=played)
+            with_rank(
+                CompetitionTotal.objects.filter(user_id=user_id, competition_id__in=played),
+                COMPETITION,
+            )
             .order_by("competition__name", "competition_id")
             .values(
                 "rank",
@@ -210,7 +264,7 @@ def user_stats(*, user_id: int) -> UserStats | None:
         for competition_id, played_rounds in played.items():
             in_rounds |= Q(competition_id=competition_id, round__in=sorted(played_rounds))
         rounds = list(
-            RoundStanding.objects.filter(in_rounds, user_id=user_id)
+            with_rank(RoundTotal.objects.filter(in_rounds, user_id=user_id), ROUND)
             .order_by("competition__name", "competition_id", "round")
             .values("round", "rank", *_STANDING_COLUMNS, competition_slug=F("competition__slug"))
         )
@@ -220,5 +274,5 @@ def user_stats(*, user_id: int) -> UserStats | None:
         overall=overall,
         competitions=competitions,
         rounds=rounds,
-        refreshed_at=ViewRefresh.objects.refreshed_through(board.name for board in BOARDS),
+        refreshed_at=ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
     )

@@ -45,8 +45,9 @@ def calculate_points(match_id: int) -> dict[str, Any]:
     task_middleware=[record_job_error],
 )
 def refresh_stats_views() -> dict[str, int]:
-    """Re-rank what was touched since the last refresh; the result maps each step to its ms."""
-    return {step.name: step.duration_ms for step in services.stats_refresh()}
+    """Bring the statistics up to date with the changes logged since the last refresh (totals,
+    counts, summaries, then the rank views CONCURRENTLY); the result maps each step to its ms."""
+    return {step.name: step.duration_ms for step in services.statistics_refresh()}
 
 
 @app.periodic(cron=SWEEP_CRON)
@@ -57,8 +58,8 @@ def refresh_stats_views() -> dict[str, int]:
 )
 def sweep_stale_points(timestamp: int) -> dict[str, Any]:
     """Safety nets, once a minute: put back the jobs of workers that stopped beating; queue
-    scoring for settled matches whose points are missing or stale, and a refresh when points
-    changed after the views were last refreshed.
+    scoring for settled matches whose points are missing or stale, and a refresh when changes
+    are logged that no refresh covers.
 
     Every worker already rescues dead workers' jobs after each of its beats (stats/rescue.py),
     without a job row per check; the sweep does it too, first, so a stalled scoring goes back

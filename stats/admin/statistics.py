@@ -1,12 +1,14 @@
-"""The pipeline's records for staff to inspect, read-only: the boards, totals, summaries, the
-refresh log (with "Refresh stats now") and job errors."""
+"""The pipeline's records for staff to inspect, read-only: the boards (each player's totals,
+with the rank looked up in the board's rank view), the match summaries, the refresh log (with
+"Refresh stats now") and job errors."""
 
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -14,14 +16,15 @@ from django.views.decorators.http import require_POST
 
 from stats import jobs
 from stats.models import (
-    CompetitionStanding,
     CompetitionTotal,
     JobError,
-    LeaderboardEntry,
     MatchSummary,
-    RoundStanding,
+    RoundTotal,
+    UserTotal,
     ViewRefresh,
 )
+from stats.relations import COMPETITION, OVERALL, ROUND, Grain
+from stats.selectors import with_rank
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -37,8 +40,24 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
-@admin.register(LeaderboardEntry)
-class LeaderboardEntryAdmin(ReadOnlyAdmin):
+class BoardAdmin(ReadOnlyAdmin):
+    """A board's per-player totals, best first, with each player's rank."""
+
+    grain: ClassVar[Grain]
+    search_fields = ("user__username",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return with_rank(super().get_queryset(request), self.grain)
+
+    @admin.display(description="rank")
+    def rank(self, totals: Any) -> int:
+        return int(totals.rank)
+
+
+@admin.register(UserTotal)
+class UserTotalAdmin(BoardAdmin):
+    grain = OVERALL
+    list_select_related = ("user",)
     list_display = (
         "rank",
         "user",
@@ -47,22 +66,27 @@ class LeaderboardEntryAdmin(ReadOnlyAdmin):
         "correct_outcomes",
         "predictions_scored",
     )
-    list_select_related = ("user",)
-    search_fields = ("user__username",)
-    ordering = ("rank", "user_id")
 
 
-@admin.register(CompetitionStanding)
-class CompetitionStandingAdmin(ReadOnlyAdmin):
-    list_display = ("rank", "user", "competition", "total_points", "exact_scores")
+@admin.register(CompetitionTotal)
+class CompetitionTotalAdmin(BoardAdmin):
+    grain = COMPETITION
+    list_display = (
+        "rank",
+        "user",
+        "competition",
+        "total_points",
+        "exact_scores",
+        "correct_outcomes",
+        "predictions_scored",
+    )
     list_filter = ("competition",)
     list_select_related = ("user", "competition")
-    search_fields = ("user__username",)
-    ordering = ("competition_id", "rank", "user_id")
 
 
-@admin.register(RoundStanding)
-class RoundStandingAdmin(ReadOnlyAdmin):
+@admin.register(RoundTotal)
+class RoundTotalAdmin(BoardAdmin):
+    grain = ROUND
     list_display = (
         "rank",
         "user",
@@ -75,23 +99,6 @@ class RoundStandingAdmin(ReadOnlyAdmin):
     )
     list_filter = ("competition", "round")
     list_select_related = ("user", "competition")
-    search_fields = ("user__username",)
-    ordering = ("competition_id", "round", "rank", "user_id")
-
-
-@admin.register(CompetitionTotal)
-class CompetitionTotalAdmin(ReadOnlyAdmin):
-    list_display = (
-        "user",
-        "competition",
-        "total_points",
-        "exact_scores",
-        "correct_outcomes",
-        "predictions_scored",
-    )
-    list_filter = ("competition",)
-    list_select_related = ("user", "competition")
-    search_fields = ("user__username",)
 
 
 @admin.register(MatchSummary)
@@ -122,7 +129,7 @@ class JobErrorAdmin(ReadOnlyAdmin):
 
 @admin.register(ViewRefresh)
 class ViewRefreshAdmin(ReadOnlyAdmin):
-    """Each view's last refresh, and a button to refresh them all now."""
+    """Each relation's last refresh, and a button to refresh them all now."""
 
     list_display = ("view_name", "refreshed", "duration_ms")
     change_list_template = "admin/stats/viewrefresh/change_list.html"

@@ -26,7 +26,7 @@ class ViewRefreshQuerySet(models.QuerySet["ViewRefresh"]):
 
 
 class ViewRefresh(models.Model):
-    """When each materialized view was last refreshed, and how long it took."""
+    """When each statistics relation was last brought up to date, and how long its step took."""
 
     view_name = models.CharField(max_length=63, primary_key=True)
     refreshed_at = models.DateTimeField()
@@ -96,7 +96,8 @@ def _reference(to: type[models.Model] | str) -> Any:
 
 
 class UserTotals(StatsReadModel):
-    """A user's totals somewhere: overall, in a competition, in a round."""
+    """A user's totals on a board: overall, in a competition, in a round. Their rank is not
+    stored: it is 1 + the players above them, looked up in the board's rank view."""
 
     total_points = models.IntegerField()
     predictions_scored = models.IntegerField()
@@ -107,18 +108,9 @@ class UserTotals(StatsReadModel):
         abstract = True
 
 
-class Standing(UserTotals):
-    """A board's row: the totals, then the rank (RANK() by points, then exact scores) and the
-    position."""
+class UserTotal(UserTotals):
+    """A user's totals on the overall board."""
 
-    rank = models.IntegerField()
-    position = models.IntegerField(help_text="1, 2, 3, ... in rank order, ties by user id.")
-
-    class Meta(StatsReadModel.Meta):
-        abstract = True
-
-
-class LeaderboardEntry(Standing):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         primary_key=True,
@@ -128,29 +120,32 @@ class LeaderboardEntry(Standing):
     )
 
     class Meta(StatsReadModel.Meta):
-        db_table = "stats_leaderboard"
-        ordering = ("position",)
-        verbose_name_plural = "leaderboard"
+        db_table = "stats_user_total"
+        ordering = ("-total_points", "-exact_scores", "user_id")
 
     def __str__(self) -> str:
-        return f"#{self.rank} user {self.user_id}: {self.total_points} points"
+        return f"user {self.user_id}: {self.total_points} points"
 
 
-class CompetitionStanding(Standing):
+class CompetitionTotal(UserTotals):
+    """A user's totals in a competition."""
+
     # `id` is "<competition_id>:<user_id>": Django's admin needs a single-column key.
     id = models.CharField(max_length=41, primary_key=True)
     competition = _reference(Competition)
     user = _reference(settings.AUTH_USER_MODEL)
 
     class Meta(StatsReadModel.Meta):
-        db_table = "stats_competition_leaderboard"
-        ordering = ("competition_id", "position")
+        db_table = "stats_competition_total"
+        ordering = ("competition_id", "-total_points", "-exact_scores", "user_id")
 
     def __str__(self) -> str:
-        return f"#{self.rank} user {self.user_id} in competition {self.competition_id}"
+        return f"user {self.user_id} in competition {self.competition_id}"
 
 
-class RoundStanding(Standing):
+class RoundTotal(UserTotals):
+    """A user's totals in one round (matchday) of a competition."""
+
     # `id` is "<competition_id>:<round>:<user_id>", for the same reason as above.
     id = models.CharField(max_length=48, primary_key=True)
     competition = _reference(Competition)
@@ -158,27 +153,11 @@ class RoundStanding(Standing):
     user = _reference(settings.AUTH_USER_MODEL)
 
     class Meta(StatsReadModel.Meta):
-        db_table = "stats_round_leaderboard"
-        ordering = ("competition_id", "round", "position")
+        db_table = "stats_round_total"
+        ordering = ("competition_id", "round", "-total_points", "-exact_scores", "user_id")
 
     def __str__(self) -> str:
-        return f"#{self.rank} user {self.user_id} in round {self.round}"
-
-
-class CompetitionTotal(UserTotals):
-    """A user's totals in a competition: the sum of their round rows, kept by difference."""
-
-    # `id` is "<competition_id>:<user_id>", for the same reason as above.
-    id = models.CharField(max_length=41, primary_key=True)
-    competition = _reference(Competition)
-    user = _reference(settings.AUTH_USER_MODEL)
-
-    class Meta(StatsReadModel.Meta):
-        db_table = "stats_competition_total"
-        ordering = ("competition_id", "user_id")
-
-    def __str__(self) -> str:
-        return f"user {self.user_id} in competition {self.competition_id}"
+        return f"user {self.user_id} in round {self.round} of competition {self.competition_id}"
 
 
 class MatchSummary(StatsReadModel):
@@ -191,6 +170,9 @@ class MatchSummary(StatsReadModel):
     away_win_predictions = models.IntegerField()
     exact_scores = models.IntegerField()
     average_points = models.DecimalField(max_digits=6, decimal_places=3, null=True)
+    # What average_points is kept from, by difference: the points of the counted predictions.
+    points_total = models.IntegerField()
+    points_counted = models.IntegerField()
 
     class Meta(StatsReadModel.Meta):
         db_table = "stats_match_summary"

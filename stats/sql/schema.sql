@@ -103,44 +103,58 @@ CREATE TRIGGER stats_prediction_close_at_kickoff
     BEFORE INSERT OR UPDATE ON stats_prediction
     FOR EACH ROW EXECUTE FUNCTION stats_prediction_close_at_kickoff();
 
--- === Statistics kept from what changed ========================================================
--- All of this section: 0009_incremental_stats (docs/architecture.md, "The statistics").
--- Writers only mark what they touched (statement-level triggers, every writer, raw SQL included);
--- the single-flight refresh consumes the marks and recomputes exactly those round boards and
--- match summaries, carries each user's difference up to the competition totals, and refreshes the
--- two materialized views from those totals, never from the predictions.
+-- === Statistics: totals by difference, ranks from counts ======================================
+-- All of this section: 0009_incremental_stats and 0012_ranks_from_counts (docs/architecture.md,
+-- "The statistics"). Writers only log what they changed, insert-only, in their own transaction
+-- (statement-level triggers: every writer, raw SQL included); the single-flight refresh
+-- (stats/refresh.py) consumes the log its snapshot sees, moves the per-player totals, the
+-- counts of players per (points, exact scores) and the match summaries by their difference, and
+-- refreshes the three rank views (over those small counts) CONCURRENTLY.
 
--- What a write touched since the last refresh. Insert-only for writers (no unique index, so two
--- writers never wait for each other); the refresh deletes what it consumed. A NULL round means
--- only the match's summary is touched (a prediction with no points on either side); a NULL match
--- only the round (a TRUNCATE, below).
-CREATE TABLE stats_touched (
-    match_id integer,
-    competition_id integer,
-    round integer,
-    marked_at timestamptz NOT NULL DEFAULT now()
+-- The change log. No index and no unique key: two writers never wait for each other here. The
+-- refresh deletes the rows its snapshot sees; rows committed after it stay for the next refresh.
+
+-- A prediction as it was (side -1) or became (side +1) in an insert, update or delete; or, when
+-- only its points changed (a scoring), once (side 0), with its points before and after.
+CREATE TABLE stats_prediction_change (
+    side smallint NOT NULL,
+    match_id integer NOT NULL,
+    user_id integer NOT NULL,
+    home_score integer NOT NULL,
+    away_score integer NOT NULL,
+    points integer,
+    points_before integer,
+    logged_at timestamptz NOT NULL DEFAULT now()
 );
 
--- One board per (competition, round), a table kept per partition by the refresh.
-CREATE TABLE stats_round_leaderboard (
-    id text GENERATED ALWAYS AS (
-        competition_id::text || ':' || round::text || ':' || user_id::text
-    ) STORED,
-    competition_id integer NOT NULL,
-    round integer NOT NULL,
+-- A match's state before it was inserted (existed = false), changed, or deleted. The earliest
+-- unconsumed row of a match is the state the totals count it in. match_id NULL: a TRUNCATE,
+-- every statistic is recounted.
+CREATE TABLE stats_match_change (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    match_id integer,
+    existed boolean NOT NULL,
+    competition_id integer,
+    round integer,
+    status varchar(16),
+    home_score integer,
+    away_score integer,
+    logged_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Per-player totals at each grain, by difference. Each has the board's order as an index, so a
+-- page is read from the (points, exact) group where it starts.
+CREATE TABLE stats_user_total (
     user_id integer NOT NULL,
     total_points integer NOT NULL,
     predictions_scored integer NOT NULL,
     exact_scores integer NOT NULL,
     correct_outcomes integer NOT NULL,
-    rank integer NOT NULL,
-    position integer NOT NULL,
-    CONSTRAINT stats_round_leaderboard_key PRIMARY KEY (competition_id, round, user_id)
+    CONSTRAINT stats_user_total_key PRIMARY KEY (user_id)
 );
-CREATE INDEX stats_round_leaderboard_by_position
-    ON stats_round_leaderboard (competition_id, round, position);
+CREATE INDEX stats_user_total_by_rank
+    ON stats_user_total (total_points DESC, exact_scores DESC, user_id);
 
--- Per (competition, user) totals: the sum of that user's round rows, carried by difference.
 CREATE TABLE stats_competition_total (
     id text GENERATED ALWAYS AS (competition_id::text || ':' || user_id::text) STORED,
     competition_id integer NOT NULL,
@@ -151,8 +165,50 @@ CREATE TABLE stats_competition_total (
     correct_outcomes integer NOT NULL,
     CONSTRAINT stats_competition_total_key PRIMARY KEY (competition_id, user_id)
 );
+CREATE INDEX stats_competition_total_by_rank
+    ON stats_competition_total (competition_id, total_points DESC, exact_scores DESC, user_id);
+CREATE TABLE stats_round_total (
+    id text GENERATED ALWAYS AS (
+        competition_id::text || ':' || round::text || ':' || user_id::text
+    ) STORED,
+    competition_id integer NOT NULL,
+    round integer NOT NULL,
+    user_id integer NOT NULL,
+    total_points integer NOT NULL,
+    predictions_scored integer NOT NULL,
+    exact_scores integer NOT NULL,
+    correct_outcomes integer NOT NULL,
+    CONSTRAINT stats_round_total_key PRIMARY KEY (competition_id, round, user_id)
+);
+CREATE INDEX stats_round_total_by_rank
+    ON stats_round_total (competition_id, round, total_points DESC, exact_scores DESC, user_id);
 
--- One row per match, predicted or not, kept per match by the refresh.
+-- How many players stand at each (total_points, exact_scores) on each board, by difference.
+CREATE TABLE stats_overall_count (
+    total_points integer NOT NULL,
+    exact_scores integer NOT NULL,
+    players integer NOT NULL,
+    CONSTRAINT stats_overall_count_key PRIMARY KEY (total_points, exact_scores)
+);
+CREATE TABLE stats_competition_count (
+    competition_id integer NOT NULL,
+    total_points integer NOT NULL,
+    exact_scores integer NOT NULL,
+    players integer NOT NULL,
+    CONSTRAINT stats_competition_count_key PRIMARY KEY (competition_id, total_points, exact_scores)
+);
+CREATE TABLE stats_round_count (
+    competition_id integer NOT NULL,
+    round integer NOT NULL,
+    total_points integer NOT NULL,
+    exact_scores integer NOT NULL,
+    players integer NOT NULL,
+    CONSTRAINT stats_round_count_key
+        PRIMARY KEY (competition_id, round, total_points, exact_scores)
+);
+
+-- One row per match, predicted or not, by difference: points_total and points_counted carry
+-- average_points.
 CREATE TABLE stats_match_summary (
     match_id integer NOT NULL,
     predictions_count integer NOT NULL,
@@ -161,139 +217,134 @@ CREATE TABLE stats_match_summary (
     away_win_predictions integer NOT NULL,
     exact_scores integer NOT NULL,
     average_points numeric(6, 3),
+    points_total integer NOT NULL,
+    points_counted integer NOT NULL,
     CONSTRAINT stats_match_summary_key PRIMARY KEY (match_id)
 );
 
--- Every write to predictions marks its matches; the round too when points were involved.
-CREATE FUNCTION stats_mark_predictions() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Every insert, update and delete of predictions logs the rows before and after, as they are:
+-- which match state they count in is the refresh's business, so a prediction written while its
+-- match changes needs no lock on the match.
+CREATE FUNCTION stats_log_prediction_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT c.match_id, m.competition_id, CASE WHEN c.scored THEN m.round END
-        FROM (SELECT match_id, bool_or(points IS NOT NULL) AS scored FROM new_rows GROUP BY match_id) AS c
-        LEFT JOIN stats_match AS m ON m.id = c.match_id;
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
+        SELECT 1, match_id, user_id, home_score, away_score, points FROM new_rows;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT c.match_id, m.competition_id, CASE WHEN c.scored THEN m.round END
-        FROM (SELECT match_id, bool_or(points IS NOT NULL) AS scored FROM old_rows GROUP BY match_id) AS c
-        LEFT JOIN stats_match AS m ON m.id = c.match_id;
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points)
+        SELECT -1, match_id, user_id, home_score, away_score, points FROM old_rows;
     ELSE
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT c.match_id, m.competition_id, CASE WHEN bool_or(c.scored) THEN m.round END
-        FROM (
-            SELECT match_id, points IS NOT NULL AS scored FROM new_rows
-            UNION ALL
-            SELECT match_id, points IS NOT NULL FROM old_rows
-        ) AS c
-        LEFT JOIN stats_match AS m ON m.id = c.match_id
-        GROUP BY c.match_id, m.competition_id, m.round;
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER stats_mark_inserted_predictions
-    AFTER INSERT ON stats_prediction
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
-CREATE TRIGGER stats_mark_updated_predictions
-    AFTER UPDATE ON stats_prediction
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
-CREATE TRIGGER stats_mark_deleted_predictions
-    AFTER DELETE ON stats_prediction
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_predictions();
-
--- A match inserted or deleted, or whose result, status, competition or round changes, marks
--- itself and its round before and after (stamping points_calculated_at marks nothing).
-CREATE FUNCTION stats_mark_matches() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT id, competition_id, round FROM new_rows;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT id, competition_id, round FROM old_rows;
-    ELSE
-        INSERT INTO stats_touched (match_id, competition_id, round)
-        SELECT DISTINCT side.id, side.competition_id, side.round
+        -- One row per changed prediction, two when more than its points changed; an update that
+        -- changes none of these (updated_at) logs nothing.
+        INSERT INTO stats_prediction_change (side, match_id, user_id, home_score, away_score, points, points_before)
+        SELECT CASE WHEN moved THEN change.side ELSE 0 END, change.match_id, change.user_id,
+               change.home_score, change.away_score, change.points,
+               CASE WHEN NOT moved THEN o.points END
         FROM old_rows AS o
         JOIN new_rows AS n ON n.id = o.id
-        CROSS JOIN LATERAL (VALUES (o.id, o.competition_id, o.round), (n.id, n.competition_id, n.round))
-            AS side (id, competition_id, round)
-        WHERE (o.id, o.competition_id, o.round, o.status, o.home_score, o.away_score)
-              IS DISTINCT FROM (n.id, n.competition_id, n.round, n.status, n.home_score, n.away_score);
+        CROSS JOIN LATERAL (
+            SELECT (o.match_id, o.user_id, o.home_score, o.away_score)
+                   IS DISTINCT FROM (n.match_id, n.user_id, n.home_score, n.away_score) AS moved
+        ) AS how
+        CROSS JOIN LATERAL (VALUES
+            (-1, o.match_id, o.user_id, o.home_score, o.away_score, o.points, how.moved),
+            (1, n.match_id, n.user_id, n.home_score, n.away_score, n.points, true)
+        ) AS change (side, match_id, user_id, home_score, away_score, points, logged)
+        WHERE change.logged AND (moved OR o.points IS DISTINCT FROM n.points);
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER stats_mark_inserted_matches
-    AFTER INSERT ON stats_match
+CREATE TRIGGER stats_log_inserted_predictions
+    AFTER INSERT ON stats_prediction
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
-CREATE TRIGGER stats_mark_updated_matches
-    AFTER UPDATE ON stats_match
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_prediction_changes();
+CREATE TRIGGER stats_log_updated_predictions
+    AFTER UPDATE ON stats_prediction
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
-CREATE TRIGGER stats_mark_deleted_matches
-    AFTER DELETE ON stats_match
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_prediction_changes();
+CREATE TRIGGER stats_log_deleted_predictions
+    AFTER DELETE ON stats_prediction
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_matches();
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_prediction_changes();
 
--- A TRUNCATE fires none of the triggers above: it touches every round and match that exists or
--- has statistics (a TRUNCATE of the matches cascades to the predictions, and empties stats_match
--- before this runs, so the statistics themselves say what was there).
-CREATE FUNCTION stats_mark_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A match inserted, deleted, or whose status, score, competition or round changes logs its state
+-- before (stamping points_calculated_at logs nothing).
+CREATE FUNCTION stats_log_match_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO stats_touched (match_id, competition_id, round)
-    SELECT id, competition_id, round FROM stats_match
-    UNION SELECT match_id, NULL, NULL FROM stats_match_summary
-    UNION SELECT DISTINCT NULL::integer, competition_id, round FROM stats_round_leaderboard;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_match_change (match_id, existed) SELECT id, false FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO stats_match_change (match_id, existed, competition_id, round, status, home_score, away_score)
+        SELECT id, true, competition_id, round, status, home_score, away_score FROM old_rows;
+    ELSE
+        INSERT INTO stats_match_change (match_id, existed, competition_id, round, status, home_score, away_score)
+        SELECT o.id, true, o.competition_id, o.round, o.status, o.home_score, o.away_score
+        FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
+        WHERE (o.competition_id, o.round, o.status, o.home_score, o.away_score)
+              IS DISTINCT FROM (n.competition_id, n.round, n.status, n.home_score, n.away_score);
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER stats_mark_truncated_predictions
+CREATE TRIGGER stats_log_inserted_matches
+    AFTER INSERT ON stats_match
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_match_changes();
+CREATE TRIGGER stats_log_updated_matches
+    AFTER UPDATE ON stats_match
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_match_changes();
+CREATE TRIGGER stats_log_deleted_matches
+    AFTER DELETE ON stats_match
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_match_changes();
+
+-- A TRUNCATE fires no row or statement trigger above: it asks the refresh to recount everything.
+CREATE FUNCTION stats_log_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_match_change (match_id, existed) VALUES (NULL, false);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_log_truncated_predictions
     AFTER TRUNCATE ON stats_prediction
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
-CREATE TRIGGER stats_mark_truncated_matches
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_truncate();
+CREATE TRIGGER stats_log_truncated_matches
     AFTER TRUNCATE ON stats_match
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_mark_everything();
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_log_truncate();
 
--- The two boards whose size does not grow with the season, computed from the totals, each with
--- the unique index REFRESH MATERIALIZED VIEW CONCURRENTLY requires. rank is RANK() (1, 2, 2, 4);
--- position is 1, 2, 3, ... in rank order, ties by user id, so a page is an index range.
-CREATE MATERIALIZED VIEW stats_competition_leaderboard AS
-SELECT
-    t.id, t.competition_id, t.user_id,
-    t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes,
-    rank() OVER (
-        PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC
-    )::integer AS rank,
-    row_number() OVER (
-        PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC, user_id
-    )::integer AS position
-FROM stats_competition_total AS t
+-- The rank views: each board's groups, best first, with how many players stand above each
+-- (rank = players_above + 1). Their size is the number of distinct totals, not of players, so a
+-- CONCURRENTLY refresh costs milliseconds at any number of players.
+CREATE MATERIALIZED VIEW stats_overall_rank AS
+SELECT total_points, exact_scores, players,
+       (coalesce(sum(players) OVER (
+           ORDER BY total_points DESC, exact_scores DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0))::integer AS players_above
+FROM stats_overall_count
 WITH DATA;
-CREATE UNIQUE INDEX stats_competition_leaderboard_key
-    ON stats_competition_leaderboard (competition_id, user_id);
-CREATE INDEX stats_competition_leaderboard_by_position
-    ON stats_competition_leaderboard (competition_id, position);
+CREATE UNIQUE INDEX stats_overall_rank_key ON stats_overall_rank (total_points, exact_scores);
 
-CREATE MATERIALIZED VIEW stats_leaderboard AS
-SELECT
-    t.*,
-    rank() OVER (ORDER BY total_points DESC, exact_scores DESC)::integer AS rank,
-    row_number() OVER (ORDER BY total_points DESC, exact_scores DESC, user_id)::integer AS position
-FROM (
-    SELECT
-        user_id,
-        sum(total_points)::integer AS total_points,
-        sum(predictions_scored)::integer AS predictions_scored,
-        sum(exact_scores)::integer AS exact_scores,
-        sum(correct_outcomes)::integer AS correct_outcomes
-    FROM stats_competition_total
-    GROUP BY user_id
-) AS t
+CREATE MATERIALIZED VIEW stats_competition_rank AS
+SELECT competition_id, total_points, exact_scores, players,
+       (coalesce(sum(players) OVER (
+           PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0))::integer AS players_above
+FROM stats_competition_count
 WITH DATA;
-CREATE UNIQUE INDEX stats_leaderboard_key ON stats_leaderboard (user_id);
-CREATE INDEX stats_leaderboard_by_position ON stats_leaderboard (position);
+CREATE UNIQUE INDEX stats_competition_rank_key
+    ON stats_competition_rank (competition_id, total_points, exact_scores);
+
+CREATE MATERIALIZED VIEW stats_round_rank AS
+SELECT competition_id, round, total_points, exact_scores, players,
+       (coalesce(sum(players) OVER (
+           PARTITION BY competition_id, round ORDER BY total_points DESC, exact_scores DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0))::integer AS players_above
+FROM stats_round_count
+WITH DATA;
+CREATE UNIQUE INDEX stats_round_rank_key
+    ON stats_round_rank (competition_id, round, total_points, exact_scores);
 
 -- === The job queue: objects on Procrastinate's tables =========================================
 -- The queueing-lock guard: 0013_queueing_lock_guard_v3 (which replaced 0007's, which replaced

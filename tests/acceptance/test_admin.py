@@ -141,7 +141,7 @@ def test_view_refreshes_are_named_and_timed_to_the_second(
     assert "View refreshes" in index
     assert "View refreshs" not in index
     page = admin_client.get(reverse("admin:stats_viewrefresh_changelist")).content.decode()
-    refresh = ViewRefresh.objects.get(view_name="stats_leaderboard")
+    refresh = ViewRefresh.objects.get(view_name="stats_overall_rank")
     assert f"{refresh.refreshed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" in page
 
 

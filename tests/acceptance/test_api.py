@@ -66,7 +66,7 @@ def test_overall_board_lists_every_scored_player_by_rank(client: Client) -> None
     response = client.get("/api/leaderboard")
     assert response.status_code == 200
     assert response.json() == one_page(
-        "stats_leaderboard",
+        "stats_overall_rank",
         [
             entry(league.alice, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
             entry(league.bob, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
@@ -82,7 +82,7 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
     response = client.get("/api/leaderboard", {"competition": "cup"})
     assert response.status_code == 200
     assert response.json() == one_page(
-        "stats_competition_leaderboard",
+        "stats_competition_rank",
         [
             entry(league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
             entry(league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
@@ -97,7 +97,7 @@ def test_round_board_has_every_boards_columns(client: Client) -> None:
     response = client.get("/api/leaderboard", {"competition": "premier", "round": "2"})
     assert response.status_code == 200
     assert response.json() == one_page(
-        "stats_round_leaderboard",
+        "stats_round_rank",
         [
             entry(league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
             entry(league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
@@ -121,14 +121,26 @@ def test_pages_split_the_board_in_rank_order(client: Client) -> None:
     assert first["total_pages"] == second["total_pages"] == 2
 
 
-def test_a_page_costs_one_query_plus_a_count(
+def test_a_page_costs_one_query(
     client: Client, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
-    """Usernames come joined into the page's query: competition, count, page, refresh time."""
+    """The board's size, its ranks and the usernames come in the page's one query: then only
+    the competition and the refresh time."""
     scored_league()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         response = client.get("/api/leaderboard", {"competition": "premier", "page_size": "2"})
     assert len(response.json()["entries"]) == 2
+
+
+def test_a_players_stats_cost_six_queries(
+    client: Client, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    """The account, the boards the player scored on (which make them a player), each kind of
+    board with its ranks looked up in one query, and the refresh time."""
+    league = scored_league()
+    with django_assert_num_queries(6):
+        response = client.get(f"/api/users/{league.carol.pk}/stats")
+    assert len(response.json()["rounds"]) == 3
 
 
 def test_page_past_the_end_is_not_found(client: Client) -> None:
@@ -329,9 +341,9 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
         "refreshed_at": min(
             refreshed_at(view)
             for view in (
-                "stats_leaderboard",
-                "stats_competition_leaderboard",
-                "stats_round_leaderboard",
+                "stats_overall_rank",
+                "stats_competition_rank",
+                "stats_round_rank",
             )
         ),
     }

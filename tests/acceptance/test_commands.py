@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from stats.models import LeaderboardEntry, ViewRefresh
-from stats.services import stats_refresh
+from stats.models import UserTotal, ViewRefresh
+from stats.refresh import stats_refresh
 from tests.support.factories import (
     settle_without_points,
 )
@@ -22,15 +22,25 @@ from tests.support.leagues import one_scored_match
 
 pytestmark = pytest.mark.django_db
 
-# The steps of a refresh and of a rebuild, in order, each with its duration.
-STEP_LINES = (
-    r"touched rounds and matches     +\d+ ms\n"
-    r"stats_round_leaderboard        +\d+ ms\n"
-    r"stats_competition_total        +\d+ ms\n"
-    r"stats_match_summary            +\d+ ms\n"
-    r"stats_competition_leaderboard  +\d+ ms\n"
-    r"stats_leaderboard              +\d+ ms\n"
+# Each relation's step of a refresh and of a rebuild, in order, each with its duration.
+RELATION_STEP_LINES = (
+    r"stats_round_total        +\d+ ms\n"
+    r"stats_round_count        +\d+ ms\n"
+    r"stats_competition_total  +\d+ ms\n"
+    r"stats_competition_count  +\d+ ms\n"
+    r"stats_user_total         +\d+ ms\n"
+    r"stats_overall_count      +\d+ ms\n"
+    r"stats_match_summary      +\d+ ms\n"
+    r"stats_round_rank         +\d+ ms\n"
+    r"stats_competition_rank   +\d+ ms\n"
+    r"stats_overall_rank       +\d+ ms\n"
 )
+# A refresh consumes the change log first; a rebuild recounts instead.
+REFRESH_STEP_LINES = (
+    r"changes consumed         +\d+ ms\n"
+    r"differences              +\d+ ms\n" + RELATION_STEP_LINES
+)
+REBUILD_STEP_LINES = r"differences              +\d+ ms\n" + RELATION_STEP_LINES
 
 
 def run(command: str, *args: str) -> str:
@@ -46,13 +56,13 @@ def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> No
     output = run("refresh_stats")
 
     assert re.fullmatch(
-        STEP_LINES + r"statistics refreshed in \d+ ms\n",
+        REFRESH_STEP_LINES + r"statistics refreshed in \d+ ms\n",
         output,
     ), output
-    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [
+    assert list(UserTotal.objects.values_list("user_id", "total_points")) == [
         (match.predictions.get().user_id, 3)
     ]
-    assert ViewRefresh.objects.count() == 5
+    assert ViewRefresh.objects.count() == 10
 
 
 def test_refresh_stats_shows_each_step_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -88,11 +98,16 @@ def test_stats_status_of_an_empty_league() -> None:
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
         "Statistics:\n"
-        "  stats_round_leaderboard        never refreshed\n"
-        "  stats_competition_total        never refreshed\n"
-        "  stats_match_summary            never refreshed\n"
-        "  stats_competition_leaderboard  never refreshed\n"
-        "  stats_leaderboard              never refreshed\n"
+        "  stats_round_total        never refreshed\n"
+        "  stats_round_count        never refreshed\n"
+        "  stats_competition_total  never refreshed\n"
+        "  stats_competition_count  never refreshed\n"
+        "  stats_user_total         never refreshed\n"
+        "  stats_overall_count      never refreshed\n"
+        "  stats_match_summary      never refreshed\n"
+        "  stats_round_rank         never refreshed\n"
+        "  stats_competition_rank   never refreshed\n"
+        "  stats_overall_rank       never refreshed\n"
     )
 
 
@@ -128,11 +143,16 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"
         "Statistics:\n"
-        f"  stats_round_leaderboard        {when}\n"
-        f"  stats_competition_total        {when}\n"
-        f"  stats_match_summary            {when}\n"
-        f"  stats_competition_leaderboard  {when}\n"
-        f"  stats_leaderboard              {when}\n",
+        f"  stats_round_total        {when}\n"
+        f"  stats_round_count        {when}\n"
+        f"  stats_competition_total  {when}\n"
+        f"  stats_competition_count  {when}\n"
+        f"  stats_user_total         {when}\n"
+        f"  stats_overall_count      {when}\n"
+        f"  stats_match_summary      {when}\n"
+        f"  stats_round_rank         {when}\n"
+        f"  stats_competition_rank   {when}\n"
+        f"  stats_overall_rank       {when}\n",
         output,
     ), output
 
@@ -143,16 +163,22 @@ def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
     user_id = one_scored_match(refreshed=False).predictions.get().user_id
 
     assert re.fullmatch(
-        STEP_LINES + r"statistics rebuilt in \d+ ms\n",
+        REBUILD_STEP_LINES + r"statistics rebuilt in \d+ ms\n",
         run("rebuild_stats"),
     )
-    assert list(LeaderboardEntry.objects.values_list("user_id", "total_points")) == [(user_id, 3)]
+    assert list(UserTotal.objects.values_list("user_id", "total_points")) == [(user_id, 3)]
     assert re.fullmatch(
-        r"stats_round_leaderboard                1 rows          0 differ\n"
-        r"stats_competition_total                1 rows          0 differ\n"
-        r"stats_match_summary                    1 rows          0 differ\n"
-        r"stats_competition_leaderboard          1 rows          0 differ\n"
-        r"stats_leaderboard                      1 rows          0 differ\n"
+        r"stats_round_total                1 rows          0 differ\n"
+        r"stats_round_count                1 rows          0 differ\n"
+        r"stats_competition_total          1 rows          0 differ\n"
+        r"stats_competition_count          1 rows          0 differ\n"
+        r"stats_user_total                 1 rows          0 differ\n"
+        r"stats_overall_count              1 rows          0 differ\n"
+        r"stats_match_summary              1 rows          0 differ\n"
+        r"stats_round_rank                 1 rows          0 differ\n"
+        r"stats_competition_rank           1 rows          0 differ\n"
+        r"stats_overall_rank               1 rows          0 differ\n"
+        r"points                           1 rows          0 differ\n"
         r"every statistic matches its recomputation \(\d+ ms\)\n",
         run("rebuild_stats", "--check"),
     )

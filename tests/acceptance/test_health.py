@@ -12,7 +12,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from stats.models import Match
-from stats.services import stats_refresh
+from stats.refresh import stats_refresh
 from tests.support.factories import (
     settle_without_points,
 )
@@ -222,7 +222,7 @@ def test_metrics_are_prometheus_text_read_from_the_database(client: Client) -> N
     for pattern in (
         r"matchday_oldest_waiting_job_age_seconds 6\d\d\.\d+",
         r"matchday_oldest_stale_match_age_seconds 3\d\d\.\d+",
-        r'matchday_view_refresh_age_seconds\{view="stats_leaderboard"\} \d+\.\d+(e-\d+)?',
+        r'matchday_view_refresh_age_seconds\{view="stats_overall_rank"\} \d+\.\d+(e-\d+)?',
         r'matchday_view_refresh_duration_seconds\{view="stats_match_summary"\} \d+\.\d+',
     ):
         assert re.search(f"^{pattern}$", text, re.MULTILINE), pattern

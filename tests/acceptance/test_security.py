@@ -14,7 +14,7 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from stats import jobs
-from stats.models import LeaderboardEntry, Match
+from stats.models import Match, UserTotal
 from tests.support.admin_pages import CHANGELISTS as ADMIN_CHANGELISTS
 from tests.support.cron import CRON_SECRET, CRON_URL
 from tests.support.factories import make_user
@@ -116,11 +116,11 @@ def test_non_staff_never_see_the_admin(client: Client, league: Match, who: str) 
         login(client)
     elif who == "inactive staff":
         login(client, is_staff=True, is_superuser=True, is_active=False)
-    entry = LeaderboardEntry.objects.get()
+    entry = UserTotal.objects.get()
     urls = [
         reverse("admin:index"),
         *(reverse(f"admin:{name}_changelist") for name in CHANGELISTS),
-        reverse("admin:stats_leaderboardentry_change", args=[entry.pk]),
+        reverse("admin:stats_usertotal_change", args=[entry.pk]),
         reverse("admin:stats_match_change", args=[league.pk]),
     ]
     for url in urls:
@@ -148,13 +148,11 @@ def test_staff_without_permissions_are_refused_every_model(client: Client, leagu
     assert not ProcrastinateJob.objects.filter(task_name=jobs.REFRESH_STATS_VIEWS).exists()
 
 
-@pytest.mark.parametrize(
-    "model", ["leaderboardentry", "competitionstanding", "roundstanding", "matchsummary"]
-)
+@pytest.mark.parametrize("model", ["usertotal", "competitiontotal", "roundtotal", "matchsummary"])
 def test_view_rows_are_read_only_even_for_a_superuser(
     admin_client: Client, league: Match, model: str
 ) -> None:
-    """Rows of a materialized view can be looked at, never added, changed or deleted here."""
+    """Rows of the statistics can be looked at, never added, changed or deleted here."""
     from django.apps import apps
 
     row = apps.get_model("stats", model)._default_manager.first()
@@ -174,8 +172,8 @@ def test_view_rows_are_read_only_even_for_a_superuser(
 def test_a_viewer_sees_the_view_rows(client: Client, league: Match) -> None:
     """Staff allowed to view the stats rows see them, and nothing else."""
     user = login(client, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename="view_leaderboardentry"))
-    assert client.get(reverse("admin:stats_leaderboardentry_changelist")).status_code == 200
+    user.user_permissions.set(Permission.objects.filter(codename="view_usertotal"))
+    assert client.get(reverse("admin:stats_usertotal_changelist")).status_code == 200
     assert client.get(reverse("admin:stats_match_changelist")).status_code == 403
 
 

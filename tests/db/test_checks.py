@@ -8,14 +8,13 @@ from django.db import connection
 from psycopg import sql
 
 from stats.checks import check_stats_views
-from stats.relations import COMPETITION_TOTALS, STATS_RELATIONS, StatsRelation
+from stats.relations import COMPETITION, GRAINS, OVERALL, STATS_RELATIONS, StatsRelation
 from tests.support.factories import rolled_back
 
 pytestmark = pytest.mark.django_db
 
 HINT = "Re-create it with the SQL of its migration in stats/sql/migrations/."
 RELATION_IDS = [relation.name for relation in STATS_RELATIONS]
-MATERIALIZED_VIEWS = [relation for relation in STATS_RELATIONS if relation.is_materialized_view]
 
 # Every unique index of every table and materialized view, with its columns in order.
 UNIQUE_INDEXES_SQL = """
@@ -58,7 +57,7 @@ def test_check_passes_on_a_migrated_database() -> None:
 def test_check_without_databases_inspects_nothing() -> None:
     """Like Django's own database checks, the check looks at no database unless asked to."""
     with rolled_back():
-        _execute("DROP MATERIALIZED VIEW stats_leaderboard")
+        _execute(f"DROP MATERIALIZED VIEW {OVERALL.ranks.name}")
         assert check_stats_views(databases=None) == []
 
 
@@ -68,8 +67,8 @@ def _kind(relation: StatsRelation) -> str:
 
 @pytest.mark.parametrize("relation", STATS_RELATIONS, ids=RELATION_IDS)
 def test_check_reports_dropped_relation(relation: StatsRelation) -> None:
-    """A dropped relation is a stats.E002 error naming it (and, dropped with CASCADE, the views
-    built on it)."""
+    """A dropped relation is a stats.E002 error naming it (and, dropped with CASCADE, the rank
+    view built on a table of counts)."""
     with rolled_back():
         _execute(
             sql.SQL("DROP {} {} CASCADE").format(
@@ -77,7 +76,7 @@ def test_check_reports_dropped_relation(relation: StatsRelation) -> None:
             )
         )
         errors = check_stats_views(databases=["default"])
-    lost = MATERIALIZED_VIEWS if relation is COMPETITION_TOTALS else []
+    lost = [grain.ranks for grain in GRAINS if relation is grain.counts]
     assert errors == [
         checks.Error(f"{_kind(gone)} {gone.name} does not exist", hint=HINT, id="stats.E002")
         for gone in STATS_RELATIONS
@@ -115,34 +114,37 @@ def test_check_reports_dropped_unique_index(relation: StatsRelation) -> None:
 def test_check_rejects_partial_unique_index() -> None:
     """A partial unique index does not cover every row, so it does not count."""
     with rolled_back():
-        _execute("DROP INDEX stats_leaderboard_key")
+        _execute("DROP INDEX stats_overall_rank_key")
         _execute(
-            "CREATE UNIQUE INDEX stats_leaderboard_partial ON stats_leaderboard (user_id)"
-            " WHERE rank = 1"
+            "CREATE UNIQUE INDEX stats_overall_rank_partial"
+            " ON stats_overall_rank (total_points, exact_scores) WHERE players > 1"
         )
         errors = check_stats_views(databases=["default"])
     assert [(error.id, error.msg) for error in errors] == [
         (
             "stats.E002",
-            "materialized view stats_leaderboard has no unique index on (user_id), "
-            "so it cannot be refreshed concurrently",
+            "materialized view stats_overall_rank has no unique index on "
+            "(total_points, exact_scores), so it cannot be refreshed concurrently",
         )
     ]
 
 
 def test_dropping_a_column_the_views_read_is_reported() -> None:
-    """A column dropped with CASCADE (what Django's schema editor does) silently drops every
-    view built on it; the check turns that into one stats.E002 error per lost view."""
+    """A column dropped with CASCADE (what Django's schema editor does) silently drops the
+    view built on it; the check turns that into a stats.E002 error naming the lost view."""
     with rolled_back():
         _execute(
-            sql.SQL("ALTER TABLE {} DROP COLUMN exact_scores CASCADE").format(
-                sql.Identifier(COMPETITION_TOTALS.name)
+            sql.SQL("ALTER TABLE {} DROP COLUMN players CASCADE").format(
+                sql.Identifier(COMPETITION.counts.name)
             )
         )
         errors = check_stats_views(databases=["default"])
     assert errors == [
-        checks.Error(f"materialized view {view.name} does not exist", hint=HINT, id="stats.E002")
-        for view in MATERIALIZED_VIEWS
+        checks.Error(
+            f"materialized view {COMPETITION.ranks.name} does not exist",
+            hint=HINT,
+            id="stats.E002",
+        )
     ]
 
 

@@ -18,12 +18,8 @@ from procrastinate.exceptions import ConnectorException
 from stats import jobs
 from stats.models import Match
 from stats.processes import wait_until
-from stats.services import (
-    match_score_predictions,
-    stats_behind_writes,
-    stats_refresh,
-    stats_sweep,
-)
+from stats.refresh import stats_behind_writes, stats_refresh
+from stats.services import match_score_predictions, stats_sweep
 from stats.tasks import rescue_stalled_jobs, sweep_stale_points
 from tests.support.factories import (
     complete,
@@ -174,7 +170,7 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
 
 
 def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
-    """A write marked since the last refresh (here a new prediction, which its match's summary
+    """A change logged since the last refresh (here a new prediction, which its match's summary
     counts) means the statistics are behind; after a refresh they are not."""
     stats_refresh()
     assert stats_sweep()["refresh_queued"] == 0
@@ -188,11 +184,12 @@ def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
 
 
 def test_sweep_trusts_a_refresh_that_started_after_the_writes() -> None:
-    """A refresh running since after the newest mark will consume it: no follow-up queued."""
+    """A refresh running since after the newest change logged will consume it: no follow-up
+    queued."""
     stats_refresh()
     make_match()
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE stats_touched SET marked_at = now() - interval '5 minutes'")
+        cursor.execute("UPDATE stats_match_change SET logged_at = now() - interval '5 minutes'")
     assert stats_behind_writes()
     running = jobs.enqueue_stats_refresh(delay_seconds=0)
     assert running is not None

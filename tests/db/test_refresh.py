@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,16 +21,27 @@ from pytest_django.fixtures import Settings
 from stats.exceptions import ViewNotRefreshable
 from stats.models import (
     Competition,
-    CompetitionStanding,
-    LeaderboardEntry,
+    CompetitionTotal,
     Match,
     MatchSummary,
     Prediction,
-    RoundStanding,
+    RoundTotal,
+    UserTotal,
     ViewRefresh,
 )
-from stats.relations import MATCH_SUMMARIES, OVERALL_BOARD, STATS_RELATIONS, StatsRelation
-from stats.services import MARKS_STEP, match_score_predictions, stats_refresh
+from stats.processes import wait_until
+from stats.refresh import CHANGES_STEP, DIFFERENCES_STEP, stats_refresh
+from stats.relations import (
+    COMPETITION,
+    MATCH_SUMMARIES,
+    MATERIALIZED_VIEWS,
+    OVERALL,
+    ROUND,
+    STATS_RELATIONS,
+    StatsRelation,
+)
+from stats.selectors import Board, leaderboard_page, with_rank
+from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
     kickoff_check_off,
@@ -40,9 +52,6 @@ from tests.support.factories import (
     make_user,
     rolled_back,
 )
-
-MATERIALIZED_VIEWS = [relation for relation in STATS_RELATIONS if relation.is_materialized_view]
-
 
 # --- a Python reference of the views ----------------------------------------------------------
 
@@ -262,7 +271,7 @@ def _leaderboard() -> dict[int, dict[str, int]]:
             "correct_outcomes": entry.correct_outcomes,
             "rank": entry.rank,
         }
-        for entry in LeaderboardEntry.objects.all()
+        for entry in with_rank(UserTotal.objects.all(), OVERALL)
     }
 
 
@@ -284,7 +293,7 @@ def test_league_has_the_deliberate_ties() -> None:
 
 @pytest.mark.django_db
 def test_leaderboard_matches_python_reference() -> None:
-    """stats_leaderboard holds, per user, total points, scored predictions, exact scores,
+    """The overall board holds, per user, total points, scored predictions, exact scores,
     right outcomes (exact and goal-difference hits included) and RANK(), as computed in Python
     from scored predictions of completed matches only."""
     build_league()
@@ -293,7 +302,7 @@ def test_leaderboard_matches_python_reference() -> None:
 
 @pytest.mark.django_db
 def test_competition_standings_match_python_reference() -> None:
-    """stats_competition_leaderboard holds the same totals per competition, ranked within it."""
+    """The competition boards hold the same totals per competition, ranked within it."""
     build_league()
     actual = {
         (standing.competition_id, standing.user_id): {
@@ -303,18 +312,18 @@ def test_competition_standings_match_python_reference() -> None:
             "correct_outcomes": standing.correct_outcomes,
             "rank": standing.rank,
         }
-        for standing in CompetitionStanding.objects.all()
+        for standing in with_rank(CompetitionTotal.objects.all(), COMPETITION)
     }
     assert actual == expected_competition_standings(_rows())
     assert {
         standing.id: (standing.competition_id, standing.user_id)
-        for standing in CompetitionStanding.objects.all()
+        for standing in CompetitionTotal.objects.all()
     } == {f"{competition}:{user}": (competition, user) for competition, user in actual}
 
 
 @pytest.mark.django_db
 def test_round_standings_match_python_reference() -> None:
-    """stats_round_leaderboard holds the same totals per round, ranked within it."""
+    """The round boards hold the same totals per round, ranked within it."""
     build_league()
     actual = {
         (standing.competition_id, standing.round, standing.user_id): {
@@ -324,10 +333,10 @@ def test_round_standings_match_python_reference() -> None:
             "correct_outcomes": standing.correct_outcomes,
             "rank": standing.rank,
         }
-        for standing in RoundStanding.objects.all()
+        for standing in with_rank(RoundTotal.objects.all(), ROUND)
     }
     assert actual == expected_round_standings(_rows())
-    assert {standing.id for standing in RoundStanding.objects.all()} == {
+    assert {standing.id for standing in RoundTotal.objects.all()} == {
         f"{competition}:{round}:{user}" for competition, round, user in actual
     }
 
@@ -363,22 +372,23 @@ def test_void_unscored_and_scheduled_predictions_count_nowhere() -> None:
     board = _leaderboard()
     # The only predictions of user 3 that count: 1-0 (goal difference) and 3-0 (outcome).
     assert board[league.users[3].pk]["predictions_scored"] == 2
-    assert not RoundStanding.objects.filter(
+    assert not RoundTotal.objects.filter(
         competition__slug="premier", round=3, user=league.users[2]
     ).exists()
 
 
 @pytest.mark.django_db
 def test_refresh_records_each_relation() -> None:
-    """A refresh returns one timing per step (the marks, then each relation in order) and
-    records when each relation was refreshed: the same moment for all, one snapshot."""
+    """A refresh returns one timing per step (the log consumed, the differences, then each
+    relation in order) and records when each relation was refreshed: the same moment for all,
+    one snapshot."""
     steps = stats_refresh()
-    assert [step.name for step in steps] == [MARKS_STEP] + [
+    assert [step.name for step in steps] == [CHANGES_STEP, DIFFERENCES_STEP] + [
         relation.name for relation in STATS_RELATIONS
     ]
     assert all(step.duration_ms >= 0 for step in steps)
     assert {refresh.view_name: refresh.duration_ms for refresh in ViewRefresh.objects.all()} == {
-        step.name: step.duration_ms for step in steps[1:]
+        step.name: step.duration_ms for step in steps[2:]
     }
     assert len({refresh.refreshed_at for refresh in ViewRefresh.objects.all()}) == 1
 
@@ -390,7 +400,7 @@ def test_views_are_empty_before_the_first_result() -> None:
     match = make_match()
     make_prediction(make_user(), match, 2, 0)
     stats_refresh()
-    assert list(LeaderboardEntry.objects.all()) == []
+    assert list(UserTotal.objects.all()) == []
     assert list(MatchSummary.objects.values()) == [
         {
             "match_id": match.pk,
@@ -400,6 +410,8 @@ def test_views_are_empty_before_the_first_result() -> None:
             "away_win_predictions": 0,
             "exact_scores": 0,
             "average_points": None,
+            "points_total": 0,
+            "points_counted": 0,
         }
     ]
 
@@ -435,11 +447,11 @@ def test_refresh_refuses_missing_view() -> None:
     """A dropped view is not refreshed: ViewNotRefreshable says it does not exist."""
     with rolled_back():
         with connection.cursor() as cursor:
-            cursor.execute("DROP MATERIALIZED VIEW stats_leaderboard")
+            cursor.execute("DROP MATERIALIZED VIEW stats_overall_rank")
         with pytest.raises(ViewNotRefreshable) as excinfo:
             stats_refresh()
     assert str(excinfo.value) == (
-        "the statistics cannot be refreshed: materialized view stats_leaderboard does not "
+        "the statistics cannot be refreshed: materialized view stats_overall_rank does not "
         "exist. Run `manage.py migrate` and `manage.py check --database default`."
     )
     assert stats_refresh()
@@ -481,7 +493,8 @@ def _scored_league_of_one() -> User:
 
 def _read_leaderboard(reader: psycopg.Connection[Any]) -> list[tuple[int, int, int]]:
     return reader.execute(
-        "SELECT user_id, total_points, rank FROM stats_leaderboard ORDER BY user_id"
+        "SELECT user_id, total_points, players_above + 1 FROM stats_user_total"
+        " JOIN stats_overall_rank USING (total_points, exact_scores) ORDER BY user_id"
     ).fetchall()
 
 
@@ -495,7 +508,7 @@ def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
     user = _scored_league_of_one()
     assert _read_leaderboard(reader) == []  # the reader's transaction stays open
 
-    assert stats_refresh()[-1].name == OVERALL_BOARD.name
+    assert stats_refresh()[-1].name == OVERALL.ranks.name
     assert reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     reader.commit()
     assert _read_leaderboard(reader) == [(user.pk, 3, 1)]
@@ -510,7 +523,7 @@ def test_reader_blocks_plain_refresh(reader: psycopg.Connection[Any]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = '200ms'")
         with pytest.raises(OperationalError) as excinfo:
-            cursor.execute("REFRESH MATERIALIZED VIEW stats_leaderboard")
+            cursor.execute("REFRESH MATERIALIZED VIEW stats_overall_rank")
         transaction.set_rollback(True)
     assert isinstance(excinfo.value.__cause__, pg_errors.LockNotAvailable)
     reader.commit()
@@ -537,37 +550,96 @@ def test_running_plain_refresh_blocks_reader(reader: psycopg.Connection[Any]) ->
     same reader waits and hits its lock timeout."""
     _scored_league_of_one()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("REFRESH MATERIALIZED VIEW stats_leaderboard")
+        cursor.execute("REFRESH MATERIALIZED VIEW stats_overall_rank")
         with pytest.raises(pg_errors.LockNotAvailable):
             _read_leaderboard(reader)
         reader.rollback()
 
 
 @pytest.mark.django_db
-def test_positions_number_each_board_in_rank_order_ties_by_user_id() -> None:
-    """position is 1..n on every board (overall, each competition, each round), in rank order,
-    tied users ordered by id: what page reads use as an index range."""
+@pytest.mark.parametrize("page_size", [1, 3, 50])
+def test_pages_read_each_board_in_rank_order_ties_by_user_id(page_size: int) -> None:
+    """Read page by page (each page found from the group holding its first position), every
+    board (overall, each competition, each round) is its Python reference in rank order, tied
+    users ordered by id, with the board's size on every page."""
     build_league()
-    boards: dict[Any, list[tuple[int, int, int, int]]] = defaultdict(list)
-    for entry in LeaderboardEntry.objects.all():
-        boards["overall"].append((entry.position, entry.rank, entry.user_id, entry.total_points))
-    for standing in CompetitionStanding.objects.all():
-        boards[standing.competition_id].append(
-            (standing.position, standing.rank, standing.user_id, standing.total_points)
-        )
-    for round_standing in RoundStanding.objects.all():
-        boards[(round_standing.competition_id, round_standing.round)].append(
+    rows = _rows()
+    references: dict[Board, dict[Any, dict[str, int]]] = {
+        Board(OVERALL): {(user,): totals for user, totals in expected_leaderboard(rows).items()}
+    }
+    for (competition_id, user), totals in expected_competition_standings(rows).items():
+        board = Board(COMPETITION, Competition.objects.get(pk=competition_id))
+        references.setdefault(board, {})[(user,)] = totals
+    for (competition_id, round, user), totals in expected_round_standings(rows).items():
+        board = Board(ROUND, Competition.objects.get(pk=competition_id), round)
+        references.setdefault(board, {})[(user,)] = totals
+    assert len(references) > 3
+    for board, reference in references.items():
+        expected = sorted(
             (
-                round_standing.position,
-                round_standing.rank,
-                round_standing.user_id,
-                round_standing.total_points,
-            )
+                (totals["rank"], user, totals["total_points"])
+                for (user,), totals in reference.items()
+            ),
         )
-    assert len(boards) > 3
-    for rows in boards.values():
-        rows.sort()
-        assert [position for position, *_ in rows] == list(range(1, len(rows) + 1))
-        assert [(rank, user_id) for _, rank, user_id, _ in rows] == sorted(
-            (rank, user_id) for _, rank, user_id, _ in rows
+        read = []
+        for page in range(1, -(-len(expected) // page_size) + 1):
+            found = leaderboard_page(board=board, page=page, page_size=page_size)
+            assert found.total_entries == len(expected)
+            read += [(e["rank"], e["user_id"], e["total_points"]) for e in found.entries]
+        assert read == expected, board
+
+
+# --- the refresh's lock, held by its transaction ----------------------------------------------
+
+
+@pytest.fixture
+def holder() -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(**connector_params(), autocommit=False) as holder:
+        yield holder
+        holder.rollback()
+
+
+def _refresh_waits_for_the_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event = 'advisory'"
         )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_that_waited_for_the_lock_sees_what_its_holder_committed(
+    holder: psycopg.Connection[Any],
+) -> None:
+    """The lock belongs to a transaction (nothing is left on the connection, as PgBouncer's
+    transaction pooling needs). A refresh that finds it held waits, then starts a snapshot of
+    its own: a result its holder wrote and committed is on the boards when the refresh ends."""
+    user = _scored_league_of_one()
+    stats_refresh()
+    other = make_match()
+    make_prediction(user, other, 2, 0)
+    holder.execute("SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))")
+    holder.execute(
+        "UPDATE stats_match SET status = 'completed', home_score = 2, away_score = 0,"
+        " completed_at = now() WHERE id = %s",
+        [other.pk],
+    )
+    holder.execute("UPDATE stats_prediction SET points = 3 WHERE match_id = %s", [other.pk])
+    waiting = threading.Thread(target=_refresh_in_own_connection)
+    waiting.start()
+    wait_until(_refresh_waits_for_the_lock, timeout=10, what="the refresh to wait for the lock")
+    holder.commit()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert UserTotal.objects.get(user=user).total_points == 6
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        assert cursor.fetchone()[0] == 0
+
+
+def _refresh_in_own_connection() -> None:
+    try:
+        stats_refresh()
+    finally:
+        connection.close()

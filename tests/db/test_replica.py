@@ -221,7 +221,7 @@ def test_the_admin_and_jobs_read_the_primary_even_with_a_replica(
     scored_league()
     replica_db.wait_caught_up(_primary())
     before = scans(replica_db)
-    assert admin_client.get("/admin/stats/leaderboardentry/").status_code == 200
+    assert admin_client.get("/admin/stats/usertotal/").status_code == 200
     after = scans(replica_db)
     assert after[0] > before[0]
     assert after[1] == before[1]

@@ -13,7 +13,7 @@ from procrastinate import sql
 from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs, tasks
-from stats.relations import OVERALL_BOARD
+from stats.relations import OVERALL
 from tests.support.jobs import set_job_status
 from tests.support.leagues import one_scored_match
 
@@ -54,7 +54,7 @@ def overall_board_locked() -> Iterator[psycopg.Connection[Any]]:
     A plain refresh takes that lock: LOCK TABLE refuses materialized views."""
     with psycopg.connect(**connector_params()) as blocker:
         blocker.execute("SET idle_in_transaction_session_timeout = '5s'")
-        blocker.execute(f"REFRESH MATERIALIZED VIEW {OVERALL_BOARD.name}")
+        blocker.execute(f"REFRESH MATERIALIZED VIEW {OVERALL.ranks.name}")
         yield blocker
         blocker.rollback()
 

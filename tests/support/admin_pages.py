@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 READ_ONLY = [
-    "stats_leaderboardentry",
-    "stats_competitionstanding",
-    "stats_roundstanding",
+    "stats_usertotal",
     "stats_competitiontotal",
+    "stats_roundtotal",
     "stats_matchsummary",
     "stats_viewrefresh",
     "stats_joberror",

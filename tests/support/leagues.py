@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 
 from stats.models import Competition, Match
-from stats.services import match_score_predictions, stats_refresh
+from stats.refresh import stats_refresh
+from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
     make_competition,

@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from pytest_django import Settings
 
-from stats.models import Competition, LeaderboardEntry
+from stats.models import Competition, UserTotal
 from stats.replica import PRIMARY, REPLICA, PublicReadRouter, public_read_alias, reading_from
 
 METRICS_TOKEN = "metrics-token-for-the-replica-tests-0123456789"
@@ -18,7 +18,7 @@ METRICS_TOKEN = "metrics-token-for-the-replica-tests-0123456789"
 def test_outside_a_public_read_the_router_has_no_opinion_on_reads() -> None:
     """The admin, jobs and /health never enter a public read: Django's default (the primary)."""
     router = PublicReadRouter()
-    assert router.db_for_read(LeaderboardEntry) is None
+    assert router.db_for_read(UserTotal) is None
     assert router.db_for_read(Competition) is None
 
 
@@ -26,7 +26,7 @@ def test_inside_a_public_read_only_the_leagues_tables_move() -> None:
     """Users and sessions (logins) stay on the primary even inside a public read."""
     router = PublicReadRouter()
     with reading_from(REPLICA):
-        assert router.db_for_read(LeaderboardEntry) == REPLICA
+        assert router.db_for_read(UserTotal) == REPLICA
         assert router.db_for_read(Competition) == REPLICA
         assert router.db_for_read(User) is None
         assert router.db_for_read(Session) is None

@@ -33,7 +33,7 @@ from stats.processes import (
     wait_until,
     web_start,
 )
-from stats.relations import OVERALL_BOARD, STATS_RELATIONS
+from stats.relations import OVERALL, STATS_RELATIONS
 from stats.services import match_score_predictions
 from tests.support import outage
 from tests.support.factories import complete, make_competition, make_match, make_user
@@ -71,7 +71,7 @@ def hold_board_refresh_lock(blocker: psycopg.Connection[Any]) -> None:
     """Refresh the overall board (the refresh's last step) in `blocker`'s open transaction:
     until it ends, a worker's refresh waits there (a materialized view cannot be locked with
     LOCK TABLE)."""
-    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {OVERALL_BOARD.name}")
+    blocker.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {OVERALL.ranks.name}")
 
 
 def settle_quietly(match: Match, home_score: int, away_score: int) -> None:

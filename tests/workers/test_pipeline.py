@@ -11,8 +11,10 @@ from procrastinate.contrib.django.utils import connector_params
 
 from stats import jobs
 from stats.audit import overlapping_job_runs, stats_all_right, stats_differences, wrong_points
-from stats.models import JobError, LeaderboardEntry, Match, Prediction
+from stats.models import JobError, Match, Prediction, UserTotal
 from stats.processes import wait_until
+from stats.relations import OVERALL
+from stats.selectors import with_rank
 from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
@@ -46,8 +48,12 @@ def test_completed_match_is_scored_then_the_views_refreshed(workers: Workers) ->
     make_prediction(alice, match, 2, 1)
     make_prediction(bob, match, 0, 0)
     complete(match, 2, 1)
-    wait_until(lambda: LeaderboardEntry.objects.count() == 2, timeout=20, what="the leaderboard")
-    assert list(LeaderboardEntry.objects.values_list("user__username", "total_points", "rank")) == [
+    wait_until(lambda: UserTotal.objects.count() == 2, timeout=20, what="the leaderboard")
+    assert list(
+        with_rank(UserTotal.objects.all(), OVERALL).values_list(
+            "user__username", "total_points", "rank"
+        )
+    ) == [
         ("alice", 3, 1),
         ("bob", 0, 2),
     ]
@@ -65,7 +71,7 @@ def test_a_burst_of_completions_costs_one_refresh(workers: Workers) -> None:
     wait_until(lambda: jobs_of(jobs.REFRESH_STATS_VIEWS, "succeeded"), timeout=30, what="a refresh")
     assert len(jobs_of(jobs.CALCULATE_POINTS, "succeeded")) == 15
     assert len(jobs_of(jobs.REFRESH_STATS_VIEWS)) == 1
-    assert LeaderboardEntry.objects.get().total_points == 45
+    assert UserTotal.objects.get().total_points == 45
 
 
 def started_order(*job_ids: int | None) -> list[int]:
@@ -106,7 +112,7 @@ def test_scorings_run_before_a_due_refresh_and_fresh_results_first(workers: Work
     )
     assert started_order(refresh, correction, *fresh_jobs) == [*fresh_jobs, correction, refresh]
     # (The sweep may queue a later refresh of its own, within its slack; this one had them all.)
-    assert LeaderboardEntry.objects.values_list("total_points", flat=True).get() == 4 * 3 + 0
+    assert UserTotal.objects.values_list("total_points", flat=True).get() == 4 * 3 + 0
 
 
 def test_withdrawn_result_loses_its_points_on_the_boards(workers: Workers) -> None:
@@ -120,21 +126,19 @@ def test_withdrawn_result_loses_its_points_on_the_boards(workers: Workers) -> No
     complete(kept, 1, 0)
     complete(withdrawn, 2, 2)
     wait_until(
-        lambda: LeaderboardEntry.objects.filter(total_points=6).exists(),
+        lambda: UserTotal.objects.filter(total_points=6).exists(),
         timeout=30,
         what="both results on the board",
     )
     withdrawn.status, withdrawn.home_score, withdrawn.away_score = "scheduled", None, None
     withdrawn.save()
     wait_until(
-        lambda: LeaderboardEntry.objects.filter(total_points=3).exists(),
+        lambda: UserTotal.objects.filter(total_points=3).exists(),
         timeout=30,
         what="the withdrawn result to leave the board",
     )
     assert list(withdrawn.predictions.values_list("points", flat=True)) == [None]
-    assert list(LeaderboardEntry.objects.values_list("predictions_scored", "exact_scores")) == [
-        (1, 1)
-    ]
+    assert list(UserTotal.objects.values_list("predictions_scored", "exact_scores")) == [(1, 1)]
     assert not JobError.objects.exists()
 
 

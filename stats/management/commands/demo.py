@@ -24,14 +24,10 @@ from stats.demo import (
     write_snapshot,
 )
 from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
-from stats.models import (
-    CompetitionStanding,
-    LeaderboardEntry,
-    Match,
-    MatchSummary,
-    RoundStanding,
-)
+from stats.models import Competition, Match, MatchSummary
 from stats.processes import WorkerPool
+from stats.relations import COMPETITION, OVERALL, ROUND
+from stats.selectors import Board, leaderboard_page
 
 
 class Command(BaseCommand):
@@ -168,25 +164,27 @@ class Command(BaseCommand):
     ) -> None:
         self.stdout.write(f"\n{season.name}, after {rounds} rounds: top 10")
         self.stdout.write(f"  {'rank':>4}  {'user':<12} {'points':>6} {'exact':>5} {'outcomes':>8}")
-        for entry in LeaderboardEntry.objects.select_related("user")[:10]:
+        for entry in leaderboard_page(board=Board(OVERALL), page=1, page_size=10).entries:
             self.stdout.write(
-                f"  {entry.rank:>4}  {entry.user.username:<12} {entry.total_points:>6} "
-                f"{entry.exact_scores:>5} {entry.correct_outcomes:>8}"
+                f"  {entry['rank']:>4}  {entry['username']:<12} {entry['total_points']:>6} "
+                f"{entry['exact_scores']:>5} {entry['correct_outcomes']:>8}"
             )
-        leader = (
-            CompetitionStanding.objects.filter(competition__name=season.name)
-            .select_related("user")
-            .first()
+        competition = Competition.objects.filter(name=season.name).first()
+        leaders = (
+            leaderboard_page(board=Board(COMPETITION, competition), page=1, page_size=1).entries
+            if competition is not None
+            else []
         )
-        if leader is not None:
+        if leaders:
             self.stdout.write(
-                f"  competition leader: {leader.user.username} ({leader.total_points} points)"
+                f"  competition leader: {leaders[0]['username']} "
+                f"({leaders[0]['total_points']} points)"
             )
         last_round = [match.pk for match in matches if match.round == rounds]
-        best = (
-            RoundStanding.objects.filter(competition__name=season.name, round=rounds)
-            .select_related("user")
-            .first()
+        best_of_round = (
+            leaderboard_page(board=Board(ROUND, competition, rounds), page=1, page_size=1).entries
+            if competition is not None
+            else []
         )
         self.stdout.write(f"\nRound {rounds}, as played:")
         summaries = {
@@ -202,9 +200,10 @@ class Command(BaseCommand):
                 f"  {match.home_team.name:>28} {match.home_score}-{match.away_score} "
                 f"{match.away_team.name:<28} {exact}"
             )
-        if best is not None:
+        if best_of_round:
+            best = best_of_round[0]
             self.stdout.write(
-                f"  best in round {rounds}: {best.user.username} ({best.total_points} points)"
+                f"  best in round {rounds}: {best['username']} ({best['total_points']} points)"
             )
 
         played = Match.objects.filter(pk__in=[match.pk for match in matches])

@@ -11,14 +11,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stats.exceptions import ViewNotRefreshable
-from stats.services import RefreshStep, stats_refresh
+from stats.refresh import RefreshStep, stats_refresh
 
 
 class Command(BaseCommand):
     help = (
-        "Re-rank the round boards and match summaries touched since the last refresh, carry the "
-        "differences to the totals and refresh the boards built on them CONCURRENTLY (readers "
-        "never wait), synchronously in this process; print how long each step took."
+        "Consume the changes logged since the last refresh, move every total, count and match "
+        "summary by their difference and refresh the rank views CONCURRENTLY (readers never "
+        "wait), synchronously in this process; print how long each step took."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,300 @@
+"""The refresh engine: consumes the change log, moves totals and counts by their difference,
+refreshes the rank views. Owner of stats/sql/refresh/ and of the log the writers' triggers fill
+(stats_prediction_change, stats_match_change: see docs/architecture.md, "The statistics").
+
+One refresh is one REPEATABLE READ transaction under a transaction-level advisory lock (it holds
+nothing between transactions, so it works through PgBouncer's transaction pooling): the log it
+consumes and the predictions it reads are one snapshot, and every board commits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.utils import OperationalError
+from django.utils import timezone
+from psycopg import errors, sql
+
+from stats.exceptions import ViewNotRefreshable
+from stats.jobs import refresh_running_since
+from stats.models import ViewRefresh
+from stats.relations import (
+    GRAINS,
+    MATCH_SUMMARIES,
+    STATS_RELATIONS,
+    Grain,
+    relation_definition,
+    relation_problem,
+    relation_states,
+)
+from stats.sql import load_sql
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RefreshStep:
+    """One step of a refresh: the relation it brought up to date (or the log it consumed)."""
+
+    name: str
+    duration_ms: int
+
+
+CHANGES_STEP = "changes consumed"
+DIFFERENCES_STEP = "differences"
+
+
+def stats_refresh() -> list[RefreshStep]:
+    """Bring every statistics relation up to date with the changes logged since the last refresh.
+
+    The predictions a logged change names are counted under their match's state; only a match
+    whose state changed has its predictions read. Each player's difference moves their round,
+    competition and overall totals, the count of their old group by -1 and of their new one by
+    +1, and each rank view whose counts moved is refreshed CONCURRENTLY. After a TRUNCATE of the
+    league's tables the refresh recounts everything (stats_rebuild).
+    """
+    return _run_locked(lambda cursor: _bring_up_to_date(cursor, everything=False))
+
+
+def stats_rebuild() -> list[RefreshStep]:
+    """Recompute every statistics relation from the predictions, writing only what differs;
+    safe while workers run (it takes the refresh's lock, and consumes the log it covers)."""
+    return _run_locked(lambda cursor: _bring_up_to_date(cursor, everything=True))
+
+
+# --- The lock ----------------------------------------------------------------------------------
+
+# One lock serialises refresh and rebuild, held by the refresh's own transaction. A REPEATABLE
+# READ snapshot is taken by the transaction's first query, so the lock is *tried* there: a
+# refresh that finds it taken waits for it in a transaction of its own, then starts afresh, and
+# its snapshot sees everything the previous holder committed.
+_TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended('stats refresh', 0))"
+_WAIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))"
+# A holder that committed between this snapshot and this lock shows as a serialization failure
+# on the rows it consumed or wrote: start again, a few times.
+_ATTEMPTS = 5
+
+
+def _run_locked(work: Callable[[CursorWrapper], T]) -> T:
+    _refuse_broken_relations()
+    if connection.in_atomic_block:
+        # Inside a caller's transaction (a test): its snapshot rules, and it holds the lock.
+        with transaction.atomic(), connection.cursor() as cursor:
+            _bound_lock_waits(cursor)
+            cursor.execute(_WAIT_LOCK_SQL)
+            return work(cursor)
+    deadline = time.monotonic() + settings.STATS_REFRESH_LOCK_TIMEOUT
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(_TRY_LOCK_SQL)
+                if cursor.fetchone()[0]:
+                    _bound_lock_waits(cursor)
+                    return work(cursor)
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, errors.SerializationFailure) or (
+                attempt == _ATTEMPTS - 1
+            ):
+                raise
+            logger.info("the stats refresh started before the previous one committed; again")
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            remaining = max(deadline - time.monotonic(), 0.001)
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{remaining:.3f}s"])
+            cursor.execute(_WAIT_LOCK_SQL)  # released at once: the next attempt tries again
+    raise OperationalError("the stats refresh lock stayed busy through every attempt")
+
+
+def _bound_lock_waits(cursor: CursorWrapper) -> None:
+    cursor.execute(
+        "SELECT set_config('lock_timeout', %s, true)", [f"{settings.STATS_REFRESH_LOCK_TIMEOUT}s"]
+    )
+
+
+def _refuse_broken_relations() -> None:
+    with connection.cursor() as cursor:
+        states = relation_states(cursor, [relation.name for relation in STATS_RELATIONS])
+    for relation in STATS_RELATIONS:
+        problem = relation_problem(relation, states.get(relation.name))
+        if problem is not None:
+            raise ViewNotRefreshable(
+                f"the statistics cannot be refreshed: {problem}. "
+                "Run `manage.py migrate` and `manage.py check --database default`."
+            )
+
+
+# --- The steps ---------------------------------------------------------------------------------
+
+
+def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[RefreshStep]:
+    # One refresh runs at a time: its aggregates may use more memory than a request's.
+    cursor.execute("SELECT set_config('work_mem', '64MB', true)")
+    # The snapshot's start, not the end: writes committed after it may be missing.
+    refreshed_at = timezone.now()
+    steps: list[RefreshStep] = []
+
+    def step(name: str, statement: str | sql.Composable | None) -> bool:
+        """Run one step (None: nothing to do); its answer (the last statement's boolean), False
+        when it has none."""
+        started = time.perf_counter()
+        answer = False
+        if statement is not None:
+            if isinstance(statement, sql.Composable):
+                statement = statement.as_string(cursor.connection)
+            cursor.execute(statement)
+            while cursor.nextset():  # psycopg starts at the first statement's result
+                pass
+            answer = bool(cursor.description) and bool(cursor.fetchone()[0])
+        steps.append(RefreshStep(name, round((time.perf_counter() - started) * 1000)))
+        return answer
+
+    if not everything and step(CHANGES_STEP, load_sql("refresh/consume_changes.sql")):
+        everything = True  # a TRUNCATE was logged: nothing short of a recount is right
+    if everything:
+        step(
+            DIFFERENCES_STEP,
+            sql.SQL(load_sql("refresh/rebuild_differences.sql")).format(
+                fresh_summaries=relation_definition(MATCH_SUMMARIES)
+            ),
+        )
+    else:
+        step(DIFFERENCES_STEP, load_sql("refresh/differences.sql"))
+
+    moved: dict[str, bool] = {}
+    for grain in GRAINS:
+        names = _grain_names(grain)
+        step(
+            grain.totals.name,
+            sql.SQL(load_sql("refresh/totals.sql")).format(
+                difference=_grain_difference(grain, everything=everything), **names
+            ),
+        )
+        counts = "refresh/recount.sql" if everything else "refresh/counts.sql"
+        moved[grain.name] = step(grain.counts.name, sql.SQL(load_sql(counts)).format(**names))
+    step(MATCH_SUMMARIES.name, load_sql("refresh/summaries.sql"))
+    if everything:
+        cursor.execute(load_sql("refresh/summary_averages.sql"))
+    for grain in GRAINS:
+        # Unchanged counts leave the view as it is: no need to recompute it.
+        refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
+            sql.Identifier(grain.ranks.name)
+        )
+        step(grain.ranks.name, refresh if moved[grain.name] else None)
+    for done in steps:
+        if done.name in {relation.name for relation in STATS_RELATIONS}:
+            ViewRefresh.objects.update_or_create(
+                view_name=done.name,
+                defaults={"refreshed_at": refreshed_at, "duration_ms": done.duration_ms},
+            )
+    for done in steps:
+        logger.info("%s refreshed in %dms", done.name, done.duration_ms)
+    return steps
+
+
+def _columns(names: tuple[str, ...], prefix: str = "") -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(name) for name in names)
+
+
+def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
+    """The identifiers the grain templates (totals.sql, counts.sql, recount.sql) name."""
+
+    def matched(left: str, right: str, names: tuple[str, ...]) -> sql.Composable:
+        return sql.SQL("").join(
+            sql.SQL("{0}.{1} = {2}.{1} AND ").format(
+                sql.Identifier(left), sql.Identifier(name), sql.Identifier(right)
+            )
+            for name in names
+        )
+
+    board = sql.SQL("").join(
+        sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key
+    )
+    key = grain.totals.key
+    return {
+        "totals": sql.Identifier(grain.totals.name),
+        "counts": sql.Identifier(grain.counts.name),
+        "key": _columns(key),
+        "board": board,
+        "joined": sql.SQL("{} TRUE").format(matched("t", "d", key)),
+        "moved_joined": matched("t", "m", key),
+        "board_joined": matched("c", "left_group", grain.board_key)
+        if grain.board_key
+        else sql.SQL(""),
+        "board_matched": matched("t", "c", grain.board_key),
+    }
+
+
+_SUMS = sql.SQL(
+    "sum(total_points)::integer AS total_points, "
+    "sum(predictions_scored)::integer AS predictions_scored, "
+    "sum(exact_scores)::integer AS exact_scores, "
+    "sum(correct_outcomes)::integer AS correct_outcomes"
+)
+_NONZERO = sql.SQL(
+    "HAVING (sum(total_points), sum(predictions_scored), sum(exact_scores), "
+    "sum(correct_outcomes)) <> (0, 0, 0, 0)"
+)
+
+
+def _grain_difference(grain: Grain, *, everything: bool) -> sql.Composable:
+    """The grain's difference per player: the round differences rolled up to it, or (a rebuild)
+    its recomputation from the predictions minus what is stored."""
+    key = _columns(grain.totals.key)
+    if not everything:
+        return sql.SQL(
+            "SELECT {key}, {sums} FROM stats_round_difference GROUP BY {key} {nz}"
+        ).format(key=key, sums=_SUMS, nz=_NONZERO)
+    return sql.SQL(
+        "SELECT {key}, {sums} FROM ("
+        "SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes"
+        " FROM ({fresh}) AS fresh"
+        " UNION ALL SELECT {key}, -total_points, -predictions_scored, -exact_scores,"
+        " -correct_outcomes FROM {totals}"
+        ") AS change GROUP BY {key} {nz}"
+    ).format(
+        key=key,
+        sums=_SUMS,
+        fresh=relation_definition(grain.totals),
+        totals=sql.Identifier(grain.totals.name),
+        nz=_NONZERO,
+    )
+
+
+# --- What is waiting ---------------------------------------------------------------------------
+
+
+def pending_changes() -> tuple[int, datetime | None]:
+    """Changes logged and not refreshed yet: how many rows, and when the newest was logged."""
+    with connection.cursor() as cursor:
+        cursor.execute(load_sql("refresh/pending_changes.sql"))
+        count, newest = cursor.fetchone()
+    return int(count), newest
+
+
+# Scoring stamps points_calculated_at as the last step before its transaction commits (a few
+# ms); a refresh that started in between would look fresher than it is, so the sweep allows
+# this much slack. More would make every burst cost an extra refresh.
+STAMP_TO_COMMIT_SLACK_SECONDS = 5
+
+
+def stats_behind_writes() -> bool:
+    """Whether some write was logged after the refresh running now started (it will not cover
+    it), or at all when none runs: then a refresh is needed."""
+    _, newest = pending_changes()
+    if newest is None:
+        return False
+    running_since = refresh_running_since()
+    if running_since is None:
+        return True
+    return bool((newest - running_since).total_seconds() > -STAMP_TO_COMMIT_SLACK_SECONDS)

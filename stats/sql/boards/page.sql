@@ -1,0 +1,49 @@
+-- A template, composed by stats/selectors.py for each grain: `totals` the per-player totals,
+-- `ranks` the board's rank view, `users` the users' table, `board` the board's key matched
+-- against parameters (each condition followed by AND; none overall), for t and r alike.
+-- One page of a board in one statement, so the counts and the totals are one snapshot. The page
+-- starts in the (points, exact) group holding its first position (%(first)s): its first player
+-- is found by an offset inside that group only, on the index alone (no row is fetched for the
+-- players skipped), then that group is read from that player on and the groups below it in
+-- index order. rank = 1 + the players above the row's group. Every row carries the board's size; an
+-- empty page is one row with that size and nothing else.
+WITH groups AS MATERIALIZED (
+    SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
+), first_group AS MATERIALIZED (
+    SELECT total_points, exact_scores, %(first)s - 1 - players_above AS skipped
+    FROM groups
+    WHERE players_above < %(first)s AND players_above + players >= %(first)s
+), first_player AS MATERIALIZED (
+    SELECT t.user_id
+    FROM {totals} AS t
+    WHERE {board} t.total_points = (SELECT total_points FROM first_group)
+      AND t.exact_scores = (SELECT exact_scores FROM first_group)
+    ORDER BY t.user_id
+    OFFSET (SELECT skipped FROM first_group)
+    LIMIT 1
+), page AS (
+    (SELECT t.user_id, t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes
+     FROM {totals} AS t
+     WHERE {board} t.total_points = (SELECT total_points FROM first_group)
+       AND t.exact_scores = (SELECT exact_scores FROM first_group)
+       AND t.user_id >= (SELECT user_id FROM first_player)
+     ORDER BY t.user_id
+     LIMIT %(size)s)
+    UNION ALL
+    (SELECT t.user_id, t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes
+     FROM {totals} AS t
+     WHERE {board} (t.total_points, t.exact_scores) < (SELECT total_points, exact_scores FROM first_group)
+     ORDER BY t.total_points DESC, t.exact_scores DESC, t.user_id
+     LIMIT %(size)s)
+)
+SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
+       g.players_above + 1 AS rank, p.user_id, u.username,
+       p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes
+FROM (SELECT) AS board
+LEFT JOIN (
+    page AS p
+    JOIN groups AS g ON g.total_points = p.total_points AND g.exact_scores = p.exact_scores
+    JOIN {users} AS u ON u.id = p.user_id
+) ON TRUE
+ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id
+LIMIT %(size)s

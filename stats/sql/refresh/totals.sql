@@ -1,0 +1,30 @@
+-- Temp tables: reads stats_round_difference; creates stats_difference, stats_moved.
+-- A template, composed by stats/refresh.py for each grain (round, competition, overall):
+-- `totals` the per-player totals, `counts` the players per group, `key` the totals' key,
+-- `board` the board's key columns (each followed by a comma; none overall), `joined` and
+-- `moved_joined` the key matched between t (the totals) and d (the difference) or m (the moved
+-- players), `difference` the grain's difference (stats_round_difference rolled up to it, or a
+-- rebuild's recomputation minus what is stored).
+-- Hands on stats_moved (temporary), read by counts.sql: each player whose totals move, with
+-- the group they stood in and the one they stand in now.
+DROP TABLE IF EXISTS pg_temp.stats_difference, pg_temp.stats_moved;
+CREATE TEMP TABLE stats_difference ON COMMIT DROP AS {difference};
+CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
+SELECT d.*,
+       t.user_id IS NOT NULL AS was_stored,
+       t.total_points AS was_points, t.exact_scores AS was_exact, t.predictions_scored > 0 AS was_there,
+       coalesce(t.total_points, 0) + d.total_points AS now_points,
+       coalesce(t.exact_scores, 0) + d.exact_scores AS now_exact,
+       coalesce(t.predictions_scored, 0) + d.predictions_scored > 0 AS is_there
+FROM stats_difference AS d LEFT JOIN {totals} AS t ON {joined};
+UPDATE {totals} AS t SET
+    total_points = m.now_points,
+    predictions_scored = t.predictions_scored + m.predictions_scored,
+    exact_scores = m.now_exact,
+    correct_outcomes = t.correct_outcomes + m.correct_outcomes
+FROM stats_moved AS m
+WHERE {moved_joined} m.was_stored;
+INSERT INTO {totals} ({key}, total_points, predictions_scored, exact_scores, correct_outcomes)
+SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes
+FROM stats_moved WHERE NOT was_stored;
+DELETE FROM {totals} AS t USING stats_moved AS m WHERE {moved_joined} m.was_stored AND NOT m.is_there
