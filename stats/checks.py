@@ -15,7 +15,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
 
 # Before this migration the relations are not what the registry says yet, which is not a problem.
-STATISTICS_MIGRATION = ("stats", "0012_ranks_from_counts")
+STATISTICS_MIGRATION = ("stats", "0013_ranks_from_counts")
 
 
 @checks.register(checks.Tags.database)

@@ -22,7 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from stats.football_json import SEASONS_DIR, Feed, feed_read
-from stats.models import Competition, Match, Prediction
+from stats.groups import group_create, group_join
+from stats.models import Competition, Match, PlayerGroup, Prediction
 
 DEMO_USER_PREFIX = "demo-"
 DEFAULT_SEASON = SEASONS_DIR / "2024-25" / "en.1.json"
@@ -72,6 +73,7 @@ class DemoSeason:
 def demo_reset(season: DemoSeason) -> None:
     """Remove a previous run of the demo: its users, their predictions, its competition."""
     with transaction.atomic():
+        PlayerGroup.objects.filter(owner__username__startswith=DEMO_USER_PREFIX).delete()
         Prediction.objects.filter(user__username__startswith=DEMO_USER_PREFIX).delete()
         Match.objects.filter(competition__name=season.name).delete()
         Competition.objects.filter(name=season.name).delete()
@@ -96,6 +98,26 @@ def demo_predictions_create(*, matches: list[Match], users: int, seed: int = 202
         batch_size=5000,
     )
     return len(predictions)
+
+
+DEMO_GROUPS = (("Office pool", 12), ("Family", 6), ("Five-a-side", 9))
+
+
+@transaction.atomic
+def demo_groups_create(*, seed: int = 2026) -> list[PlayerGroup]:
+    """A few groups among the demo's players, each joined by code as a player would."""
+    rng = random.Random(seed)  # noqa: S311  (a repeatable league, not a secret)
+    players = list(User.objects.filter(username__startswith=DEMO_USER_PREFIX).order_by("id"))
+    created = []
+    for name, size in DEMO_GROUPS:
+        members = rng.sample(players, min(size, len(players)))
+        if not members:
+            break
+        group = group_create(owner=members[0], name=name)
+        for member in members[1:]:
+            group_join(user=member, join_code=group.join_code)
+        created.append(group)
+    return created
 
 
 def write_snapshot(document: dict[str, Any], folder: Path, name: str) -> Path:

@@ -47,5 +47,21 @@ class PredictionClosed(StatsError, ValidationError):
         return "; ".join(self.messages)  # the reason itself, not ValidationError's list repr
 
 
+class GroupNotFound(StatsError, LookupError):
+    """No group has this slug or join code, or the player is not one of its members."""
+
+
+class GroupRuleBroken(StatsError, ValueError):
+    """A group rule refuses the change (not the owner, not a member…); the message says which."""
+
+
+class GroupFull(GroupRuleBroken):
+    """The group has as many members as a group may hold."""
+
+
+class GroupJoinThrottled(StatsError):
+    """The player gave too many unknown join codes lately: joining waits."""
+
+
 class FeedError(StatsError, ValueError):
     """A results feed file cannot be read: the message names the file, the match and why."""

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from stats.exceptions import FeedError
 from stats.football_json import Feed, FeedMatch
-from stats.models import Competition, Match, Team
+from stats.models import Competition, Match, RoundName, Team
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 100  # matches
@@ -54,6 +54,7 @@ def matches_sync_from_feed(*, feed: Feed, progress: Progress | None = None) -> F
     sync = FeedSync(competition=competition.name, matches=len(feed.matches))
     teams = _teams(feed, sync)
     existing = _existing_matches(feed, competition, teams)
+    _name_rounds(feed, competition)
     for done, entry in enumerate(feed.matches, start=1):
         home, away = teams[entry.home_team], teams[entry.away_team]
         match = existing.get((entry.round, home.pk, away.pk))
@@ -72,6 +73,18 @@ def matches_sync_from_feed(*, feed: Feed, progress: Progress | None = None) -> F
         if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(feed.matches)):
             progress(done, len(feed.matches))
     return sync
+
+
+def _name_rounds(feed: Feed, competition: Competition) -> None:
+    """The rounds as the feed names them ("Round of 16"), for pages; written only when new or
+    renamed, so a second run writes nothing."""
+    names = {entry.round: entry.round_name for entry in feed.matches}
+    known = dict(RoundName.objects.filter(competition=competition).values_list("round", "name"))
+    for round, name in sorted(names.items()):
+        if known.get(round) != name:
+            RoundName.objects.update_or_create(
+                competition=competition, round=round, defaults={"name": name}
+            )
 
 
 def _teams(feed: Feed, sync: FeedSync) -> dict[str, Team]:

@@ -94,6 +94,10 @@ AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "stats/locked_out.html"
 
 ROOT_URLCONF = "stats_project.urls"
+# Players sign in on the site's own page (the admin's is for staff).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "leaderboard"
+LOGOUT_REDIRECT_URL = "leaderboard"
 # Under /api/ a refused CSRF check is JSON like every other error; elsewhere Django's page.
 CSRF_FAILURE_VIEW = "stats.http.csrf_failure"
 

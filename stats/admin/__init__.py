@@ -5,6 +5,6 @@ Importing the modules registers their model admins.
 
 from __future__ import annotations
 
-from stats.admin import jobs, league, statistics
+from stats.admin import jobs, league, players, statistics
 
-__all__ = ["jobs", "league", "statistics"]
+__all__ = ["jobs", "league", "players", "statistics"]

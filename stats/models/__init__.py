@@ -1,4 +1,5 @@
-"""The app's models, by concern: the league, the statistics, the jobs' errors."""
+"""The app's models, by concern: the league, the players' side (tokens, groups), the
+statistics, the jobs' errors."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from stats.models.league import (
     MatchQuerySet,
     Prediction,
     ResultChange,
+    RoundName,
     Team,
 )
+from stats.models.players import ApiToken, GroupJoinFailure, GroupMembership, PlayerGroup
 from stats.models.statistics import (
     CompetitionTotal,
     MatchSummary,
@@ -26,14 +29,19 @@ from stats.models.statistics import (
 __all__ = [
     "KICKOFF_RANGE",
     "PREDICTION_KICKOFF_TRIGGER",
+    "ApiToken",
     "Competition",
     "CompetitionTotal",
+    "GroupJoinFailure",
+    "GroupMembership",
     "JobError",
     "Match",
     "MatchQuerySet",
     "MatchSummary",
+    "PlayerGroup",
     "Prediction",
     "ResultChange",
+    "RoundName",
     "RoundTotal",
     "StatsReadModel",
     "Team",

@@ -52,6 +52,25 @@ class Team(models.Model):
         return self.name
 
 
+class RoundName(models.Model):
+    """A round as the results feed names it ("Round of 16", "League, Matchday 3"): pages show
+    it instead of "Round <n>". Kept by sync_matches; a round without one is "Round <n>"."""
+
+    competition = models.ForeignKey(
+        Competition, on_delete=models.CASCADE, related_name="round_names"
+    )
+    round = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "round"], name="stats_round_name_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.competition}: {self.name}"
+
+
 class MatchQuerySet(models.QuerySet["Match"]):
     def settled(self) -> MatchQuerySet:
         return self.filter(status__in=Match.SETTLED_STATUSES)

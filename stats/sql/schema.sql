@@ -104,7 +104,7 @@ CREATE TRIGGER stats_prediction_close_at_kickoff
     FOR EACH ROW EXECUTE FUNCTION stats_prediction_close_at_kickoff();
 
 -- === Statistics: totals by difference, ranks from counts ======================================
--- All of this section: 0009_incremental_stats and 0012_ranks_from_counts (docs/architecture.md,
+-- All of this section: 0009_incremental_stats and 0013_ranks_from_counts (docs/architecture.md,
 -- "The statistics"). Writers only log what they changed, insert-only, in their own transaction
 -- (statement-level triggers: every writer, raw SQL included); the single-flight refresh
 -- (stats/refresh.py) consumes the log its snapshot sees, moves the per-player totals, the
@@ -347,7 +347,7 @@ CREATE UNIQUE INDEX stats_round_rank_key
     ON stats_round_rank (competition_id, round, total_points, exact_scores);
 
 -- === The job queue: objects on Procrastinate's tables =========================================
--- The queueing-lock guard: 0013_queueing_lock_guard_v3 (which replaced 0007's, which replaced
+-- The queueing-lock guard: 0012_queueing_lock_guard_v3 (which replaced 0007's, which replaced
 -- 0004's). docs/operations.md, "Upgrading Procrastinate", says what it relies on upstream.
 --
 -- Procrastinate's queueing-lock index covers only waiting ('todo') jobs. A job going back to

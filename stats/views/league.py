@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 
-from stats import selectors
+from stats import players, selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
 from stats.http import allow_methods
 from stats.replica import public_read
@@ -60,6 +60,7 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
         "chosen_competition": request.GET.get("competition", ""),
         "chosen_round": request.GET.get("round", ""),
         "my_standing": None,
+        "my_page": None,
     }
     status = 200
     try:
@@ -71,11 +72,16 @@ def leaderboard_html(request: HttpRequest) -> HttpResponse:
     else:
         context["page"] = page
         if page.board.competition is not None:
-            context["rounds"] = selectors.competition_rounds(competition=page.board.competition)
-        if request.user.is_authenticated:
-            context["my_standing"] = selectors.user_board_standing(
-                board=page.board, user_id=request.user.pk
+            context["rounds"] = players.round_labels(competition=page.board.competition)
+            context["round_label"] = dict(context["rounds"]).get(
+                page.board.round, f"Round {page.board.round}"
             )
+        if request.user.is_authenticated:
+            standing = selectors.user_board_standing(board=page.board, user_id=request.user.pk)
+            context["my_standing"] = standing
+            if standing is not None:
+                position = players.board_position(board=page.board, standing=standing)
+                context["my_page"] = (position - 1) // page.page_size + 1
     return render(request, "stats/leaderboard.html", context, status=status)
 
 

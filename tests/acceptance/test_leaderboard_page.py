@@ -54,7 +54,7 @@ def test_page_for_a_round_offers_the_competitions_rounds(client: Client) -> None
     assert '<option value="premier" selected>Premier League</option>' in html
     assert '<option value="1">Round 1</option>' in html
     assert '<option value="2" selected>Round 2</option>' in html
-    assert "<h1>Leaderboard: Premier League, round 2</h1>" in html
+    assert "<h1>Leaderboard: Premier League, Round 2</h1>" in html
 
 
 @pytest.mark.django_db
@@ -146,8 +146,8 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
         expect(page.locator("#board tr.me td.rank")).to_have_text("2")
 
         page.select_option("#round", "1")
-        page.click("button[type=submit]")
+        page.click("form.picker button[type=submit]")
         page.wait_for_url("**round=1**")
-        expect(page.locator("h1")).to_have_text("Leaderboard: Cup, round 1")
+        expect(page.locator("h1")).to_have_text("Leaderboard: Cup, Round 1")
         page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
         browser.close()

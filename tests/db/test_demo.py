@@ -11,9 +11,17 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from stats.demo import DEFAULT_SEASON, PLAYED_AGO, DemoSeason, demo_predictions_create, demo_reset
+from stats.demo import (
+    DEFAULT_SEASON,
+    DEMO_GROUPS,
+    PLAYED_AGO,
+    DemoSeason,
+    demo_groups_create,
+    demo_predictions_create,
+    demo_reset,
+)
 from stats.demo import write_snapshot as write
-from stats.models import Match, Prediction
+from stats.models import GroupMembership, Match, PlayerGroup, Prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +61,15 @@ def test_fixtures_open_then_each_round_is_moved_to_now_and_completed(tmp_path: P
 
     demo_reset(season)
     assert (Match.objects.count(), Prediction.objects.count()) == (0, 0)
+
+
+def test_demo_groups_are_joined_by_code_and_reset_with_the_demo(tmp_path: Path) -> None:
+    """A few groups among the demo's players, of the sizes named; a new run removes them."""
+    season = DemoSeason.load(DEFAULT_SEASON)
+    sync(season, write(season.snapshot({}), tmp_path, "fixtures.json"))
+    demo_predictions_create(matches=list(Match.objects.filter(round=1)), users=20)
+    created = demo_groups_create()
+    assert [(group.name, group.memberships.count()) for group in created] == list(DEMO_GROUPS)
+    assert all(group.owner.username.startswith("demo-") for group in created)
+    demo_reset(season)
+    assert (PlayerGroup.objects.count(), GroupMembership.objects.count()) == (0, 0)

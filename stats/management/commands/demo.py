@@ -19,15 +19,18 @@ from stats.demo import (
     DEFAULT_SEASON,
     PLAYED_AGO,
     DemoSeason,
+    demo_groups_create,
     demo_predictions_create,
     demo_reset,
     write_snapshot,
 )
+from stats.groups import group_board_page, group_member_count
 from stats.jobs import CALCULATE_POINTS, REFRESH_STATS_VIEWS
-from stats.models import Competition, Match, MatchSummary
+from stats.models import Competition, Match, MatchSummary, PlayerGroup
 from stats.processes import WorkerPool
 from stats.relations import COMPETITION, OVERALL, ROUND
 from stats.selectors import Board, leaderboard_page
+from stats.templatetags.matchday import movement
 
 
 class Command(BaseCommand):
@@ -77,6 +80,13 @@ class Command(BaseCommand):
             f"  {options['users']} users, {count} predictions for rounds 1-{rounds} "
             f"in {time.monotonic() - seeded:.1f} s"
         )
+        demo_groups = demo_groups_create()
+        self.stdout.write(
+            "  groups: "
+            + ", ".join(
+                f"{group.name} ({group_member_count(group=group)})" for group in demo_groups
+            )
+        )
         first_job = monitoring.last_job_id()
         workers = self._start_workers(options["workers"], options["refresh_delay"], folder)
         try:
@@ -104,6 +114,8 @@ class Command(BaseCommand):
             self.stdout.write("\rBoards refreshed                              ")
         finally:
             workers.stop_all(timeout=30)
+        if demo_groups:
+            self._group_report(demo_groups[0])
         self._report(season, matches, rounds, first_job, time.monotonic() - started)
         self.stdout.write(f"  snapshots fed:               {folder}")
 
@@ -153,6 +165,24 @@ class Command(BaseCommand):
     @staticmethod
     def _pending(first_job: int, task_name: str) -> int:
         return monitoring.jobs_queued_after(first_job, task_name=task_name)
+
+    def _group_report(self, group: PlayerGroup) -> None:
+        """The first group's board, with each member's move since the latest round."""
+        page = group_board_page(group=group, competition=None, page=1, page_size=25)
+        self.stdout.write(
+            f"\nGroup {group.name!r} ({page.total_entries} players): movement since the "
+            "latest round"
+        )
+        self.stdout.write(
+            f"  {'rank':>4}  {'user':<12} {'points':>6} {'exact':>5} {'before':>6}  move"
+        )
+        for entry in page.entries:
+            before = entry["previous_rank"]
+            self.stdout.write(
+                f"  {entry['rank']:>4}  {entry['username']:<12} {entry['total_points']:>6} "
+                f"{entry['exact_scores']:>5} {before if before is not None else '-':>6}  "
+                f"{movement(entry) or 'new'}"
+            )
 
     def _report(
         self,

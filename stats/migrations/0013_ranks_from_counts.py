@@ -20,7 +20,7 @@ _TOTALS: list[tuple[str, models.Field]] = [  # type: ignore[type-arg]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stats", "0013_guard_v3_and_match_rules"),
+        ("stats", "0012_guard_v3_and_match_rules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -28,11 +28,11 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 migrations.RunSQL(
-                    load_sql("migrations/0012_ranks_from_counts.sql"),
+                    load_sql("migrations/0013_ranks_from_counts.sql"),
                     # Back to 0011 with the files that built it: 0003's and 0006's views, which
                     # 0009's file replaces by its relations, filled from the predictions.
                     reverse_sql=[
-                        load_sql("migrations/0012_ranks_from_counts.reverse.sql"),
+                        load_sql("migrations/0013_ranks_from_counts.reverse.sql"),
                         load_sql("migrations/0003_stats_views.sql"),
                         load_sql("migrations/0006_board_positions.sql"),
                         load_sql("migrations/0009_incremental_stats.sql"),

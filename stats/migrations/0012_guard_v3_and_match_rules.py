@@ -21,15 +21,15 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             [
                 load_sql("migrations/0007_queueing_lock_guard_v2.reverse.sql"),
-                load_sql("migrations/0013_queueing_lock_guard_v3.sql"),
+                load_sql("migrations/0012_queueing_lock_guard_v3.sql"),
             ],
             reverse_sql=[
-                load_sql("migrations/0013_queueing_lock_guard_v3.reverse.sql"),
+                load_sql("migrations/0012_queueing_lock_guard_v3.reverse.sql"),
                 load_sql("migrations/0007_queueing_lock_guard_v2.sql"),
             ],
         ),
         migrations.RunSQL(
-            load_sql("migrations/0013_unreadable_kickoffs.sql"), reverse_sql=migrations.RunSQL.noop
+            load_sql("migrations/0012_unreadable_kickoffs.sql"), reverse_sql=migrations.RunSQL.noop
         ),
         migrations.AddConstraint(
             model_name="match",

@@ -1,0 +1,133 @@
+"""stats/groups.py: a group's boards, with movement, equal a Python recomputation after random
+results, corrections and membership changes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from stats import groups
+from stats.models import GroupMembership, Match, PlayerGroup, Prediction
+from stats.refresh import stats_refresh
+from stats.services import match_score_predictions
+from tests.support.factories import complete, make_competition, make_match, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def python_board(member_ids: set[int]) -> list[tuple[int, int, int, int, int | None]]:
+    """(user, rank, total, exact, previous rank) among members, from the predictions alone:
+    totals from scored predictions of completed matches; the previous totals leave out the
+    latest round that counted (the round of the latest result among rounds with points)."""
+    scored = list(
+        Prediction.objects.filter(
+            points__isnull=False, match__status=Match.Status.COMPLETED, user_id__in=member_ids
+        ).values_list("user_id", "points", "match__competition_id", "match__round")
+    )
+    counted = set(
+        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
+        .values_list("match__competition_id", "match__round")
+        .distinct()
+    )
+    latest = next(
+        (
+            (competition_id, round)
+            for competition_id, round in Match.objects.filter(status=Match.Status.COMPLETED)
+            .order_by("-completed_at", "-id")
+            .values_list("competition_id", "round")
+            if (competition_id, round) in counted
+        ),
+        None,
+    )
+
+    def totals(rows: list[tuple[int, int | None, int, int]]) -> dict[int, tuple[int, int, int]]:
+        result: dict[int, tuple[int, int, int]] = {}
+        for user, points, _, _ in rows:
+            assert points is not None
+            total, exact, count = result.get(user, (0, 0, 0))
+            result[user] = (total + points, exact + (points == 3), count + 1)
+        return result
+
+    now = totals(scored)
+    before = totals([row for row in scored if (row[2], row[3]) != latest])
+    order = sorted(now, key=lambda user: (-now[user][0], -now[user][1], user))
+
+    def rank_among(board: dict[int, tuple[int, int, int]], user: int) -> int:
+        return 1 + sum(1 for other in board.values() if other[:2] > board[user][:2])
+
+    return [
+        (
+            user,
+            rank_among(now, user),
+            now[user][0],
+            now[user][1],
+            rank_among(before, user) if latest is not None and user in before else None,
+        )
+        for user in order
+    ]
+
+
+def group_board(group: PlayerGroup) -> list[tuple[int, int, int, int, int | None]]:
+    page = groups.group_board_page(group=group, competition=None, page=1, page_size=100)
+    return [
+        (e["user_id"], e["rank"], e["total_points"], e["exact_scores"], e["previous_rank"])
+        for e in page.entries
+    ]
+
+
+SCORES = st.tuples(st.integers(0, 3), st.integers(0, 3))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    predictions=st.lists(st.lists(SCORES, min_size=3, max_size=3), min_size=6, max_size=6),
+    results=st.lists(st.tuples(st.integers(0, 2), SCORES), min_size=1, max_size=6),
+    membership=st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_group_boards_equal_a_python_recomputation(
+    predictions: list[list[tuple[int, int]]],
+    results: list[tuple[int, tuple[int, int]]],
+    membership: list[bool],
+) -> None:
+    """After a random sequence of results and corrections, random members and membership
+    changes, the group's board is the members' totals ranked in Python (points, then exact,
+    ties share a rank), and each previous_rank the rank before the latest round."""
+    competition = make_competition()
+    users = [make_user() for _ in predictions]
+    matches = [make_match(competition, round=n + 1) for n in range(3)]
+    for user, scores in zip(users, predictions, strict=True):
+        for match, (home, away) in zip(matches, scores, strict=True):
+            Prediction.objects.create(user=user, match=match, home_score=home, away_score=away)
+    for index, (home, away) in results:
+        match = Match.objects.get(pk=matches[index].pk)
+        complete(match, home, away)
+        match_score_predictions(match_id=match.pk)
+    stats_refresh()
+    owner = users[0]
+    group = groups.group_create(owner=owner, name="g")
+    for user, member in zip(users[1:], membership[1:], strict=True):
+        if member:
+            groups.group_join(user=user, join_code=group.join_code)
+
+    def member_ids() -> set[int]:
+        return set(GroupMembership.objects.filter(group=group).values_list("user_id", flat=True))
+
+    assert group_board(group) == python_board(member_ids())
+    in_competition = groups.group_board_page(
+        group=group, competition=competition, page=1, page_size=100
+    )
+    overall = groups.group_board_page(group=group, competition=None, page=1, page_size=100)
+    assert in_competition.entries == overall.entries  # one competition: the same board
+    # Membership changes: the owner removes a member, then leaves (handing the group over).
+    others = sorted(member_ids() - {owner.pk})
+    if others:
+        groups.group_remove_member(owner_id=owner.pk, slug=group.slug, user_id=others[0])
+        groups.group_leave(user_id=owner.pk, slug=group.slug)
+        assert group_board(group) == python_board(member_ids())
