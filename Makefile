@@ -61,13 +61,14 @@ bench-scale: $(INSTALLED)
 bench-http: $(INSTALLED)
 	$(PY) -m bench.http_reads $(BENCH_HTTP_ARGS)
 
-# The embedded server (DATABASE_URL unset) keeps its data across db-stop and db-start; any
-# command that connects starts it too. db-status exits 3 when it is not running.
+# The embedded server (DATABASE_URL unset) keeps its data across db-stop and db-start. db-stop
+# holds it stopped: no process starts it again until db-start. db-status connects to it and
+# exits 3 when it does not answer.
 .PHONY: db-status db-start db-stop
 db-status db-start db-stop: $(INSTALLED)
 	@$(PY) -m stats_project.embedded_postgres $(@:db-%=%)
 
-# Stops the embedded server and deletes its data; the next command starts a fresh one.
+# Stops the embedded server and deletes its data; the next `make migrate` creates a fresh one.
 clean-db: $(INSTALLED)
 	$(PY) -m stats_project.embedded_postgres stop
 	rm -rf .pgdata

@@ -16,6 +16,9 @@ from stats_project.settings import ALLOWED_HOSTS, DATABASES, INSTALLED_APPS, LOG
 DEFAULT_BENCH_DATABASE = "matchday_bench"
 
 DATABASES["default"]["NAME"] = os.environ.get("BENCH_DATABASE") or DEFAULT_BENCH_DATABASE
+# A benchmark creates its database, and on a fresh clone the embedded server's folder too.
+if DATABASES["default"].get("EMBEDDED_PGDATA"):
+    DATABASES["default"]["EMBEDDED_INITIALISE"] = True
 
 # Installed for its no-op task (bench/tasks.py), which measures the worker's job rate.
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]

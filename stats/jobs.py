@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -169,6 +170,15 @@ def rescue_stalled_jobs(*, seconds_since_heartbeat: float) -> list[int]:
         rescued.append(int(job["id"]))
     if rescued:
         logger.warning("rescued jobs of dead workers: %s", rescued)
+        # A retried job fires no notification (only inserts do): wake the idle workers now
+        # rather than at their next poll.
+        with connection.cursor() as cursor:
+            for job_id in rescued:
+                payload = json.dumps({"type": "job_inserted", "job_id": job_id})
+                cursor.execute("SELECT pg_notify('procrastinate_any_queue_v1', %s)", [payload])
+                cursor.execute(
+                    "SELECT pg_notify('procrastinate_queue_v1#' || %s, %s)", [STATS_QUEUE, payload]
+                )
     return rescued
 
 

@@ -61,10 +61,9 @@ def sweep_stale_points(timestamp: int) -> dict[str, Any]:
     scoring for settled matches whose points are missing or stale, and a refresh when changes
     are logged that no refresh covers.
 
-    The rescue runs here rather than as a job of its own every few seconds (8,640 rows a day
-    in the job table and most of the worker's log): a dead worker's job is back within the
-    stall timeout plus a minute. It runs first, so a stalled scoring goes back to the queue
-    before the sweep would queue a follow-up for the same match.
+    Every worker already rescues dead workers' jobs after each of its beats (stats/rescue.py),
+    without a job row per check; the sweep does it too, first, so a stalled scoring goes back
+    to the queue before the sweep would queue a follow-up for the same match.
     """
     return {"rescued_job_ids": services.stalled_jobs_rescue(), **services.stats_sweep()}
 

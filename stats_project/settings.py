@@ -90,6 +90,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stats.client_ip.client_ip"
+# The refusal as a page in the admin's style; docs/operations.md says how to lift a lockout.
+AXES_LOCKOUT_TEMPLATE = "stats/locked_out.html"
 
 ROOT_URLCONF = "stats_project.urls"
 # Players sign in on the site's own page (the admin's is for staff).
@@ -180,8 +182,14 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # A worker whose database restarts says so in one line (stats/worker_logs.py).
+    "filters": {"database_loss": {"()": "stats.worker_logs.DatabaseLossFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["database_loss"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -209,12 +217,15 @@ STATS_POINTS_OUTCOME = env.int("STATS_POINTS_OUTCOME", default=1)
 # Worker tuning (Procrastinate): jobs run at once per worker; how often a worker beats, and
 # after how long without a beat its running jobs count as stalled and are rescued.
 STATS_WORKER_CONCURRENCY = env.int("STATS_WORKER_CONCURRENCY", default=2)
-STATS_WORKER_HEARTBEAT_INTERVAL = env.float("STATS_WORKER_HEARTBEAT_INTERVAL", default=10.0)
-STATS_STALLED_WORKER_TIMEOUT = env.float("STATS_STALLED_WORKER_TIMEOUT", default=30.0)
+# Each worker also rescues the jobs of dead workers right after its beat (stats/rescue.py): a
+# dead worker's job runs again within the timeout plus one interval (10 s here).
+STATS_WORKER_HEARTBEAT_INTERVAL = env.float("STATS_WORKER_HEARTBEAT_INTERVAL", default=2.0)
+STATS_STALLED_WORKER_TIMEOUT = env.float("STATS_STALLED_WORKER_TIMEOUT", default=8.0)
 STATS_WORKER_POLL_INTERVAL = env.float("STATS_WORKER_POLL_INTERVAL", default=5.0)
 STATS_JOB_RETENTION_HOURS = env.int("STATS_JOB_RETENTION_HOURS", default=72)
 # Failed jobs (and their recorded errors) are kept longer, for inspection, then pruned too.
 STATS_FAILED_JOB_RETENTION_DAYS = env.int("STATS_FAILED_JOB_RETENTION_DAYS", default=30)
+PROCRASTINATE_ON_APP_READY = "stats.rescue.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": STATS_WORKER_CONCURRENCY,
     "update_heartbeat_interval": STATS_WORKER_HEARTBEAT_INTERVAL,

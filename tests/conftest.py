@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from stats_project.embedded_postgres.server import HELD_STOPPED
 from tests.support.statistics import statistics_empty
 from tests.support.workers import Workers
 
@@ -24,6 +25,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.get_closest_marker(name) for name in ("worker", "faults")
         ):
             item.add_marker(pytest.mark.workers)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests create the embedded server's data folder when it is missing, but a server
+    stopped with `make db-stop` stays stopped for them too: say so once, not in every test."""
+    from django.conf import settings
+
+    pgdata = settings.DATABASES["default"].get("EMBEDDED_PGDATA")
+    if pgdata and (Path(pgdata) / HELD_STOPPED).exists():
+        pytest.exit(
+            f"the embedded PostgreSQL server in {pgdata} was stopped with `make db-stop`: "
+            "`make db-start` starts it again",
+            returncode=2,
+        )
 
 
 @pytest.fixture(autouse=True)

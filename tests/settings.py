@@ -11,6 +11,11 @@ os.environ.setdefault("DEBUG", "true")
 
 from stats_project.settings import *  # noqa: F403
 
+# The suite creates the embedded server's data folder and database when they are missing (only
+# `migrate` and `make db-start` do otherwise).
+if DATABASES["default"].get("EMBEDDED_PGDATA"):  # noqa: F405
+    DATABASES["default"]["EMBEDDED_INITIALISE"] = True  # noqa: F405
+
 # The default hasher costs ~0.3 s per user here; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

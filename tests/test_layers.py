@@ -21,6 +21,8 @@ LAYERS = [
         "stats.retry",
         "stats.replica",
         "stats.http",
+        "stats.readiness",
+        "stats.worker_logs",
     },
     {
         "stats.models",
@@ -47,6 +49,7 @@ LAYERS = [
         "stats.processes",
         "stats.players",
         "stats.templatetags",
+        "stats.rescue",
     },
     {"stats.tasks", "stats.views", "stats.admin", "stats.management"},
     {"stats.urls", "stats.apps"},

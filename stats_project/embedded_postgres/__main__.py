@@ -1,7 +1,8 @@
 """`python -m stats_project.embedded_postgres status|start|stop [--pgdata FOLDER]`.
 
 The embedded server's verbs (`make db-status`, `make db-start`, `make db-stop`): they keep its
-data. `status` exits 0 when the server is ready and 3 when it is not, as `pg_ctl status` does.
+data. `stop` holds the server stopped until `start`: no other process starts it meanwhile.
+`status` connects to it and exits 0 when it answers, 3 when it does not, as `pg_ctl status` does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from stats_project.embedded_postgres.server import (
     EmbeddedServerError,
     ServerStatus,
     bin_path,
+    server_answers,
     server_status,
     start_server,
     stop_server,
@@ -38,19 +40,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "start":
             start_server(pgdata, EMBEDDED_DATABASE_NAME)
         elif args.verb == "stop":
-            stopped = stop_server(pgdata)
-            print(f"{pgdata.resolve()}: {'stopped' if stopped else 'was not running'}")
+            stopped = stop_server(pgdata, hold=True)
+            print(
+                f"{pgdata.resolve()}: {'stopped' if stopped else 'was not running'};"
+                " no process starts it again until `make db-start`"
+            )
             return 0
     except EmbeddedServerError as exc:
         print(exc, file=sys.stderr)
         return 1
     status = server_status(pgdata)
-    print(describe(status))
-    return 0 if status.state == "ready" else NOT_RUNNING
+    # The files say what should run; only a connection says that it answers.
+    problem = server_answers(status.address) if status.address is not None else None
+    print(describe(status, problem))
+    return 0 if status.state == "ready" and problem is None else NOT_RUNNING
 
 
-def describe(status: ServerStatus) -> str:
-    lines = [f"embedded PostgreSQL in {status.pgdata}: {status.state}"]
+def describe(status: ServerStatus, problem: str | None = None) -> str:
+    state = f"not answering ({problem})" if problem else status.state
+    if status.state == "held stopped":
+        state = "stopped by `make db-stop`; `make db-start` starts it"
+    lines = [f"embedded PostgreSQL in {status.pgdata}: {state}"]
     if status.pid is not None:
         lines[0] += f" (pid {status.pid})"
     if status.address is not None:

@@ -8,7 +8,12 @@ from django.db.backends.postgresql import base
 
 from stats_project.embedded_postgres import EMBEDDED_DATABASE_NAME
 from stats_project.embedded_postgres.client import DatabaseClient
-from stats_project.embedded_postgres.server import ensure_server
+from stats_project.embedded_postgres.server import (
+    HELD_STOPPED,
+    ServerHeldStopped,
+    ensure_server,
+    forget_server,
+)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -18,7 +23,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params: dict[str, Any] = super().get_connection_params()
         pgdata = self.settings_dict.get("EMBEDDED_PGDATA")
         if pgdata:
-            address = ensure_server(Path(pgdata), EMBEDDED_DATABASE_NAME)
+            address = ensure_server(
+                Path(pgdata),
+                EMBEDDED_DATABASE_NAME,
+                initialise=bool(self.settings_dict.get("EMBEDDED_INITIALISE")),
+            )
             params["host"] = address.socket_dir
             params["port"] = address.port
         return params
@@ -27,6 +36,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             return super().get_new_connection(conn_params)
         except psycopg.OperationalError as exc:
+            pgdata = self.settings_dict.get("EMBEDDED_PGDATA")
+            if pgdata:
+                # Stopped, or restarted elsewhere: the next connection looks the server up anew.
+                forget_server(Path(pgdata))
+                if (Path(pgdata) / HELD_STOPPED).exists():
+                    raise ServerHeldStopped(
+                        f"the embedded PostgreSQL server in {pgdata} was stopped with `make "
+                        "db-stop`: `make db-start` starts it again"
+                    ) from exc
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise psycopg.OperationalError(
                 f"cannot connect to PostgreSQL {self._describe_server(conn_params)}: {reason}"

@@ -6,13 +6,18 @@ from any environment (a login shell, systemd, cron: whatever their `XDG_RUNTIME_
 and the kernel releases the lock of a process that dies mid-start. The running server is found
 through PostgreSQL's own `postmaster.pid`; pgserver's bookkeeping (`.handle_pids.json`) is never
 read, so a damaged one changes nothing.
+
+Who may do what: `make db-start` (`start_server`) creates and starts; a connection
+(`ensure_server`) joins a running server and starts again one that stopped by accident (a crash,
+a reboot), but creates a data folder or database only when its settings allow it (`migrate`,
+`demo`, the tests), and never starts a server held stopped by `make db-stop` (`stop_server(...,
+hold=True)`, recorded in `<pgdata>/.stopped`) until `make db-start`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import logging
 import os
@@ -20,6 +25,7 @@ import pwd
 import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import threading
@@ -41,6 +47,8 @@ LOG_FILE = "log"
 # half-way leaves only a folder that the next start deletes and redoes.
 INITDB_PARTIAL = ".initdb.partial"
 INITDB_DONE = ".initdb.done"
+# Present while the server is held stopped by `make db-stop`; `make db-start` removes it.
+HELD_STOPPED = ".stopped"
 # PostgreSQL refuses to run as root; pgserver's convention, kept for existing data folders, is a
 # system user of this name.
 SYSTEM_USER = "pgserver"
@@ -54,6 +62,14 @@ class EmbeddedServerError(psycopg.OperationalError):
     """The embedded server could not be started or stopped; the message says what to do."""
 
 
+class ServerHeldStopped(EmbeddedServerError):
+    """`make db-stop` stopped the server: nothing but `make db-start` starts it again."""
+
+
+class NotCreated(EmbeddedServerError):
+    """The data folder or the database does not exist, and this process may not create it."""
+
+
 @dataclass(frozen=True)
 class ServerAddress:
     socket_dir: str
@@ -63,7 +79,7 @@ class ServerAddress:
 @dataclass(frozen=True)
 class ServerStatus:
     pgdata: Path
-    state: str  # "ready", "starting", "stopping", "stopped" or "not initialised"
+    state: str  # "ready", "starting", "stopping", "stopped", "held stopped" or "not initialised"
     pid: int | None  # the postmaster's, while one runs
     address: ServerAddress | None
 
@@ -83,30 +99,64 @@ _started: dict[tuple[Path, str], ServerAddress] = {}
 _process_lock = threading.Lock()
 
 
-def ensure_server(pgdata: Path, database: str) -> ServerAddress:
-    """Return the address of the server in `pgdata`, starting it and creating `database` if needed.
+def ensure_server(pgdata: Path, database: str, *, initialise: bool = False) -> ServerAddress:
+    """Return the address of the server in `pgdata`: join it, or start it again if it stopped by
+    accident. With `initialise`, create the data folder and `database` if they are missing;
+    without, say that `make migrate` creates them (NotCreated). A server held stopped by `make
+    db-stop` is not started (ServerHeldStopped).
 
     The server outlives this process: every process of the project shares it. The address is
-    remembered for the life of the process (a restarted server keeps its socket folder).
+    remembered until a connection to it fails (`forget_server`).
     """
     key = (pgdata.resolve(), database)
     with _process_lock:
         if key not in _started:
-            _started[key] = start_server(pgdata, database)
+            _started[key] = _open(pgdata, database, explicit=False, initialise=initialise)
         return _started[key]
 
 
-def start_server(pgdata: Path, database: str | None = None) -> ServerAddress:
-    """Start the server in `pgdata` (initialising the folder if it is new), or join the one that
-    runs there; then create `database` if it is given and missing."""
+def forget_server(pgdata: Path) -> None:
+    """Look the server of `pgdata` up again at the next `ensure_server` (its connection failed:
+    it may have stopped, or restarted with another socket folder)."""
     pgdata = pgdata.resolve()
+    with _process_lock:
+        for key in [key for key in _started if key[0] == pgdata]:
+            del _started[key]
+
+
+def start_server(pgdata: Path, database: str | None = None) -> ServerAddress:
+    """`make db-start`: start the server in `pgdata` (initialising the folder if it is new), or
+    join the one that runs there, ending a hold of `make db-stop`; then create `database` if it
+    is given and missing."""
+    return _open(pgdata, database, explicit=True, initialise=True)
+
+
+def _open(pgdata: Path, database: str | None, *, explicit: bool, initialise: bool) -> ServerAddress:
+    pgdata = pgdata.resolve()
+    if not initialise and not (pgdata / "PG_VERSION").exists():
+        raise NotCreated(
+            f"there is no embedded PostgreSQL data folder in {pgdata} yet: `make migrate` creates"
+            " it (DATABASE_URL unset)"
+        )
     deadline = time.monotonic() + TIMEOUT
     with _start_lock(pgdata) as lock_fd:
+        if explicit:
+            (pgdata / HELD_STOPPED).unlink(missing_ok=True)
         while True:
-            address = _running_address(pgdata) or _start(pgdata, lock_fd)
+            address = _running_address(pgdata)
+            if address is None:
+                if (pgdata / HELD_STOPPED).exists():
+                    raise ServerHeldStopped(
+                        f"the embedded PostgreSQL server in {pgdata} was stopped with `make"
+                        " db-stop`: `make db-start` starts it again"
+                    )
+                address = _start(pgdata, lock_fd)
+            _refuse_lost_socket(pgdata, address)
             try:
-                _create_database(address, database or "postgres")
+                _create_database(address, database or "postgres", create=initialise)
                 return address
+            except NotCreated:
+                raise
             except psycopg.OperationalError:
                 # The server died right after it was found, or it is "ready" yet refuses
                 # connections while it recovers from a crashed process: look again.
@@ -115,18 +165,22 @@ def start_server(pgdata: Path, database: str | None = None) -> ServerAddress:
                 time.sleep(0.2)
 
 
-def stop_server(pgdata: Path) -> bool:
+def stop_server(pgdata: Path, *, hold: bool = False) -> bool:
     """Stop the server in `pgdata` (fast shutdown: open sessions are ended), if one runs there;
-    say whether one did. A later `ensure_server` of the folder, in this process too, starts it
-    again."""
+    say whether one did. With `hold` (`make db-stop`) it stays stopped until `start_server`;
+    without, a later `ensure_server` of the folder starts it again (a restart)."""
     pgdata = pgdata.resolve()
-    with _process_lock:
-        for key in [key for key in _started if key[0] == pgdata]:
-            del _started[key]
+    forget_server(pgdata)
     if not (pgdata / "PG_VERSION").exists():
         return False
     with _start_lock(pgdata):
-        if _postmaster(pgdata) is None:
+        if hold:
+            # Under the lock, before the stop: no process can start it in between.
+            (pgdata / HELD_STOPPED).write_text(
+                "stopped with `make db-stop`; `make db-start` starts it again\n"
+            )
+        postmaster = _postmaster(pgdata)
+        if postmaster is None:
             return False
         returncode, output = _run(
             [
@@ -147,6 +201,8 @@ def stop_server(pgdata: Path) -> bool:
                 f"could not stop the embedded PostgreSQL server in {pgdata}: {_last_line(output)}."
                 f" Its log is {pgdata / LOG_FILE}."
             )
+        if postmaster.address is not None:
+            _remove_socket_dir(pgdata, Path(postmaster.address.socket_dir))
     return True
 
 
@@ -157,8 +213,25 @@ def server_status(pgdata: Path) -> ServerStatus:
         return ServerStatus(pgdata, "not initialised", None, None)
     postmaster = _postmaster(pgdata)
     if postmaster is None:
-        return ServerStatus(pgdata, "stopped", None, None)
+        state = "held stopped" if (pgdata / HELD_STOPPED).exists() else "stopped"
+        return ServerStatus(pgdata, state, None, None)
     return ServerStatus(pgdata, postmaster.state, postmaster.pid, postmaster.address)
+
+
+def server_answers(address: ServerAddress) -> str | None:
+    """None when the server at `address` answers a query; else why not, in one line."""
+    try:
+        with psycopg.connect(
+            host=address.socket_dir,
+            port=address.port,
+            user="postgres",
+            dbname="postgres",
+            connect_timeout=5,
+        ) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return _last_line(str(exc)) or type(exc).__name__
+    return None
 
 
 def bin_path() -> Path:
@@ -318,7 +391,7 @@ def _initdb(pgdata: Path, lock_fd: int) -> None:
     done.rmdir()
 
 
-def _create_database(address: ServerAddress, database: str) -> None:
+def _create_database(address: ServerAddress, database: str, *, create: bool) -> None:
     with psycopg.connect(
         host=address.socket_dir,
         port=address.port,
@@ -330,6 +403,11 @@ def _create_database(address: ServerAddress, database: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return
+        if not create:
+            raise NotCreated(
+                f"the embedded PostgreSQL server has no database {database!r} yet: `make migrate`"
+                " creates it"
+            )
         # Someone outside the lock (psql, createdb) may come first.
         with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
@@ -422,7 +500,8 @@ def _run(
 
 def _let_system_user_in(pgdata: Path) -> None:
     """Under root: the system user exists, owns the data folder and can reach it and the
-    binaries."""
+    binaries. No folder above them is opened to anyone: one that the system user cannot pass
+    is named, with what to do."""
     try:
         entry = pwd.getpwnam(SYSTEM_USER)
     except KeyError:
@@ -439,31 +518,94 @@ def _let_system_user_in(pgdata: Path) -> None:
             capture_output=True,
         )
         entry = pwd.getpwnam(SYSTEM_USER)
-    if pgdata.stat().st_uid != entry.pw_uid:
-        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
-    pgdata.chmod(0o700)
     for path in (pgdata, bin_path()):
-        for folder in path.parents:
-            mode = folder.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                folder.chmod(mode | stat.S_IXOTH)
+        for folder in reversed(path.parents):
+            if not _passable_by(folder, entry):
+                raise EmbeddedServerError(
+                    f"the embedded PostgreSQL server runs as the system user {SYSTEM_USER!r}"
+                    f" (PostgreSQL refuses root), which cannot pass {folder} on its way to"
+                    f" {path}: let it through (`setfacl -m u:{SYSTEM_USER}:x {folder}`, or"
+                    f" `chmod o+x {folder}`), keep the project elsewhere, or set DATABASE_URL"
+                )
+    fd = os.open(pgdata, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_uid != entry.pw_uid:
+            os.fchown(fd, entry.pw_uid, entry.pw_gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def _passable_by(folder: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may pass through `folder` (its mode bits; an ACL may allow more, which
+    `os.access` under root cannot tell, so a folder passable only by an ACL is also accepted when
+    the ACL names the user)."""
+    info = folder.stat()
+    if info.st_uid == user.pw_uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == user.pw_gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    if info.st_mode & stat.S_IXOTH:
+        return True
+    with contextlib.suppress(OSError):
+        acl = os.getxattr(folder, "system.posix_acl_access")
+        return _acl_lets_through(acl, user.pw_uid)
+    return False
+
+
+def _acl_lets_through(acl: bytes, uid: int) -> bool:
+    """A POSIX access ACL (Linux's xattr format: a 4-byte version, then 8-byte entries of tag,
+    permissions and id) grants `uid` execute, within its mask."""
+    named, mask = None, 0o7
+    for offset in range(4, len(acl) - 7, 8):
+        tag, permissions, ident = struct.unpack_from("<HHI", acl, offset)
+        if tag == 0x02 and ident == uid:  # ACL_USER
+            named = permissions
+        elif tag == 0x10:  # ACL_MASK
+            mask = permissions
+    return named is not None and bool(named & mask & 0o1)
+
+
+SOCKET_DIR_PREFIX = "matchday-postgres-"
 
 
 def _socket_dir(pgdata: Path) -> Path:
-    """The data folder when the socket's path fits there, else a folder of its own in the
-    temporary folder (recorded in postmaster.pid, where every client finds it)."""
+    """The data folder when the socket's path fits there, else a new private folder (0700, of a
+    name no one can guess, made where nothing stood) in the temporary folder: it is recorded in
+    postmaster.pid, where every client finds it, and removed at the server's stop."""
     if len(os.fsencode(pgdata / SOCKET_NAME)) <= SOCKET_PATH_MAX:
         return pgdata
-    digest = hashlib.sha256(os.fsencode(pgdata)).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"matchday-postgres-{digest}"
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700)
-    owner = pwd.getpwnam(SYSTEM_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
-    if os.geteuid() == 0 and folder.stat().st_uid == 0:
-        os.chown(folder, owner, -1)
-    if folder.stat().st_uid != owner:
-        raise EmbeddedServerError(f"{folder}, the server's socket folder, belongs to someone else")
+    folder = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX))
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(SYSTEM_USER)
+        # By descriptor, refusing a symlink: the name is never followed after mkdtemp made it.
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, entry.pw_uid, entry.pw_gid)
+        finally:
+            os.close(fd)
     return folder
+
+
+def _remove_socket_dir(pgdata: Path, socket_dir: Path) -> None:
+    """After a stop: the private socket folder of that server, if it had one, goes too."""
+    if socket_dir == pgdata or not socket_dir.name.startswith(SOCKET_DIR_PREFIX):
+        return
+    if socket_dir.parent != Path(tempfile.gettempdir()) or socket_dir.is_symlink():
+        return
+    with contextlib.suppress(OSError):
+        socket_dir.rmdir()  # empty once the server is gone; anything else stays
+
+
+def _refuse_lost_socket(pgdata: Path, address: ServerAddress) -> None:
+    """A server that runs but whose socket file was deleted cannot be reached by anyone: say so
+    at once instead of retrying for minutes."""
+    socket = Path(address.socket_dir) / f".s.PGSQL.{address.port}"
+    if not socket.exists():
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL server in {pgdata} runs but its socket {socket} is gone:"
+            " `make db-stop` and `make db-start` restart it"
+        )
 
 
 def _why_not_started(log: Path, log_start: int, output: str, returncode: int | None) -> str:

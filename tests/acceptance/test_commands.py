@@ -3,6 +3,7 @@ output."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from io import StringIO
@@ -64,6 +65,22 @@ def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> No
     assert ViewRefresh.objects.count() == 10
 
 
+def test_refresh_stats_shows_each_step_once(caplog: pytest.LogCaptureFixture) -> None:
+    """At a terminal the command's lines and the log's (stderr) show together: each step
+    appears once in all of them, its printed line; the refresh's own INFO log lines (which the
+    worker's log keeps) are not repeated beside it. Before: every step twice."""
+    one_scored_match(refreshed=False)
+
+    with caplog.at_level(logging.INFO):
+        output = run("refresh_stats")
+
+    shown = output + "".join(f"{record.getMessage()}\n" for record in caplog.records)
+    steps = re.findall(r"^(\S+(?: \S+)*?)  +\d+ ms$", output, flags=re.MULTILINE)
+    assert steps, output
+    for step in steps:
+        assert shown.count(step) == 1, shown
+
+
 def test_stats_status_of_an_empty_league() -> None:
     """Every status listed with a zero, nothing waiting, no view refreshed yet."""
     assert run("stats_status") == (
@@ -76,7 +93,7 @@ def test_stats_status_of_an_empty_league() -> None:
         "  aborted    0 jobs\n"
         "Jobs by task:\n"
         "  (no jobs)\n"
-        "Live workers: 0 (heartbeat within 30 s)\n"
+        "Live workers: 0 (heartbeat within 8 s)\n"
         "Oldest waiting due job: none\n"
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
@@ -121,7 +138,7 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         "  stats.tasks.calculate_points     doing      1 job\n"
         "  stats.tasks.calculate_points     failed     1 job\n"
         "  stats.tasks.refresh_stats_views  todo       2 jobs\n"
-        r"Live workers: 1 \(heartbeat within 30 s\)\n"
+        r"Live workers: 1 \(heartbeat within 8 s\)\n"
         r"Oldest waiting due job: 6\d\d s\n"
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"

@@ -56,7 +56,7 @@ def test_without_pgserver_the_embedded_backend_says_what_to_install(tmp_path: Pa
     code = (
         "import pathlib, sys; sys.modules['pgserver'] = None\n"  # as if it were not installed
         "from stats_project.embedded_postgres.server import ensure_server\n"
-        "ensure_server(pathlib.Path(sys.argv[1]), 'matchday')\n"
+        "ensure_server(pathlib.Path(sys.argv[1]), 'matchday', initialise=True)\n"
     )
     environment = {
         name: value

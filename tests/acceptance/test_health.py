@@ -113,7 +113,7 @@ def test_the_queue_age_limit_is_a_setting(client: Client, settings: Settings) ->
 
 
 def test_due_jobs_without_a_live_worker_make_it_unhealthy(client: Client) -> None:
-    """A due job and no worker whose heartbeat is within STATS_STALLED_WORKER_TIMEOUT (30 s):
+    """A due job and no worker whose heartbeat is within STATS_STALLED_WORKER_TIMEOUT (8 s):
     results would silently stop being scored, so 503 at once, not after the 300 s queue limit.
     A worker beating again makes it healthy."""
     insert_job(scheduled="-5 seconds")
@@ -123,7 +123,7 @@ def test_due_jobs_without_a_live_worker_make_it_unhealthy(client: Client) -> Non
     body = response.json()
     assert body["live_workers"] == 0
     assert body["reasons"] == [
-        "no live worker: 1 due job(s) wait and no worker has beaten within 30 s"
+        "no live worker: 1 due job(s) wait and no worker has beaten within 8 s"
     ]
     insert_worker(last_beat="2 seconds")
     response = client.get("/health")

@@ -30,7 +30,7 @@ START_SERVER_SCRIPT = """
 import sys
 from pathlib import Path
 from stats_project.embedded_postgres.server import ensure_server
-address = ensure_server(Path(sys.argv[1]), sys.argv[2])
+address = ensure_server(Path(sys.argv[1]), sys.argv[2], initialise=True)
 print(address.socket_dir, address.port)
 """
 RESTART_SECONDS = 1.0  # RestartSec= of docs/deploy/matchday-worker.service
@@ -80,6 +80,7 @@ def private_server(log_dir: Path) -> Iterator[PrivateServer]:
     server the rest of the suite (or anyone else) uses. Stopped and deleted at the end."""
     # A short path: the server's socket lives in its data folder.
     pgdata = Path(tempfile.mkdtemp(prefix="matchday-faults-")) / "pgdata"
+    pgdata.parent.chmod(0o711)  # under root the server runs as its system user, which must pass
     try:
         server = PrivateServer(pgdata, private_server_start(pgdata), log_dir)
         migrate = server.manage_py("migrate", "--verbosity", "0", log_name="migrate.log")

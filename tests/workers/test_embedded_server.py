@@ -7,10 +7,14 @@ for the module, and stops every server it started: never the suite's `.pgdata`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import pwd
+import re
 import shutil
 import signal
 import socket
+import stat as file_mode
 import subprocess
 import sys
 import tempfile
@@ -26,7 +30,11 @@ import pytest
 from stats.processes import REPO_ROOT, free_port, wait_until
 from stats_project.embedded_postgres import __main__ as verbs
 from stats_project.embedded_postgres.server import (
+    HELD_STOPPED,
     INITDB_PARTIAL,
+    SOCKET_DIR_PREFIX,
+    SYSTEM_USER,
+    EmbeddedServerError,
     bin_path,
     server_status,
     start_server,
@@ -43,7 +51,14 @@ from pathlib import Path
 from stats_project.embedded_postgres import embedded_database
 from tests.settings import *  # noqa: F403
 
-DATABASES = {"default": embedded_database(Path(os.environ["EMBEDDED_TEST_PGDATA"]))}
+# The suite's own processes create what is missing, as the tests do; a process of the project
+# (a worker, the web) does not: EMBEDDED_TEST_INITIALISE=0.
+DATABASES = {
+    "default": embedded_database(
+        Path(os.environ["EMBEDDED_TEST_PGDATA"]),
+        initialise=os.environ.get("EMBEDDED_TEST_INITIALISE", "1") == "1",
+    )
+}
 """
 # A process's first database connection: which server answered, and since when it runs.
 CONNECT = """
@@ -62,7 +77,7 @@ import os
 from pathlib import Path
 import psycopg
 from stats_project.embedded_postgres.server import ensure_server
-address = ensure_server(Path(os.environ["EMBEDDED_TEST_PGDATA"]), "matchday")
+address = ensure_server(Path(os.environ["EMBEDDED_TEST_PGDATA"]), "matchday", initialise=True)
 with psycopg.connect(
     host=address.socket_dir, port=address.port, user="postgres", dbname="matchday"
 ) as conn:
@@ -121,6 +136,7 @@ def scratch() -> Iterator[Path]:
     the server runs as another user, and every pytest session on the machine takes that user's
     way through /tmp/pytest-of-root away again."""
     folder = Path(tempfile.mkdtemp(prefix="matchday-embedded-"))
+    folder.chmod(0o711)  # the server's system user (under root) passes; no one lists it
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -169,6 +185,7 @@ class Folders:
 @pytest.fixture
 def folders(scratch: Path, template: Path) -> Iterator[Folders]:
     made = Folders(Path(tempfile.mkdtemp(dir=scratch)), template)
+    made.root.chmod(0o711)
     yield made
     made.stop_all()
     shutil.rmtree(made.root)
@@ -255,8 +272,297 @@ def test_the_verbs_stop_start_and_report_keeping_the_data(
 
     assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
     assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
-    assert capsys.readouterr().out == f"{pgdata}: stopped\n{pgdata}: was not running\n"
-    assert server_status(pgdata).state == "stopped"
+    held = "no process starts it again until `make db-start`"
+    assert capsys.readouterr().out == (
+        f"{pgdata}: stopped; {held}\n{pgdata}: was not running; {held}\n"
+    )
+    assert server_status(pgdata).state == "held stopped"
+    assert verbs.main(["status", "--pgdata", str(pgdata)]) == verbs.NOT_RUNNING
+    assert capsys.readouterr().out == (
+        f"embedded PostgreSQL in {pgdata}: stopped by `make db-stop`; `make db-start` starts it\n"
+        f"  log: {pgdata}/log\n"
+    )
+
+
+# --- Who starts and creates it ----------------------------------------------------------------
+
+
+def test_a_server_stopped_with_db_stop_stays_stopped_until_db_start(
+    folders: Folders, settings_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make db-stop`, then a process connects (as a restarted worker would): it is refused in
+    one line that says what to do, and the server stays stopped; `make db-start` starts it and
+    the process connects. Before: the process started it again."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    pgdata = folders.copy()
+    assert verbs.main(["start", "--pgdata", str(pgdata)]) == 0
+    assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
+    assert (pgdata / HELD_STOPPED).exists()
+
+    child = spawn(settings_dir, pgdata)
+    _, err = child.communicate(timeout=60)
+
+    assert child.returncode != 0
+    assert (
+        f"the embedded PostgreSQL server in {pgdata} was stopped with `make db-stop`: "
+        "`make db-start` starts it again"
+    ) in err
+    assert server_status(pgdata).state == "held stopped"
+
+    assert verbs.main(["start", "--pgdata", str(pgdata)]) == 0
+    assert not (pgdata / HELD_STOPPED).exists()
+    folder, _ = connect(settings_dir, pgdata)
+    assert folder == str(pgdata)
+
+
+def test_a_server_stopped_by_accident_is_started_again(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """A server that stopped without `make db-stop` (killed, a reboot) is started again by the
+    next process that connects, as before."""
+    pgdata = damaged(folders, settings_dir)
+    folder, _ = connect(settings_dir, pgdata, EMBEDDED_TEST_INITIALISE="0")
+    assert folder == str(pgdata)
+
+
+def test_only_migrate_creates_the_data_folder(folders: Folders, settings_dir: Path) -> None:
+    """With no data folder, a command of the project that is not `migrate` says in one line that
+    `make migrate` creates it, and creates nothing; `migrate` creates and migrates it. Before:
+    any process (a worker) created a fresh empty one."""
+    pgdata = folders.new()
+
+    status = spawn(settings_dir, pgdata, "stats_status", EMBEDDED_TEST_INITIALISE="0")
+    _, err = status.communicate(timeout=60)
+
+    assert status.returncode == 1
+    assert err.strip().splitlines()[-1] == (
+        f"CommandError: database unreachable: there is no embedded PostgreSQL data folder in "
+        f"{pgdata} yet: `make migrate` creates it (DATABASE_URL unset)"
+    )
+    assert "Traceback" not in err
+    assert not pgdata.exists()
+
+    migrate = spawn(
+        settings_dir, pgdata, "migrate", "--verbosity", "0", EMBEDDED_TEST_INITIALISE="0"
+    )
+    _, err = migrate.communicate(timeout=150)
+    assert migrate.returncode == 0, err
+    assert server_status(pgdata).state == "ready"
+
+
+def test_db_status_asks_the_server_and_a_lost_socket_is_said_at_once(
+    folders: Folders, settings_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server runs but its socket file was deleted: `db-status` connects, finds no answer
+    and exits 3; a process that connects is told so at once. Before: status 'ready' (exit 0),
+    and a process waited 120 s before 'unreachable'."""
+    pgdata = folders.copy()
+    start_server(pgdata)
+    (pgdata / ".s.PGSQL.5432").unlink()
+
+    assert verbs.main(["status", "--pgdata", str(pgdata)]) == verbs.NOT_RUNNING
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"embedded PostgreSQL in {pgdata}: not answering (")
+
+    started = time.monotonic()
+    child = spawn(settings_dir, pgdata)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode != 0
+    assert time.monotonic() - started < 20
+    assert f"its socket {pgdata}/.s.PGSQL.5432 is gone: `make db-stop` and `make db-start`" in err
+
+
+# --- A worker on a database that is not ready -------------------------------------------------
+
+
+def output_of(child: subprocess.Popen[str]) -> str:
+    """Stop a child (SIGTERM, a graceful stop) and return what it wrote (stdout and stderr)."""
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    return out + err
+
+
+def worker_lines(output: str) -> list[str]:
+    """What the worker and run_worker said, without Django's start-up line."""
+    return [line for line in output.splitlines() if line.strip() and "AXES: BEGIN" not in line]
+
+
+def workers_on(pgdata: Path) -> int:
+    with psycopg.connect(host=str(pgdata), user="postgres", dbname="matchday") as conn:
+        [(count,)] = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchall()
+    return int(count)
+
+
+def test_run_worker_waits_for_a_server_stopped_with_db_stop(
+    folders: Folders, settings_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make worker` on a server stopped with `make db-stop`: one line saying so, however long
+    it waits, no worker started and the server left stopped; after `make db-start` the worker
+    starts. Before: a worker started the server again (and crashed in a loop on a fresh one)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    pgdata = folders.copy()
+    assert verbs.main(["stop", "--pgdata", str(pgdata)]) == 0
+
+    supervisor = spawn(
+        settings_dir, pgdata, "run_worker", "--check-every", "0.2", EMBEDDED_TEST_INITIALISE="0"
+    )
+    try:
+        time.sleep(5)
+        assert server_status(pgdata).state == "held stopped"
+        assert supervisor.poll() is None
+        assert verbs.main(["start", "--pgdata", str(pgdata)]) == 0
+        wait_until(lambda: workers_on(pgdata) == 1, timeout=60, what="the worker to start")
+    finally:
+        output = output_of(supervisor)
+
+    lines = worker_lines(output)
+    assert lines[0] == (
+        f"worker not started: database stopped: the embedded PostgreSQL server in {pgdata} was"
+        " stopped with `make db-stop`: `make db-start` starts it again; checking again every"
+        " 0.2 s"
+    ), output
+    assert lines[1] == "the database is ready: starting the worker", output
+    assert "Traceback" not in output
+
+
+def test_run_worker_waits_for_a_missing_data_folder_and_creates_none(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """`make worker` where `.pgdata` was moved aside: one line saying that `make migrate`
+    creates it, and nothing created meanwhile. Before: a fresh empty database within 35 s."""
+    pgdata = folders.new()
+    supervisor = spawn(
+        settings_dir, pgdata, "run_worker", "--check-every", "0.2", EMBEDDED_TEST_INITIALISE="0"
+    )
+    try:
+        time.sleep(5)
+        assert supervisor.poll() is None
+        assert not pgdata.exists()
+    finally:
+        output = output_of(supervisor)
+    assert supervisor.returncode == 0
+    assert worker_lines(output) == [
+        f"worker not started: database missing: there is no embedded PostgreSQL data folder in"
+        f" {pgdata} yet: `make migrate` creates it (DATABASE_URL unset); checking again every"
+        " 0.2 s"
+    ], output
+
+
+def test_a_worker_on_a_database_not_migrated_waits_without_a_crash_loop(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """The worker itself (as systemd runs it) on a database that exists but is not migrated:
+    one line saying so, still running, until `migrate`; then it starts. Before: it exited with
+    a traceback (`function procrastinate_prune_stalled_workers_v1 ... does not exist`), and
+    was restarted to fail again."""
+    pgdata = folders.new()
+    start_server(pgdata, "matchday")  # `make db-start` on a new folder: a database, no tables
+    worker = spawn(settings_dir, pgdata, "procrastinate", "worker", EMBEDDED_TEST_INITIALISE="0")
+    try:
+        time.sleep(8)
+        assert worker.poll() is None
+        migrate = spawn(settings_dir, pgdata, "migrate", "--verbosity", "0")
+        _, err = migrate.communicate(timeout=150)
+        assert migrate.returncode == 0, err
+        wait_until(lambda: workers_on(pgdata) == 1, timeout=60, what="the worker to start")
+    finally:
+        output = output_of(worker)
+
+    lines = worker_lines(output)
+    waiting = [line for line in lines if "worker not started" in line]
+    assert len(waiting) == 1, output
+    assert re.search(
+        r"worker not started: database not migrated: \d+ migration\(s\) to apply \(`make "
+        r"migrate`, or `manage.py migrate`\); checking again every 5 s$",
+        waiting[0],
+    ), output
+    assert "Traceback" not in output
+    assert any("the database is ready: the worker starts" in line for line in lines), output
+
+
+# --- The socket folder, under root -----------------------------------------------------------
+
+as_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the server runs as its own user only under root"
+)
+
+
+def long_pgdata(root: Path) -> Path:
+    """A data folder whose socket path would not fit in sun_path: the socket goes elsewhere."""
+    return root / ("d" * 60) / ("e" * 60) / "pgdata"
+
+
+@as_root
+def test_the_socket_folder_is_private_unguessable_and_no_planted_link_is_followed(
+    folders: Folders,
+) -> None:
+    """A long data path puts the socket in the temporary folder: in a new folder of its own,
+    0700, the server's user's, of no name derived from the path; a symlink planted at the old
+    predictable name changes nothing where it points; the folder goes with the server's stop.
+    Before: /tmp/matchday-postgres-<sha256 of the path>, and the planted link's target was
+    chowned to the server's user."""
+    pgdata = long_pgdata(folders.root)
+    for folder in (pgdata.parent.parent, pgdata.parent):
+        folder.mkdir()
+        folder.chmod(0o711)
+    folders.made.append(pgdata)
+    victim = Path(tempfile.mkdtemp(prefix="victim-"))
+    predictable = Path(tempfile.gettempdir()) / (
+        "matchday-postgres-" + hashlib.sha256(os.fsencode(pgdata)).hexdigest()[:12]
+    )
+    predictable.symlink_to(victim)
+    try:
+        address = start_server(pgdata)
+
+        socket_dir = Path(address.socket_dir)
+        assert socket_dir.parent == Path(tempfile.gettempdir())
+        assert socket_dir.name.startswith(SOCKET_DIR_PREFIX)
+        assert socket_dir != predictable
+        info = socket_dir.lstat()
+        assert file_mode.S_ISDIR(info.st_mode)
+        assert file_mode.S_IMODE(info.st_mode) == 0o700
+        assert info.st_uid == pwd.getpwnam(SYSTEM_USER).pw_uid
+        assert victim.stat().st_uid == 0
+        with psycopg.connect(
+            host=address.socket_dir, port=address.port, user="postgres", dbname="postgres"
+        ) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+        stop_server(pgdata)
+        assert not socket_dir.exists()
+    finally:
+        predictable.unlink()
+        shutil.rmtree(victim)
+
+
+@as_root
+def test_no_folder_above_the_data_is_opened_to_everyone(folders: Folders) -> None:
+    """A folder above `.pgdata` that the server's user may not pass is named in one line with
+    what to do, and left as it was; one it may pass through its group is left as it was too.
+    Before: every folder above it was made world-traversable (o+x) at each start."""
+    closed = folders.root / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+
+    with pytest.raises(EmbeddedServerError) as refused:
+        start_server(closed / "pgdata")
+
+    assert str(refused.value) == (
+        f"the embedded PostgreSQL server runs as the system user 'pgserver' (PostgreSQL refuses"
+        f" root), which cannot pass {closed} on its way to {closed / 'pgdata'}: let it through"
+        f" (`setfacl -m u:pgserver:x {closed}`, or `chmod o+x {closed}`), keep the project"
+        " elsewhere, or set DATABASE_URL"
+    )
+    assert file_mode.S_IMODE(closed.stat().st_mode) == 0o700
+
+    shared = folders.root / "shared"
+    shared.mkdir()
+    os.chown(shared, 0, pwd.getpwnam(SYSTEM_USER).pw_gid)
+    shared.chmod(0o710)
+    folders.made.append(shared / "pgdata")
+    start_server(shared / "pgdata")
+    assert file_mode.S_IMODE(shared.stat().st_mode) == 0o710
+    assert server_status(shared / "pgdata").state == "ready"
 
 
 # --- Faults -----------------------------------------------------------------------------------

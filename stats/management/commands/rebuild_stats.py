@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stats.audit import stats_audit, wrong_points
 from stats.exceptions import ViewNotRefreshable
-from stats.management.commands.refresh_stats import print_steps
+from stats.management.commands.refresh_stats import print_steps, steps_printed_not_logged
 from stats.monitoring import stale_points
 from stats.refresh import pending_changes, stats_rebuild
 from stats.services import matches_rescore
@@ -63,7 +63,8 @@ class Command(BaseCommand):
             changed = matches_rescore()
             self.stdout.write(f"re-scored every settled match: {changed} prediction(s) changed")
         try:
-            steps = stats_rebuild()
+            with steps_printed_not_logged():
+                steps = stats_rebuild()
         except ViewNotRefreshable as exc:
             raise CommandError(str(exc)) from exc
         print_steps(self, steps, started, "rebuilt")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,10 +24,25 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
         try:
-            steps = stats_refresh()
+            with steps_printed_not_logged():
+                steps = stats_refresh()
         except ViewNotRefreshable as exc:
             raise CommandError(str(exc)) from exc
         print_steps(self, steps, started, "refreshed")
+
+
+@contextlib.contextmanager
+def steps_printed_not_logged() -> Iterator[None]:
+    """The refresh logs each step at INFO for the worker's log; a command prints the same steps
+    with their durations, so at a terminal (where the log goes to stderr) each step showed twice.
+    Inside the command the app's INFO lines are held back; its warnings still show."""
+    app_logger = logging.getLogger("stats")
+    level = app_logger.level
+    app_logger.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        app_logger.setLevel(level)
 
 
 def print_steps(command: BaseCommand, steps: list[RefreshStep], started: float, done: str) -> None:

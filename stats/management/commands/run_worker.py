@@ -6,6 +6,10 @@ LISTEN connection noticed first, 1 when its fetch did). systemd starts it again
 worker` again after a pause, and gives up when the worker keeps exiting (more than `--burst`
 starts within `--interval` seconds, like systemd's StartLimitBurst), so a crash loop ends in a
 failed command with the reason instead of being hidden.
+
+Before each start it asks whether the database is ready (stats/readiness.py): one that is stopped
+(`make db-stop`), missing or not migrated is said once, in one line, and waited for; the worker
+starts when it is ready. Waiting is no crash loop, and starts nothing it should not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from stats.readiness import database_problem, problem_kind
 
 
 class Command(BaseCommand):
@@ -43,6 +50,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval", type=float, default=60.0, help="seconds of the --burst window (60)"
+        )
+        parser.add_argument(
+            "--check-every",
+            type=float,
+            default=5.0,
+            help="seconds between checks of a database that is not ready (default 5)",
         )
         parser.add_argument("worker_args", nargs=argparse.REMAINDER)
 
@@ -69,6 +82,8 @@ class Command(BaseCommand):
 
         restarts: collections.deque[float] = collections.deque()
         while True:
+            if not self._wait_for_database(stopping, options["check_every"]):
+                return
             worker = subprocess.Popen(command, start_new_session=True)  # noqa: S603
             status = worker.wait()
             if stopping.is_set():
@@ -88,3 +103,22 @@ class Command(BaseCommand):
             )
             if stopping.wait(pause):
                 return
+
+    def _wait_for_database(self, stopping: threading.Event, check_every: float) -> bool:
+        """Return once the database is ready (True), or when told to stop (False); say what is
+        wrong once per change, not once per check."""
+        said = None
+        while not stopping.is_set():
+            problem = database_problem()
+            connections.close_all()  # the worker has its own; this process keeps none open
+            if problem is None:
+                if said is not None:
+                    self.stderr.write("the database is ready: starting the worker")
+                return True
+            if said is None or problem_kind(problem) != problem_kind(said):
+                self.stderr.write(
+                    f"worker not started: {problem}; checking again every {check_every:g} s"
+                )
+                said = problem
+            stopping.wait(check_every)
+        return False
