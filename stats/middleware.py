@@ -15,14 +15,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, ProgrammingError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from psycopg import errors as pg_errors
 
 from stats.http import allowed_methods, answers_json, method_not_allowed, not_allowed_reason
 
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
+NOT_MIGRATED = "the database is not migrated; an operator must run manage.py migrate"
 RETRY_AFTER_SECONDS = 5
 
 # The reason given for an error that came without one (Django's pages, a bare library answer).
@@ -147,7 +149,8 @@ def _as_json_error(request: HttpRequest, response: HttpResponseBase) -> None:
 
 
 class DatabaseUnavailableMiddleware:
-    """Requests that find the database unreachable get a quick 503 that says so, not a 500."""
+    """Requests that find the database unreachable or not migrated get a quick 503 that says
+    which, not a 500."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -156,16 +159,21 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        # Connection-level errors only: a query bug (ProgrammingError, IntegrityError) stays a 500.
-        if not isinstance(exception, OperationalError | InterfaceError):
+        # Connection-level errors, and a table that does not exist (a database that `migrate`
+        # has not brought up to this code); any other query bug stays a 500.
+        if isinstance(exception, OperationalError | InterfaceError):
+            reason, logged = UNAVAILABLE, "database unavailable"
+        elif isinstance(exception, ProgrammingError) and isinstance(
+            exception.__cause__, pg_errors.UndefinedTable
+        ):
+            reason, logged = NOT_MIGRATED, "database not migrated"
+        else:
             return None
-        logger.warning(
-            "database unavailable during %s %s: %s", request.method, request.path, exception
-        )
+        logger.warning("%s during %s %s: %s", logged, request.method, request.path, exception)
         response: HttpResponse
         if answers_json(request.path):
-            response = JsonResponse({"error": UNAVAILABLE}, status=503)
+            response = JsonResponse({"error": reason}, status=503)
         else:
-            response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain")
+            response = HttpResponse(reason, status=503, content_type="text/plain")
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

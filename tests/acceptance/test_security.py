@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -190,3 +191,27 @@ def test_a_viewer_of_matches_cannot_run_the_match_actions(
     league.refresh_from_db()
     assert league.status == Match.Status.COMPLETED
     assert not ProcrastinateJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_without_this_codes_tables_is_a_503_that_says_so(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A board read on a database that `migrate` has not brought up (its table missing) answers
+    503 "not migrated", in JSON under /api/ and in text on the page, instead of a 500."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE stats_competition RENAME TO stats_competition_aside")
+    try:
+        api = client.get("/api/leaderboard?competition=any")
+        page = client.get("/leaderboard/?competition=any")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE stats_competition_aside RENAME TO stats_competition")
+    assert (api.status_code, api.json()) == (
+        503,
+        {"error": "the database is not migrated; an operator must run manage.py migrate"},
+    )
+    assert api["Retry-After"]
+    assert page.status_code == 503
+    assert b"not migrated" in page.content
+    assert "database not migrated during GET /api/leaderboard" in caplog.text
