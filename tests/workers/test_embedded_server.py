@@ -658,8 +658,9 @@ def test_a_start_while_another_is_killed_mid_start(
     launched: a process starting at that moment gets a running server."""
     pgdata = folders.copy()
     first = spawn(settings_dir, pgdata)
+    # The file appears empty and gains its lines as the server starts: wait for its pid.
     wait_until(
-        lambda: (pgdata / "postmaster.pid").exists(), timeout=30, what="the server to launch"
+        lambda: _pid_written(pgdata / "postmaster.pid"), timeout=30, what="the server to launch"
     )
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
     second = spawn(settings_dir, pgdata)
@@ -744,3 +745,10 @@ def test_gunicorn_first_requests_after_a_fault_answer_200(
     assert statuses == [200] * 4, (tmp_path / "gunicorn.log").read_text()
     assert server_status(pgdata).state == "ready"
     print(f"FIGURE gunicorn: 4 first requests after the fault answered in {elapsed:.2f} s")
+
+
+def _pid_written(pid_file: Path) -> bool:
+    try:
+        return pid_file.read_text().split()[0].isdigit()
+    except (FileNotFoundError, IndexError):
+        return False
