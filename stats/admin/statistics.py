@@ -103,15 +103,7 @@ class RoundTotalAdmin(BoardAdmin):
 
 @admin.register(MatchSummary)
 class MatchSummaryAdmin(ReadOnlyAdmin):
-    list_display = (
-        "match",
-        "predictions_count",
-        "home_win_predictions",
-        "draw_predictions",
-        "away_win_predictions",
-        "exact_scores",
-        "average_points",
-    )
+    list_display = ("match", *MatchSummary.SHOWN)
     list_select_related = ("match__home_team", "match__away_team", "match__competition")
 
 

@@ -174,6 +174,16 @@ class MatchSummary(StatsReadModel):
     points_total = models.IntegerField()
     points_counted = models.IntegerField()
 
+    # What a match summary shows (the API, the admin); the two kept columns stay inside.
+    SHOWN = (
+        "predictions_count",
+        "home_win_predictions",
+        "draw_predictions",
+        "away_win_predictions",
+        "exact_scores",
+        "average_points",
+    )
+
     class Meta(StatsReadModel.Meta):
         db_table = "stats_match_summary"
         verbose_name_plural = "match summaries"

@@ -94,18 +94,7 @@ def match_summary(request: HttpRequest, match_id: int) -> dict[str, Any]:
     )
     if match is None:
         raise Http404(f"no match has the id {match_id}")
-    counted = (
-        MatchSummary.objects.filter(match_id=match_id)
-        .values(
-            "predictions_count",
-            "home_win_predictions",
-            "draw_predictions",
-            "away_win_predictions",
-            "exact_scores",
-            "average_points",
-        )
-        .first()
-    )
+    counted = MatchSummary.objects.filter(match_id=match_id).values(*MatchSummary.SHOWN).first()
     summary: dict[str, Any] = (
         dict(counted)
         if counted
