@@ -18,10 +18,10 @@ import statistics
 import time
 from typing import Any
 
-import django
 import psycopg
 from psycopg import sql
 
+from bench import django_setup
 from bench.report import RESULTS_DIR
 
 SETUPS = ("none", "0004", "0007")
@@ -169,9 +169,7 @@ def _drop_copies(params: dict[str, Any], names: dict[str, str]) -> None:
 
 def main() -> None:
     arguments = _arguments()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["BENCH_DATABASE"] = arguments.database
-    django.setup()
+    django_setup(arguments.database)
 
     from django.db import connection
 

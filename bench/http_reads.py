@@ -41,8 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import django
-
+from bench import django_setup
 from bench.console import Progress
 
 CLIENTS = 8
@@ -77,9 +76,7 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     arguments = _arguments()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["BENCH_DATABASE"] = arguments.database
-    django.setup()
+    django_setup(arguments.database)
     from bench.database import database_recreate, server_description
     from bench.generate import Scale, league_generate
     from bench.report import RESULTS_DIR, results_write

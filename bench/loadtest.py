@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import django
+from bench import django_setup
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "matchday_load"
@@ -91,9 +91,7 @@ def main() -> None:
     arguments = _arguments()
     # One key for every process of the run (DEBUG is off in bench.settings: no development key).
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["BENCH_DATABASE"] = arguments.database
-    django.setup()
+    django_setup(arguments.database)
 
     from bench.console import Progress
 

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import django
-
+from bench import django_setup
 from bench.console import Progress
 
 DEFAULT_USERS = 20_000
@@ -94,9 +93,7 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     arguments = _arguments()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["BENCH_DATABASE"] = arguments.database
-    django.setup()
+    django_setup(arguments.database)
 
     from bench.generate import Scale
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -36,8 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import django
-
+from bench import django_setup
 from bench.console import Progress
 
 DEFAULT_PLAYERS = "20000,200000,1000000"
@@ -80,9 +78,7 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     arguments = _arguments()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["BENCH_DATABASE"] = arguments.database
-    django.setup()
+    django_setup(arguments.database)
     from bench.database import server_description
     from bench.report import RESULTS_DIR, results_write
 
