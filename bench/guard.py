@@ -2,7 +2,7 @@
 
 Procrastinate's own statements (defer, fetch, retry, finish) timed one call at a time from a
 client, each in its own transaction as a worker sends them, against three copies of one migrated
-database: without a guard, with 0004's, with 0007's (the one migrate installs). The copies are
+database: without a guard, with 0007's, with 0012's (the one migrate installs). The copies are
 called in turn, call by call, in a rotating order, so that the drift of a shared machine hits the
 three alike. Then the advisory locks one transaction holds after a batch defer of queueing-locked
 jobs. Prints a table (each guard's median per call, then its change from no guard: the median
@@ -24,15 +24,17 @@ from psycopg import sql
 from bench import django_setup
 from bench.report import RESULTS_DIR
 
-SETUPS = ("none", "0004", "0007")
-# From 0007, as migrate leaves it, to each set-up.
+# The guard migrate installs (0012's), and the set-ups compared with it.
+INSTALLED = "0012"
+SETUPS = ("none", "0007", INSTALLED)
+# From 0012, as migrate leaves it, to each set-up (0012's reverse leaves no guard).
 GUARD_SQL = {
-    "none": ["migrations/0007_queueing_lock_guard_v2.reverse.sql"],
-    "0004": [
-        "migrations/0007_queueing_lock_guard_v2.reverse.sql",
-        "migrations/0004_queueing_lock_guard.sql",
+    "none": ["migrations/0012_queueing_lock_guard_v3.reverse.sql"],
+    "0007": [
+        "migrations/0012_queueing_lock_guard_v3.reverse.sql",
+        "migrations/0007_queueing_lock_guard_v2.sql",
     ],
-    "0007": [],
+    INSTALLED: [],
 }
 DEFER = (
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('bench', 't', 0, %(lock)s, %(lock)s, '{}',"
@@ -145,8 +147,8 @@ def _locks_after_batch(conn: psycopg.Connection[Any], size: int) -> int | str:
 
 
 def _copies(params: dict[str, Any], database: str) -> dict[str, str]:
-    """A copy of the migrated `database` per set-up other than 0007 (which is `database`)."""
-    names = {setup: f"{database}_{setup}" for setup in SETUPS if setup != "0007"}
+    """A copy of the migrated `database` per set-up other than the installed one (`database`)."""
+    names = {setup: f"{database}_{setup}" for setup in SETUPS if setup != INSTALLED}
     with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
         for name in names.values():
             admin.execute(
@@ -157,13 +159,13 @@ def _copies(params: dict[str, Any], database: str) -> dict[str, str]:
                     sql.Identifier(name), sql.Identifier(database)
                 )
             )
-    return {**names, "0007": database}
+    return {**names, INSTALLED: database}
 
 
 def _drop_copies(params: dict[str, Any], names: dict[str, str]) -> None:
     with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
         for setup, name in names.items():
-            if setup != "0007":
+            if setup != INSTALLED:
                 admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
 
 
