@@ -123,16 +123,7 @@ GRAINS: tuple[Grain, ...] = (ROUND, COMPETITION, OVERALL)
 MATCH_SUMMARIES = StatsRelation(
     MatchSummary._meta.db_table,
     ("match_id",),
-    (
-        "predictions_count",
-        "home_win_predictions",
-        "draw_predictions",
-        "away_win_predictions",
-        "exact_scores",
-        "average_points",
-        "points_total",
-        "points_counted",
-    ),
+    (*MatchSummary.SHOWN, "points_total", "points_counted"),
     Upkeep.BY_DIFFERENCE,
     ("refresh/differences.sql", "refresh/summaries.sql", "refresh/summary_averages.sql"),
     ("audit/stats_match_summary.sql",),
