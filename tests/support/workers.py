@@ -72,7 +72,16 @@ class Workers(WorkerPool):
     @staticmethod
     def sweep_once_stalled(timeout: float = 30) -> None:
         """Once a running job's worker has not beaten for the stall timeout, run the minute's
-        sweep (which rescues it) now rather than wait for the clock."""
+        sweep (which rescues it) now rather than wait for the clock. A live worker's own rescue
+        (after each of its heartbeats) may put the job back first: then nothing is left to wait
+        for."""
+
+        def running() -> set[tuple[int, int | None]]:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id, worker_id FROM procrastinate_jobs WHERE status = 'doing'"
+                )
+                return set(cursor.fetchall())
 
         def stalled_jobs() -> int:
             with connection.cursor() as cursor:
@@ -85,5 +94,10 @@ class Workers(WorkerPool):
                 )
                 return int(cursor.fetchone()[0])
 
-        wait_until(stalled_jobs, timeout=timeout, what="a running job's heartbeat to go stale")
+        were_running = running()
+        wait_until(
+            lambda: stalled_jobs() or not were_running & running(),
+            timeout=timeout,
+            what="a running job's heartbeat to go stale",
+        )
         app.configure_task("stats.tasks.sweep_stale_points").defer(timestamp=0)
