@@ -47,7 +47,7 @@ from stats.models import (
 from stats.processes import wait_until
 from stats.refresh import stats_refresh
 from stats.relations import COMPETITION, OVERALL, ROUND
-from stats.selectors import Board, leaderboard_page, user_board_standing
+from stats.selectors import Board, leaderboard_page, user_board_standing, user_stats
 from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
@@ -70,16 +70,48 @@ def run_the_jobs() -> None:
     stats_refresh()
 
 
-Standing = tuple[int, int, int, int, int, int]  # rank, user, points, scored, exact, outcomes
+# rank, user, points, scored, exact, outcomes, previous rank
+Standing = tuple[int, int, int, int, int, int, int | None]
+
+
+def latest_rounds() -> dict[int | None, tuple[int, int]]:
+    """Each board's latest round that counted, in Python: the (competition, round) of the
+    completed match whose result came last (completed_at, a missing one first as PostgreSQL
+    orders it, then the highest id) among rounds with a scored prediction of a completed match;
+    by competition id, and None for the overall board's."""
+    counted = set(
+        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
+        .values_list("match__competition_id", "match__round")
+        .distinct()
+    )
+    latest: dict[int | None, tuple[int, int]] = {}
+    order: dict[int | None, tuple[bool, Any, int]] = {}
+    for match_id, competition, round, completed_at in Match.objects.filter(
+        status=Match.Status.COMPLETED
+    ).values_list("pk", "competition_id", "round", "completed_at"):
+        if (competition, round) not in counted:
+            continue
+        key = (completed_at is None, completed_at or timezone.now(), match_id)
+        for board in (None, competition):
+            if board not in order or key > order[board]:
+                order[board], latest[board] = key, (competition, round)
+    return latest
 
 
 def expected_boards() -> dict[Board, list[Standing]]:
     """Every board with a player on it, recomputed in Python from the predictions: only scored
     predictions of completed matches count; RANK() by points then exact scores (1, 1, 3); rows
-    in rank order, ties by user id."""
+    in rank order, ties by user id. The previous rank: the same ranking of every player's
+    totals less their predictions of the board's latest round (None for a player with nothing
+    before it, and on a round's board)."""
     totals: dict[tuple[str, int | None, int | None], dict[int, list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0, 0, 0])
     )
+    # The same totals without the board's latest round: points, scored, exact.
+    before: dict[tuple[str, int | None, int | None], dict[int, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0])
+    )
+    latest = latest_rounds()
     counted = Prediction.objects.filter(
         points__isnull=False, match__status=Match.Status.COMPLETED
     ).values_list(
@@ -111,14 +143,28 @@ def expected_boards() -> dict[Board, list[Standing]]:
             row[1] += 1
             row[2] += int(exact)
             row[3] += int(outcome)
+            previous = before[board][user]
+            if board[0] != "round" and latest.get(board[1]) != (competition, round):
+                previous[0] += points
+                previous[1] += 1
+                previous[2] += int(exact)
     grains = {"overall": OVERALL, "competition": COMPETITION, "round": ROUND}
     boards: dict[Board, list[Standing]] = {}
     for (grain, board_competition, board_round), players in totals.items():
         ordered = sorted(players.items(), key=lambda item: (-item[1][0], -item[1][2], item[0]))
+        earlier = before[(grain, board_competition, board_round)]
         rows: list[Standing] = []
         for user, (points, scored, exact_scores, outcomes) in ordered:
             above = sum((p, e) > (points, exact_scores) for p, _, e, _ in players.values())
-            rows.append((above + 1, user, points, scored, exact_scores, outcomes))
+            was_points, was_scored, was_exact = earlier[user]
+            previous_rank = (
+                1 + sum((p, e) > (was_points, was_exact) for p, _, e in earlier.values())
+                if was_scored
+                else None
+            )
+            rows.append(
+                (above + 1, user, points, scored, exact_scores, outcomes, previous_rank)
+            )
         league = (
             None if board_competition is None else Competition.objects.get(pk=board_competition)
         )
@@ -127,8 +173,9 @@ def expected_boards() -> dict[Board, list[Standing]]:
 
 
 def assert_boards_equal_a_recomputation(page_size: int = 2) -> None:
-    """Every board, read page by page as the API reads it, and every player's standing, equal
-    the recomputation; a board nobody is on is empty."""
+    """Every board, read page by page as the API reads it, and every player's standing (and
+    their overall and competition standings in their stats), equal the recomputation; a board
+    nobody is on is empty."""
     expected = expected_boards()
     for board, rows in expected.items():
         read: list[Standing] = []
@@ -145,14 +192,31 @@ def assert_boards_equal_a_recomputation(page_size: int = 2) -> None:
                     entry["predictions_scored"],
                     entry["exact_scores"],
                     entry["correct_outcomes"],
+                    entry["previous_rank"],
                 )
                 for entry in found.entries
             ]
         assert read == rows, board
-        for rank, user, *_ in rows:
+        for rank, user, *_, previous_rank in rows:
             standing = user_board_standing(board=board, user_id=user)
             assert standing is not None, (board, user)
-            assert standing["rank"] == rank, (board, user)
+            assert (standing["rank"], standing["previous_rank"]) == (rank, previous_rank), (
+                board,
+                user,
+            )
+            if board.round is None:
+                stats = user_stats(user_id=user)
+                assert stats is not None
+                mine = (
+                    stats.overall
+                    if board.competition is None
+                    else next(
+                        row
+                        for row in stats.competitions
+                        if row["competition_slug"] == board.competition.slug
+                    )
+                )
+                assert (mine["rank"], mine["previous_rank"]) == (rank, previous_rank)
     if not any(board.grain is OVERALL for board in expected):
         assert leaderboard_page(board=Board(OVERALL), page=1, page_size=5).entries == []
 
