@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
-from hypothesis import HealthCheck, Phase
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -356,6 +356,132 @@ def test_statistics_equal_a_recomputation_after_any_writes() -> None:
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+# --- movement (previous_rank) ----------------------------------------------------------------------
+
+# What happens to a match: a result (or a corrected one), a void, or the result withdrawn.
+MatchEvent = tuple[int, str, int, int]
+MATCH_EVENTS = st.tuples(
+    st.integers(0, 4), st.sampled_from(["result", "result", "void", "withdrawn"]), goals, goals
+)
+
+
+def _play(events: list[MatchEvent], predictions: list[list[tuple[int, int] | None]]) -> int:
+    """Five matches in two competitions (two in one round, the first competition's rounds 1
+    and 2, the second's round 1) predicted as `predictions` says (a row per player, None: no
+    prediction), then each event in turn, the jobs, and after each: every relation (the latest
+    rounds and previous counts included) equals its recomputation and every board and standing,
+    previous_rank included, equals the Python boards. How many previous ranks were not null."""
+    first, second = make_competition(), make_competition()
+    home, away = make_team(), make_team()
+    matches = [
+        make_match(competition, round=round, home_team=home, away_team=away)
+        for competition, round in ((first, 1), (first, 1), (first, 2), (second, 1), (second, 2))
+    ]
+    for row in predictions:
+        user = make_user()
+        for match, scores in zip(matches, row, strict=True):
+            if scores is not None:
+                make_prediction(user, match, *scores)
+    ranked = 0
+    for index, event, home_score, away_score in events:
+        match = Match.objects.get(pk=matches[index].pk)
+        if event == "result":
+            complete(match, home_score, away_score)
+        else:
+            match.status = Match.Status.CANCELLED if event == "void" else Match.Status.SCHEDULED
+            match.home_score = match.away_score = None
+            match.save()
+        run_the_jobs()
+        assert stats_differences() == []
+        assert_boards_equal_a_recomputation(page_size=3)
+        ranked += sum(
+            row[-1] is not None
+            for board, rows in expected_boards().items()
+            if board.round is None
+            for row in rows
+        )
+    return ranked
+
+
+@pytest.mark.django_db
+@hypothesis_settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    predictions=st.lists(
+        st.lists(st.none() | st.tuples(goals, goals), min_size=5, max_size=5),
+        min_size=2,
+        max_size=6,
+    ),
+    events=st.lists(MATCH_EVENTS, min_size=1, max_size=8),
+)
+def test_previous_ranks_equal_a_python_recomputation(
+    predictions: list[list[tuple[int, int] | None]], events: list[MatchEvent]
+) -> None:
+    """Random results, corrections, voids and withdrawals: after each, previous_rank on every
+    page and standing is the rank of the totals less the board's latest round, recomputed in
+    Python, and the previous counts equal their recomputation (each example rolled back)."""
+    with transaction.atomic():
+        _play(events, predictions)
+        transaction.set_rollback(True)
+
+
+# Everyone predicts everything (one player only the second competition's round 2): each path of
+# the latest round, one at a time. Matches: 0, 1 the first competition's round 1, 2 its round 2,
+# 3 the second competition's round 1, 4 its round 2.
+EVERYONE = [
+    [(1, 0), (2, 2), (0, 1), (1, 1), (3, 0)],
+    [(2, 0), (0, 0), (0, 2), (1, 0), (1, 2)],
+    [(0, 3), (1, 1), (2, 1), (0, 0), (2, 2)],
+    [None, None, None, None, (1, 0)],
+]
+PATHS: dict[str, list[MatchEvent]] = {
+    # A result in the latest round: totals and that round move together, previous unchanged.
+    "a second result in the latest round": [
+        (3, "result", 1, 1),
+        (0, "result", 1, 0),
+        (1, "result", 1, 1),
+    ],
+    # The first result of a new round: everyone in the old and the new round moves.
+    "the first result of a new round": [(0, "result", 1, 0), (2, "result", 0, 1)],
+    # A correction of an older round: its completed_at makes it the latest again.
+    "a correction of an older round": [
+        (0, "result", 1, 0),
+        (2, "result", 0, 1),
+        (0, "result", 2, 0),
+    ],
+    # The overall board's latest round moves between competitions, a competition's does not.
+    "results alternating between competitions": [
+        (0, "result", 1, 0),
+        (3, "result", 1, 1),
+        (2, "result", 0, 2),
+        (4, "result", 1, 0),
+        (1, "result", 0, 0),
+    ],
+    # A void or a withdrawn result makes an earlier round the latest again, then none.
+    "a void and a withdrawal": [
+        (0, "result", 1, 0),
+        (2, "result", 0, 1),
+        (2, "void", 0, 0),
+        (0, "withdrawn", 0, 0),
+        (4, "result", 1, 0),
+    ],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("events", PATHS.values(), ids=PATHS.keys())
+def test_previous_ranks_follow_each_path_of_the_latest_round(events: list[MatchEvent]) -> None:
+    """Each way the latest round can move, step by step; the boards show some movement (a
+    previous rank) along the way, and the player with nothing before it has none."""
+    assert _play(events, EVERYONE) > 0
 
 
 # --- paths, one at a time ------------------------------------------------------------------------
