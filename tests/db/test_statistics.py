@@ -660,6 +660,31 @@ def test_check_finds_a_write_behind_the_triggers_back_and_rebuild_repairs_it() -
 
 
 @pytest.mark.django_db
+def test_check_covers_the_movement_and_rebuild_repairs_it() -> None:
+    """The latest rounds and the previous counts and ranks are audited as every relation is:
+    rows changed behind the refresh's back are reported, and rebuild_stats puts them right."""
+    _play([(3, "result", 1, 1), (0, "result", 1, 0)], EVERYONE)
+    assert _check()[1] is None
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE stats_latest_round SET round = round + 7")
+        cursor.execute("UPDATE stats_overall_previous_count SET players = players + 1")
+        cursor.execute("DELETE FROM stats_competition_previous_count")
+        cursor.execute("REFRESH MATERIALIZED VIEW stats_overall_previous_rank")
+    output, error = _check()
+    assert error is not None
+    for relation in (
+        "stats_latest_round (competition_id=",
+        "stats_overall_previous_count (total_points=",
+        "stats_overall_previous_rank (total_points=",
+        "stats_competition_previous_count (competition_id=",
+    ):
+        assert relation in output
+    call_command("rebuild_stats", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _check()[1] is None
+    assert_boards_equal_a_recomputation()
+
+
+@pytest.mark.django_db
 def test_check_reports_points_scored_on_other_tiers(settings: Any) -> None:
     """Stored points left on the old scoring tiers are a difference --check reports; --rescore
     puts them on the tiers in force, and the statistics follow."""
