@@ -96,7 +96,9 @@ def _board_query(template: str, board: Board) -> str:
             for name in grain.board_key
         )
 
-    parameters = {name: sql.Placeholder(name) for name in grain.board_key}
+    parameters: dict[str, sql.Composable] = {
+        name: sql.Placeholder(name) for name in grain.board_key
+    }
     query = sql.SQL(load_sql(f"boards/{template}")).format(
         totals=sql.Identifier(grain.totals.name),
         ranks=sql.Identifier(grain.ranks.name),

@@ -86,8 +86,12 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
         "stats_competition_rank",
         [
             # The cup's latest round is its first: nobody had anything before it.
-            entry(league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None),
-            entry(league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None),
+            entry(
+                league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
         ],
         competition="cup",
     )
@@ -101,9 +105,15 @@ def test_round_board_has_every_boards_columns(client: Client) -> None:
     assert response.json() == one_page(
         "stats_round_rank",
         [
-            entry(league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None),
-            entry(league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None),
-            entry(league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0, previous_rank=None),
+            entry(
+                league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0, previous_rank=None
+            ),
         ],
         competition="premier",
         round=2,

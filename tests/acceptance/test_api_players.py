@@ -315,7 +315,9 @@ def test_me_has_totals_ranks_and_groups() -> None:
         "exact_scores": 0,
         "correct_outcomes": 2,
     }
-    assert [(c["competition_slug"], c["rank"], c["previous_rank"]) for c in body["competitions"]] == [
+    assert [
+        (c["competition_slug"], c["rank"], c["previous_rank"]) for c in body["competitions"]
+    ] == [
         ("cup", 2, None),
         ("premier", 3, 3),
     ]

@@ -162,9 +162,7 @@ def expected_boards() -> dict[Board, list[Standing]]:
                 if was_scored
                 else None
             )
-            rows.append(
-                (above + 1, user, points, scored, exact_scores, outcomes, previous_rank)
-            )
+            rows.append((above + 1, user, points, scored, exact_scores, outcomes, previous_rank))
         league = (
             None if board_competition is None else Competition.objects.get(pk=board_competition)
         )
@@ -358,7 +356,7 @@ def test_statistics_equal_a_recomputation_after_any_writes() -> None:
     )
 
 
-# --- movement (previous_rank) ----------------------------------------------------------------------
+# --- movement (previous_rank) ---------------------------------------------------------------
 
 # What happens to a match: a result (or a corrected one), a void, or the result withdrawn.
 MatchEvent = tuple[int, str, int, int]
@@ -436,7 +434,7 @@ def test_previous_ranks_equal_a_python_recomputation(
 # Everyone predicts everything (one player only the second competition's round 2): each path of
 # the latest round, one at a time. Matches: 0, 1 the first competition's round 1, 2 its round 2,
 # 3 the second competition's round 1, 4 its round 2.
-EVERYONE = [
+EVERYONE: list[list[tuple[int, int] | None]] = [
     [(1, 0), (2, 2), (0, 1), (1, 1), (3, 0)],
     [(2, 0), (0, 0), (0, 2), (1, 0), (1, 2)],
     [(0, 3), (1, 1), (2, 1), (0, 0), (2, 2)],
