@@ -33,7 +33,7 @@ from stats.relations import (
     MOVING_GRAINS,
     STATS_RELATIONS,
     Grain,
-    Movement,
+    movement_of,
     relation_definition,
     relation_problem,
     relation_states,
@@ -196,7 +196,7 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         )
         step(grain.ranks.name, refresh if moved[grain.name] else None)
     for grain in MOVING_GRAINS:
-        ranks = _movement(grain).ranks
+        ranks = movement_of(grain).ranks
         refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
             sql.Identifier(ranks.name)
         )
@@ -213,11 +213,6 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
 
 
 # --- Movement: the previous counts ---------------------------------------------------------------
-
-
-def _movement(grain: Grain) -> Movement:
-    assert grain.movement is not None, f"the {grain.name} boards have no movement"
-    return grain.movement
 
 
 def _move_previous_counts(
@@ -239,14 +234,14 @@ def _move_previous_counts(
             previous = load_sql("refresh/previous_moved.sql")
             counts = sql.SQL(load_sql("refresh/counts.sql")).format(**names)
         statement = sql.SQL("\n").join([sql.SQL(previous).format(**names), counts])
-        moved[grain.name] = step(_movement(grain).counts.name, statement)
+        moved[grain.name] = step(movement_of(grain).counts.name, statement)
     return moved
 
 
 def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
     """The identifiers previous_moved.sql, previous_recount.sql, and counts.sql and recount.sql
     composed for the previous counts, name."""
-    names = {**_grain_names(grain), "counts": sql.Identifier(_movement(grain).counts.name)}
+    names = {**_grain_names(grain), "counts": sql.Identifier(movement_of(grain).counts.name)}
 
     def latest(table: str) -> sql.Composable:
         # A competition's board: its own row; the overall board: the latest of them all.

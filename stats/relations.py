@@ -24,6 +24,8 @@ class Upkeep(enum.Enum):
 
     # A table moved by exactly the difference the consumed changes make (a rebuild recounts it).
     BY_DIFFERENCE = "table, kept by difference"
+    # A small table recomputed by every refresh from the league's rows, writing only what differs.
+    RECOMPUTED = "table, recomputed by each refresh"
     # A materialized view over a table of counts, refreshed CONCURRENTLY (needs a unique index).
     MATERIALIZED_VIEW = "materialized view"
 
@@ -99,7 +101,12 @@ def _movement(name: str, board_key: tuple[str, ...]) -> Movement:
             (*board_key, *GROUP),
             ("players",),
             Upkeep.BY_DIFFERENCE,
-            ("refresh/previous_moved.sql", "refresh/counts.sql", "refresh/previous_recount.sql"),
+            (
+                "refresh/previous_moved.sql",
+                "refresh/counts.sql",
+                "refresh/previous_recount.sql",
+                "refresh/recount.sql",
+            ),
             (_PREVIOUS_TOTALS, _COUNTS),
             board_key,
         ),
@@ -176,15 +183,16 @@ LATEST_ROUNDS = StatsRelation(
     "stats_latest_round",
     ("competition_id",),
     ("round", "match_id", "completed_at"),
-    Upkeep.BY_DIFFERENCE,
+    Upkeep.RECOMPUTED,
     ("refresh/latest_rounds.sql",),
     ("audit/latest_round.sql",),
 )
 MOVING_GRAINS: tuple[Grain, ...] = tuple(grain for grain in GRAINS if grain.movement)
 
 
-def _movement_of(grain: Grain) -> Movement:
-    assert grain.movement is not None
+def movement_of(grain: Grain) -> Movement:
+    """The grain's movement (one of MOVING_GRAINS)."""
+    assert grain.movement is not None, f"the {grain.name} boards have no movement"
     return grain.movement
 
 
@@ -192,10 +200,10 @@ def _movement_of(grain: Grain) -> Movement:
 STATS_RELATIONS: tuple[StatsRelation, ...] = (
     *(relation for grain in GRAINS for relation in (grain.totals, grain.counts)),
     LATEST_ROUNDS,
-    *(_movement_of(grain).counts for grain in MOVING_GRAINS),
+    *(movement_of(grain).counts for grain in MOVING_GRAINS),
     MATCH_SUMMARIES,
     *(grain.ranks for grain in GRAINS),
-    *(_movement_of(grain).ranks for grain in MOVING_GRAINS),
+    *(movement_of(grain).ranks for grain in MOVING_GRAINS),
 )
 MATERIALIZED_VIEWS: tuple[StatsRelation, ...] = tuple(
     relation for relation in STATS_RELATIONS if relation.is_materialized_view
