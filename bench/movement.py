@@ -8,7 +8,8 @@ latest round: the first result of a round, a second result in the latest round, 
 board's latest round moving to the other competition and back, a correction of an older round
 (which makes it the latest again). For each refresh it prints the whole refresh's time and the
 movement's share (the latest rounds, the previous counts, the previous rank views), and at the
-end checks every relation against its recomputation. Its own database, recreated each run
+end reads board pages with previous_rank and without (the same query, NULL in its place) and
+checks every relation against its recomputation. Its own database, recreated each run
 (BENCH_DATABASE, default matchday_bench_movement).
 """
 
@@ -36,6 +37,7 @@ STEPS = [
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, default=200_000)
+    parser.add_argument("--reads", type=int, default=100, help="reads of each page measured")
     return parser.parse_args()
 
 
@@ -80,6 +82,45 @@ def _league(players: int) -> list[int]:
         )
         cursor.execute("ANALYZE")
     return match_ids
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _reads(players: int, reads: int) -> None:
+    """Pages of the overall and a competition's board (first, middle, last) read R times each,
+    with previous_rank and without it (the same query with NULL in its place), interleaved."""
+    import dataclasses
+
+    from stats.models import Competition
+    from stats.relations import COMPETITION, OVERALL
+    from stats.selectors import Board, leaderboard_page
+
+    premier = Competition.objects.get(slug="premier")
+    boards = {
+        "with previous_rank": [Board(OVERALL), Board(COMPETITION, premier)],
+        "without": [
+            Board(dataclasses.replace(OVERALL, movement=None)),
+            Board(dataclasses.replace(COMPETITION, movement=None), premier),
+        ],
+    }
+    samples: dict[str, list[float]] = {kind: [] for kind in boards}
+    last = -(-players // 25)
+    for _ in range(reads):
+        for page in (1, last // 2, last):
+            for kind, kind_boards in boards.items():
+                for board in kind_boards:
+                    begun = time.perf_counter()
+                    leaderboard_page(board=board, page=page, page_size=25)
+                    samples[kind].append((time.perf_counter() - begun) * 1000)
+    for kind, measured in samples.items():
+        print(
+            f"board pages {kind:18}: p50 {_percentile(measured, 0.5):.2f} ms, "
+            f"p99 {_percentile(measured, 0.99):.2f} ms over {len(measured):,} reads",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -127,6 +168,7 @@ def main() -> None:
             f"({moving / total:4.0%}): {detail}",
             flush=True,
         )
+    _reads(arguments.players, arguments.reads)
     differences = stats_differences()
     print(f"every relation equals its recomputation: {not differences}", flush=True)
     raise SystemExit(1 if differences else 0)

@@ -255,16 +255,19 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
             " ORDER BY completed_at DESC, match_id DESC LIMIT 1"
         ).format(sql.Identifier(table))
 
-    for left, right in [("n", "w"), ("t", "a"), ("d", "a"), ("wl", "a"), ("nl", "a"), ("nl", "t")]:
+    pairs = [("n", "w"), ("t", "a"), ("d", "a"), ("wl", "a"), ("nl", "a"), ("nl", "t")]
+    for left, right in [*pairs, ("l", "d"), ("nl", "d")]:
         names[f"board_{left}_{right}"] = sql.SQL("").join(
             sql.SQL("{0}.{1} = {2}.{1} AND ").format(
                 sql.Identifier(left), sql.Identifier(name), sql.Identifier(right)
             )
             for name in grain.board_key
         )
-    names["board_t"] = sql.SQL("").join(
-        sql.SQL("t.{}, ").format(sql.Identifier(name)) for name in grain.board_key
-    )
+    for alias in ("t", "a"):
+        names[f"board_{alias}"] = sql.SQL("").join(
+            sql.SQL("{}.{}, ").format(sql.Identifier(alias), sql.Identifier(name))
+            for name in grain.board_key
+        )
     names["was_latest"] = latest("stats_latest_was")
     names["now_latest"] = latest("stats_latest_now")
     return names

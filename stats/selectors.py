@@ -129,6 +129,7 @@ def _previous_rank(grain: Grain, row: str, board: dict[str, sql.Composable]) -> 
         previous_ranks=sql.Identifier(grain.movement.ranks.name),
         latest_board=matched("l"),
         previous_board=matched("previous"),
+        lowest_board=matched("lowest"),
     )
 
 

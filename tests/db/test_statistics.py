@@ -463,6 +463,14 @@ PATHS: dict[str, list[MatchEvent]] = {
         (4, "result", 1, 0),
         (1, "result", 0, 0),
     ],
+    # A void or a correction of an older round that stays older: the latest round does not
+    # move, the previous totals do (the difference is not all in the latest round).
+    "a void of an older round": [
+        (0, "result", 1, 0),
+        (1, "result", 2, 2),
+        (2, "result", 0, 1),
+        (0, "void", 0, 0),
+    ],
     # A void or a withdrawn result makes an earlier round the latest again, then none.
     "a void and a withdrawal": [
         (0, "result", 1, 0),
@@ -666,7 +674,10 @@ def test_check_covers_the_movement_and_rebuild_repairs_it() -> None:
     with connection.cursor() as cursor:
         cursor.execute("UPDATE stats_latest_round SET round = round + 7")
         cursor.execute("UPDATE stats_overall_previous_count SET players = players + 1")
-        cursor.execute("DELETE FROM stats_competition_previous_count")
+        cursor.execute(
+            "INSERT INTO stats_competition_previous_count"
+            " SELECT competition_id, 99, 9, 1 FROM stats_latest_round"
+        )
         cursor.execute("REFRESH MATERIALIZED VIEW stats_overall_previous_rank")
     output, error = _check()
     assert error is not None

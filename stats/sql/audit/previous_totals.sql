@@ -3,7 +3,9 @@
 -- (player_totals.sql's) less their predictions of that round. The board's latest round is the
 -- round of the latest result (completed_at, then the highest id) among the rounds with a scored
 -- prediction of a completed match: in the board's competition, or anywhere for the overall
--- board. Every player on the board has a row; one with nothing before it stands at (0, 0).
+-- board. Every player on the board has a row but those at (0, 0) (nothing before it, or no
+-- points nor exact score), a group the previous counts leave out: nobody there stands above
+-- anyone.
 WITH scored AS (
     SELECT m.competition_id, m.round, p.user_id, p.points,
            (p.home_score = m.home_score AND p.away_score = m.away_score) AS exact
@@ -29,3 +31,5 @@ FROM (
     FROM scored NATURAL JOIN latest
 ) AS m
 GROUP BY {board}user_id
+HAVING (coalesce(sum(points) FILTER (WHERE NOT in_latest), 0), count(*) FILTER (WHERE NOT in_latest AND exact))
+       <> (0, 0)

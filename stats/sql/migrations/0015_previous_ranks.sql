@@ -1,7 +1,8 @@
 -- Movement (previous_rank) on the league's overall and competition boards: the latest round that
 -- counted in each competition, how many players stood at each (total_points, exact_scores)
--- before it on each board (their totals less their row of that round), kept by difference by the
--- refresh, and the rank views over those counts. Filled from the relations already there.
+-- before it on each board (their totals less their row of that round; the lowest group, (0, 0),
+-- left out: nobody there stands above anyone), kept by difference by the refresh, and the rank
+-- views over those counts. Filled from the relations already there.
 CREATE TABLE stats_latest_round (
     competition_id integer NOT NULL,
     round integer NOT NULL,
@@ -38,6 +39,7 @@ FROM stats_competition_total AS t
 LEFT JOIN stats_latest_round AS l ON l.competition_id = t.competition_id
 LEFT JOIN stats_round_total AS r
   ON r.competition_id = l.competition_id AND r.round = l.round AND r.user_id = t.user_id
+WHERE (t.total_points - coalesce(r.total_points, 0), t.exact_scores - coalesce(r.exact_scores, 0)) <> (0, 0)
 GROUP BY 1, 2, 3;
 INSERT INTO stats_overall_previous_count
 SELECT t.total_points - coalesce(r.total_points, 0), t.exact_scores - coalesce(r.exact_scores, 0), count(*)
@@ -47,6 +49,7 @@ LEFT JOIN (
 ) AS l ON TRUE
 LEFT JOIN stats_round_total AS r
   ON r.competition_id = l.competition_id AND r.round = l.round AND r.user_id = t.user_id
+WHERE (t.total_points - coalesce(r.total_points, 0), t.exact_scores - coalesce(r.exact_scores, 0)) <> (0, 0)
 GROUP BY 1, 2;
 
 -- The previous rank views: as the rank views, over the previous counts (previous_rank =
