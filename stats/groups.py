@@ -29,7 +29,7 @@ from stats.models import (
     PlayerGroup,
     ViewRefresh,
 )
-from stats.relations import COMPETITION, OVERALL, ROUND
+from stats.relations import COMPETITION, LATEST_ROUNDS, OVERALL, ROUND
 
 MAX_MEMBERS = 100_000
 # Failed joins a player may make in JOIN_FAILURE_WINDOW: ten guesses at a 96-bit code.
@@ -287,15 +287,13 @@ def _board_query(*, competition: Competition | None, members: int) -> str:
 def latest_round(*, competition: Competition | None) -> tuple[int, int] | None:
     """The latest round that counted on a board: the (competition, round) of the match whose
     result came last (completed_at: a correction moves it) among rounds with scored
-    predictions, within the competition when one is given. None before any."""
+    predictions, within the competition when one is given; None before any. As the refresh
+    last kept it (stats_latest_round), so a group's board and the league's agree."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT m.competition_id, m.round FROM stats_match AS m"
-            " WHERE m.status = 'completed' AND (%(competition)s::bigint IS NULL"
-            "   OR m.competition_id = %(competition)s)"
-            f" AND EXISTS (SELECT FROM {ROUND_TOTALS} AS r"
-            "   WHERE r.competition_id = m.competition_id AND r.round = m.round)"
-            " ORDER BY m.completed_at DESC, m.id DESC LIMIT 1",
+            f"SELECT competition_id, round FROM {LATEST_ROUNDS.name}"
+            " WHERE %(competition)s::bigint IS NULL OR competition_id = %(competition)s"
+            " ORDER BY completed_at DESC, match_id DESC LIMIT 1",
             {"competition": competition.pk if competition else None},
         )
         row = cursor.fetchone()

@@ -28,9 +28,12 @@ from stats.jobs import refresh_running_since
 from stats.models import ViewRefresh
 from stats.relations import (
     GRAINS,
+    LATEST_ROUNDS,
     MATCH_SUMMARIES,
+    MOVING_GRAINS,
     STATS_RELATIONS,
     Grain,
+    movement_of,
     relation_definition,
     relation_problem,
     relation_states,
@@ -182,6 +185,7 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         )
         counts = "refresh/recount.sql" if everything else "refresh/counts.sql"
         moved[grain.name] = step(grain.counts.name, sql.SQL(load_sql(counts)).format(**names))
+    previous_moved = _move_previous_counts(step, everything=everything)
     step(MATCH_SUMMARIES.name, load_sql("refresh/summaries.sql"))
     if everything:
         cursor.execute(load_sql("refresh/summary_averages.sql"))
@@ -191,6 +195,12 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
             sql.Identifier(grain.ranks.name)
         )
         step(grain.ranks.name, refresh if moved[grain.name] else None)
+    for grain in MOVING_GRAINS:
+        ranks = movement_of(grain).ranks
+        refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
+            sql.Identifier(ranks.name)
+        )
+        step(ranks.name, refresh if previous_moved[grain.name] else None)
     for done in steps:
         if done.name in {relation.name for relation in STATS_RELATIONS}:
             ViewRefresh.objects.update_or_create(
@@ -200,6 +210,67 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
     for done in steps:
         logger.info("%s refreshed in %dms", done.name, done.duration_ms)
     return steps
+
+
+# --- Movement: the previous counts ---------------------------------------------------------------
+
+
+def _move_previous_counts(
+    step: Callable[[str, str | sql.Composable | None], bool], *, everything: bool
+) -> dict[str, bool]:
+    """After the totals moved: the latest round of each board, then each board's previous counts
+    (players per group of their totals less their row of the board's latest round), moved by
+    difference as the counts are, or recounted by a rebuild. Whether each grain's moved."""
+    step(LATEST_ROUNDS.name, load_sql("refresh/latest_rounds.sql"))
+    moved = {}
+    for grain in MOVING_GRAINS:
+        names = _movement_names(grain)
+        if everything:
+            previous = load_sql("refresh/previous_recount.sql")
+            counts = sql.SQL(load_sql("refresh/recount.sql")).format(
+                **{**names, "totals": sql.Identifier("stats_previous_total")}
+            )
+        else:
+            previous = load_sql("refresh/previous_moved.sql")
+            counts = sql.SQL(load_sql("refresh/counts.sql")).format(**names)
+        statement = sql.SQL("\n").join([sql.SQL(previous).format(**names), counts])
+        moved[grain.name] = step(movement_of(grain).counts.name, statement)
+    return moved
+
+
+def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
+    """The identifiers previous_moved.sql, previous_recount.sql, and counts.sql and recount.sql
+    composed for the previous counts, name."""
+    names = {**_grain_names(grain), "counts": sql.Identifier(movement_of(grain).counts.name)}
+
+    def latest(table: str) -> sql.Composable:
+        # A competition's board: its own row; the overall board: the latest of them all.
+        if grain.board_key:
+            return sql.SQL(
+                "SELECT competition_id, competition_id AS latest_competition_id,"
+                " round AS latest_round FROM {}"
+            ).format(sql.Identifier(table))
+        return sql.SQL(
+            "SELECT competition_id AS latest_competition_id, round AS latest_round FROM {}"
+            " ORDER BY completed_at DESC, match_id DESC LIMIT 1"
+        ).format(sql.Identifier(table))
+
+    pairs = [("n", "w"), ("t", "a"), ("d", "a"), ("wl", "a"), ("nl", "a"), ("nl", "t")]
+    for left, right in [*pairs, ("l", "d"), ("nl", "d")]:
+        names[f"board_{left}_{right}"] = sql.SQL("").join(
+            sql.SQL("{0}.{1} = {2}.{1} AND ").format(
+                sql.Identifier(left), sql.Identifier(name), sql.Identifier(right)
+            )
+            for name in grain.board_key
+        )
+    for alias in ("t", "a"):
+        names[f"board_{alias}"] = sql.SQL("").join(
+            sql.SQL("{}.{}, ").format(sql.Identifier(alias), sql.Identifier(name))
+            for name in grain.board_key
+        )
+    names["was_latest"] = latest("stats_latest_was")
+    names["now_latest"] = latest("stats_latest_now")
+    return names
 
 
 def _columns(names: tuple[str, ...], prefix: str = "") -> sql.Composable:

@@ -24,6 +24,8 @@ class Upkeep(enum.Enum):
 
     # A table moved by exactly the difference the consumed changes make (a rebuild recounts it).
     BY_DIFFERENCE = "table, kept by difference"
+    # A small table recomputed by every refresh from the league's rows, writing only what differs.
+    RECOMPUTED = "table, recomputed by each refresh"
     # A materialized view over a table of counts, refreshed CONCURRENTLY (needs a unique index).
     MATERIALIZED_VIEW = "materialized view"
 
@@ -61,13 +63,24 @@ GROUP = ("total_points", "exact_scores")
 
 
 @dataclass(frozen=True)
+class Movement:
+    """A board's previous standings (previous_rank): how many players stood at each group before
+    the board's latest round (their totals less their row of that round), and its rank view."""
+
+    counts: StatsRelation
+    ranks: StatsRelation
+
+
+@dataclass(frozen=True)
 class Grain:
-    """One kind of board: its per-player totals, its counts per group, its rank view."""
+    """One kind of board: its per-player totals, its counts per group, its rank view, and (the
+    overall and competition boards) its previous standings."""
 
     name: str
     totals: StatsRelation
     counts: StatsRelation
     ranks: StatsRelation
+    movement: Movement | None = None
 
     @property
     def board_key(self) -> tuple[str, ...]:
@@ -76,10 +89,42 @@ class Grain:
 
 
 _PLAYER_TOTALS = "audit/player_totals.sql"
+_PREVIOUS_TOTALS = "audit/previous_totals.sql"
 _COUNTS = "audit/counts.sql"
+_RANKS = "audit/ranks.sql"
 
 
-def _grain(name: str, board_key: tuple[str, ...], model: type[StatsReadModel]) -> Grain:
+def _movement(name: str, board_key: tuple[str, ...]) -> Movement:
+    return Movement(
+        StatsRelation(
+            f"stats_{name}_previous_count",
+            (*board_key, *GROUP),
+            ("players",),
+            Upkeep.BY_DIFFERENCE,
+            (
+                "refresh/previous_moved.sql",
+                "refresh/counts.sql",
+                "refresh/previous_recount.sql",
+                "refresh/recount.sql",
+            ),
+            (_PREVIOUS_TOTALS, _COUNTS),
+            board_key,
+        ),
+        StatsRelation(
+            f"stats_{name}_previous_rank",
+            (*board_key, *GROUP),
+            ("players", "players_above"),
+            Upkeep.MATERIALIZED_VIEW,
+            (),
+            (_PREVIOUS_TOTALS, _COUNTS, _RANKS),
+            board_key,
+        ),
+    )
+
+
+def _grain(
+    name: str, board_key: tuple[str, ...], model: type[StatsReadModel], *, movement: bool
+) -> Grain:
     return Grain(
         name,
         StatsRelation(
@@ -107,15 +152,16 @@ def _grain(name: str, board_key: tuple[str, ...], model: type[StatsReadModel]) -
             ("players", "players_above"),
             Upkeep.MATERIALIZED_VIEW,
             (),
-            (_PLAYER_TOTALS, _COUNTS, "audit/ranks.sql"),
+            (_PLAYER_TOTALS, _COUNTS, _RANKS),
             board_key,
         ),
+        _movement(name, board_key) if movement else None,
     )
 
 
-ROUND = _grain("round", ("competition_id", "round"), RoundTotal)
-COMPETITION = _grain("competition", ("competition_id",), CompetitionTotal)
-OVERALL = _grain("overall", (), UserTotal)
+ROUND = _grain("round", ("competition_id", "round"), RoundTotal, movement=False)
+COMPETITION = _grain("competition", ("competition_id",), CompetitionTotal, movement=True)
+OVERALL = _grain("overall", (), UserTotal, movement=True)
 # In the order the refresh moves them: a round's difference rolls up to its competition, then
 # to the overall board.
 GRAINS: tuple[Grain, ...] = (ROUND, COMPETITION, OVERALL)
@@ -130,13 +176,38 @@ MATCH_SUMMARIES = StatsRelation(
     model=MatchSummary,
 )
 
+# The latest round that counted in each competition (the round of its latest result among
+# rounds with scored predictions); the overall board's is the latest of these. A board's
+# movement is measured against it (Movement).
+LATEST_ROUNDS = StatsRelation(
+    "stats_latest_round",
+    ("competition_id",),
+    ("round", "match_id", "completed_at"),
+    Upkeep.RECOMPUTED,
+    ("refresh/latest_rounds.sql",),
+    ("audit/latest_round.sql",),
+)
+MOVING_GRAINS: tuple[Grain, ...] = tuple(grain for grain in GRAINS if grain.movement)
+
+
+def movement_of(grain: Grain) -> Movement:
+    """The grain's movement (one of MOVING_GRAINS)."""
+    assert grain.movement is not None, f"the {grain.name} boards have no movement"
+    return grain.movement
+
+
 # In the order the refresh brings them up to date: each from the ones before it.
 STATS_RELATIONS: tuple[StatsRelation, ...] = (
     *(relation for grain in GRAINS for relation in (grain.totals, grain.counts)),
+    LATEST_ROUNDS,
+    *(movement_of(grain).counts for grain in MOVING_GRAINS),
     MATCH_SUMMARIES,
     *(grain.ranks for grain in GRAINS),
+    *(movement_of(grain).ranks for grain in MOVING_GRAINS),
 )
-MATERIALIZED_VIEWS: tuple[StatsRelation, ...] = tuple(grain.ranks for grain in GRAINS)
+MATERIALIZED_VIEWS: tuple[StatsRelation, ...] = tuple(
+    relation for relation in STATS_RELATIONS if relation.is_materialized_view
+)
 
 # The change log the writers' triggers fill and the refresh consumes (not statistics: a queue;
 # refresh/consume_changes.sql reads it, refresh/rebuild_differences.sql empties it).

@@ -48,6 +48,11 @@ class Board:
         """The rank view whose refresh this board's answers come from."""
         return self.grain.ranks.name
 
+    @property
+    def has_movement(self) -> bool:
+        """Whether its entries carry previous_rank (the overall and competition boards)."""
+        return self.grain.movement is not None
+
     def key_values(self) -> dict[str, int]:
         values = {}
         if self.competition is not None:
@@ -91,14 +96,41 @@ def _board_query(template: str, board: Board) -> str:
             for name in grain.board_key
         )
 
+    parameters: dict[str, sql.Composable] = {
+        name: sql.Placeholder(name) for name in grain.board_key
+    }
     query = sql.SQL(load_sql(f"boards/{template}")).format(
         totals=sql.Identifier(grain.totals.name),
         ranks=sql.Identifier(grain.ranks.name),
         users=sql.Identifier(get_user_model()._meta.db_table),
         board=matched("t"),
         rank_board=matched("r"),
+        previous_rank=_previous_rank(grain, "p" if template == "page.sql" else "t", parameters),
     )
     return query.as_string(None)
+
+
+def _previous_rank(grain: Grain, row: str, board: dict[str, sql.Composable]) -> sql.Composable:
+    """The previous_rank of the totals row `row` on the board whose key columns are `board`
+    (each a value: a parameter, or a column of the row): boards/previous_rank.sql, or NULL on a
+    board without movement."""
+    if grain.movement is None:
+        return sql.SQL("NULL::integer")
+
+    def matched(alias: str) -> sql.Composable:
+        return sql.SQL("").join(
+            sql.SQL("{}.{} = {} AND ").format(sql.Identifier(alias), sql.Identifier(name), value)
+            for name, value in board.items()
+        )
+
+    return sql.SQL(load_sql("boards/previous_rank.sql")).format(
+        row=sql.Identifier(row),
+        round_totals=sql.Identifier(ROUND.totals.name),
+        previous_ranks=sql.Identifier(grain.movement.ranks.name),
+        latest_board=matched("l"),
+        previous_board=matched("previous"),
+        lowest_board=matched("lowest"),
+    )
 
 
 def _read(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,6 +184,8 @@ def leaderboard_page(
             "user_id": row["user_id"],
             "username": row["username"],
             **{column: row[column] for column in _STANDING_COLUMNS},
+            # On a round's board always null: nothing of that board came before its round.
+            "previous_rank": row["previous_rank"],
         }
         for row in rows
         if row["user_id"] is not None
@@ -186,6 +220,20 @@ def with_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
     rank = RawSQL(f"SELECT r.players_above + 1 FROM {grain.ranks.name} AS r WHERE {matched}", [])  # noqa: S611
     ranked: QuerySet[Any, Any] = rows.annotate(rank=rank)
     return ranked
+
+
+def with_previous_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
+    """Totals rows of `grain` (one with movement) with each row's previous_rank: its rank before
+    the board's latest round, one lookup in the board's previous rank view per row."""
+    table = grain.totals.name
+    board: dict[str, sql.Composable] = {
+        name: sql.Identifier(table, name) for name in grain.board_key
+    }
+    expression = _previous_rank(grain, table, board).as_string(None)
+    # Names from the registry only, never from a request: nothing to inject.
+    previous = RawSQL(expression, [])  # noqa: S611
+    annotated: QuerySet[Any, Any] = rows.annotate(previous_rank=previous)
+    return annotated
 
 
 def competition_list() -> QuerySet[Competition]:
@@ -247,22 +295,26 @@ def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserSta
     if not played and not Prediction.objects.filter(user_id=user_id).exists():
         return None
     overall = (
-        with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL)
-        .values("rank", *_STANDING_COLUMNS)
+        with_previous_rank(with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL), OVERALL)
+        .values("rank", "previous_rank", *_STANDING_COLUMNS)
         .first()
-    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
+    ) or {"rank": None, "previous_rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
 
     competitions: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     if played:
         competitions = list(
-            with_rank(
-                CompetitionTotal.objects.filter(user_id=user_id, competition_id__in=played),
+            with_previous_rank(
+                with_rank(
+                    CompetitionTotal.objects.filter(user_id=user_id, competition_id__in=played),
+                    COMPETITION,
+                ),
                 COMPETITION,
             )
             .order_by("competition__name", "competition_id")
             .values(
                 "rank",
+                "previous_rank",
                 *_STANDING_COLUMNS,
                 competition_slug=F("competition__slug"),
                 competition_name=F("competition__name"),

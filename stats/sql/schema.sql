@@ -207,6 +207,31 @@ CREATE TABLE stats_round_count (
         PRIMARY KEY (competition_id, round, total_points, exact_scores)
 );
 
+-- Movement (previous_rank) on the overall and competition boards: the latest round that counted
+-- in each competition (the overall board's is the latest of them), and how many players stood
+-- at each (total_points, exact_scores) before it on each board (their totals less their row of
+-- that round), by difference: 0015_previous_ranks.
+CREATE TABLE stats_latest_round (
+    competition_id integer NOT NULL,
+    round integer NOT NULL,
+    match_id integer NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT stats_latest_round_key PRIMARY KEY (competition_id)
+);
+CREATE TABLE stats_overall_previous_count (
+    total_points integer NOT NULL,
+    exact_scores integer NOT NULL,
+    players integer NOT NULL,
+    CONSTRAINT stats_overall_previous_count_key PRIMARY KEY (total_points, exact_scores)
+);
+CREATE TABLE stats_competition_previous_count (
+    competition_id integer NOT NULL,
+    total_points integer NOT NULL,
+    exact_scores integer NOT NULL,
+    players integer NOT NULL,
+    CONSTRAINT stats_competition_previous_count_key PRIMARY KEY (competition_id, total_points, exact_scores)
+);
+
 -- One row per match, predicted or not, by difference: points_total and points_counted carry
 -- average_points.
 CREATE TABLE stats_match_summary (
@@ -345,6 +370,30 @@ FROM stats_round_count
 WITH DATA;
 CREATE UNIQUE INDEX stats_round_rank_key
     ON stats_round_rank (competition_id, round, total_points, exact_scores);
+
+-- The previous rank views: as the rank views, over the previous counts (previous_rank =
+-- players_above + 1).
+CREATE MATERIALIZED VIEW stats_overall_previous_rank AS
+SELECT total_points, exact_scores, players,
+       (coalesce(sum(players) OVER (
+           ORDER BY total_points DESC, exact_scores DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0))::integer AS players_above
+FROM stats_overall_previous_count
+WITH DATA;
+CREATE UNIQUE INDEX stats_overall_previous_rank_key
+    ON stats_overall_previous_rank (total_points, exact_scores);
+
+CREATE MATERIALIZED VIEW stats_competition_previous_rank AS
+SELECT competition_id, total_points, exact_scores, players,
+       (coalesce(sum(players) OVER (
+           PARTITION BY competition_id ORDER BY total_points DESC, exact_scores DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0))::integer AS players_above
+FROM stats_competition_previous_count
+WITH DATA;
+CREATE UNIQUE INDEX stats_competition_previous_rank_key
+    ON stats_competition_previous_rank (competition_id, total_points, exact_scores);
 
 -- === The job queue: objects on Procrastinate's tables =========================================
 -- The queueing-lock guard: 0012_queueing_lock_guard_v3 (which replaced 0007's, which replaced

@@ -133,7 +133,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
     stats = selectors.user_stats(user_id=user.pk)
     return {
         "user": {"id": user.pk, "username": user.get_username()},
-        "overall": stats.overall if stats else {"rank": None, **ZERO_TOTALS},
+        "overall": stats.overall if stats else {"rank": None, "previous_rank": None, **ZERO_TOTALS},
         "competitions": stats.competitions if stats else [],
         "groups": groups.player_group_list(user_id=user.pk),
         "refreshed_at": stats.refreshed_at if stats else None,

@@ -33,10 +33,17 @@ class Totals(Schema):
     correct_outcomes: int
 
 
+_PREVIOUS_RANK = (
+    "the rank before the latest round that counted on this board (null when the player had "
+    "nothing scored before it; always null on a round's board)"
+)
+
+
 class BoardEntryOut(Totals):
     rank: int
     user_id: int
     username: str
+    previous_rank: int | None = Field(description=_PREVIOUS_RANK)
 
 
 class LeaderboardPageOut(Schema):
@@ -57,12 +64,14 @@ class UserRef(Schema):
 
 class OverallStandingOut(Totals):
     rank: int | None
+    previous_rank: int | None = Field(description=_PREVIOUS_RANK)
 
 
 class CompetitionStandingOut(Totals):
     competition_slug: str
     competition_name: str
     rank: int
+    previous_rank: int | None = Field(description=_PREVIOUS_RANK)
 
 
 class RoundStandingOut(Totals):
@@ -200,10 +209,7 @@ class GroupBoardQuery(Strict):
 
 
 class GroupBoardEntryOut(BoardEntryOut):
-    previous_rank: int | None = Field(
-        description="the rank before the latest round that counted on this board (null when "
-        "the player had nothing scored before it)"
-    )
+    """A group board's entry: the league's, ranked among the members."""
 
 
 class GroupBoardOut(Schema):

@@ -49,7 +49,7 @@ def one_page(
     }
 
 
-def entry(user: User, rank: int, points: int, exact: int, **more: int) -> dict[str, Any]:
+def entry(user: User, rank: int, points: int, exact: int, **more: int | None) -> dict[str, Any]:
     return {
         "rank": rank,
         "user_id": user.pk,
@@ -68,10 +68,11 @@ def test_overall_board_lists_every_scored_player_by_rank(client: Client) -> None
     assert response.json() == one_page(
         "stats_overall_rank",
         [
-            entry(league.alice, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
-            entry(league.bob, 1, 5, 1, predictions_scored=2, correct_outcomes=2),
-            entry(league.dave, 3, 3, 1, predictions_scored=2, correct_outcomes=1),
-            entry(league.carol, 4, 3, 0, predictions_scored=3, correct_outcomes=2),
+            entry(league.alice, 1, 5, 1, predictions_scored=2, correct_outcomes=2, previous_rank=1),
+            entry(league.bob, 1, 5, 1, predictions_scored=2, correct_outcomes=2, previous_rank=1),
+            # The cup final came last: before it dave had 0 points, behind carol's 1.
+            entry(league.dave, 3, 3, 1, predictions_scored=2, correct_outcomes=1, previous_rank=4),
+            entry(league.carol, 4, 3, 0, predictions_scored=3, correct_outcomes=2, previous_rank=3),
         ],
     )
 
@@ -84,8 +85,13 @@ def test_competition_board_ranks_within_the_competition(client: Client) -> None:
     assert response.json() == one_page(
         "stats_competition_rank",
         [
-            entry(league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
-            entry(league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
+            # The cup's latest round is its first: nobody had anything before it.
+            entry(
+                league.dave, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.carol, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
         ],
         competition="cup",
     )
@@ -99,9 +105,15 @@ def test_round_board_has_every_boards_columns(client: Client) -> None:
     assert response.json() == one_page(
         "stats_round_rank",
         [
-            entry(league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1),
-            entry(league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1),
-            entry(league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0),
+            entry(
+                league.bob, 1, 3, 1, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.alice, 2, 2, 0, predictions_scored=1, correct_outcomes=1, previous_rank=None
+            ),
+            entry(
+                league.carol, 3, 0, 0, predictions_scored=1, correct_outcomes=0, previous_rank=None
+            ),
         ],
         competition="premier",
         round=2,
@@ -115,7 +127,7 @@ def test_pages_split_the_board_in_rank_order(client: Client) -> None:
     second = client.get("/api/leaderboard", {"page_size": "3", "page": "2"}).json()
     assert [row["username"] for row in first["entries"]] == ["alice", "bob", "dave"]
     assert second["entries"] == [
-        entry(league.carol, 4, 3, 0, predictions_scored=3, correct_outcomes=2)
+        entry(league.carol, 4, 3, 0, predictions_scored=3, correct_outcomes=2, previous_rank=3)
     ]
     assert (second["page"], second["page_size"], second["total_entries"]) == (2, 3, 4)
     assert first["total_pages"] == second["total_pages"] == 2
@@ -286,6 +298,7 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
         "user": {"id": league.carol.pk, "username": "carol"},
         "overall": {
             "rank": 4,
+            "previous_rank": 3,
             "total_points": 3,
             "predictions_scored": 3,
             "exact_scores": 0,
@@ -296,6 +309,7 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "competition_slug": "cup",
                 "competition_name": "Cup",
                 "rank": 2,
+                "previous_rank": None,
                 "total_points": 2,
                 "predictions_scored": 1,
                 "exact_scores": 0,
@@ -305,6 +319,7 @@ def test_user_stats_list_totals_and_ranks_on_every_board(client: Client) -> None
                 "competition_slug": "premier",
                 "competition_name": "Premier League",
                 "rank": 3,
+                "previous_rank": 3,
                 "total_points": 1,
                 "predictions_scored": 2,
                 "exact_scores": 0,
@@ -362,6 +377,7 @@ def test_user_with_nothing_scored_has_zero_totals_and_no_rank(client: Client) ->
     assert body["user"] == {"id": newcomer.pk, "username": "newcomer"}
     assert body["overall"] == {
         "rank": None,
+        "previous_rank": None,
         "total_points": 0,
         "predictions_scored": 0,
         "exact_scores": 0,

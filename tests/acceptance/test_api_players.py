@@ -309,12 +309,18 @@ def test_me_has_totals_ranks_and_groups() -> None:
     assert body["user"] == {"id": league.carol.pk, "username": "carol"}
     assert body["overall"] == {
         "rank": 4,
+        "previous_rank": 3,
         "total_points": 3,
         "predictions_scored": 3,
         "exact_scores": 0,
         "correct_outcomes": 2,
     }
-    assert [c["competition_slug"] for c in body["competitions"]] == ["cup", "premier"]
+    assert [
+        (c["competition_slug"], c["rank"], c["previous_rank"]) for c in body["competitions"]
+    ] == [
+        ("cup", 2, None),
+        ("premier", 3, 3),
+    ]
     assert body["groups"] == [
         {"slug": group.json()["slug"], "name": "Office", "members": 1, "is_owner": True}
     ]
@@ -324,6 +330,7 @@ def test_me_for_a_player_with_nothing_scored_has_zeros(signed_in: Client) -> Non
     body = signed_in.get("/api/me").json()
     assert body["overall"] == {
         "rank": None,
+        "previous_rank": None,
         "total_points": 0,
         "predictions_scored": 0,
         "exact_scores": 0,

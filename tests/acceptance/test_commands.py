@@ -24,23 +24,28 @@ pytestmark = pytest.mark.django_db
 
 # Each relation's step of a refresh and of a rebuild, in order, each with its duration.
 RELATION_STEP_LINES = (
-    r"stats_round_total        +\d+ ms\n"
-    r"stats_round_count        +\d+ ms\n"
-    r"stats_competition_total  +\d+ ms\n"
-    r"stats_competition_count  +\d+ ms\n"
-    r"stats_user_total         +\d+ ms\n"
-    r"stats_overall_count      +\d+ ms\n"
-    r"stats_match_summary      +\d+ ms\n"
-    r"stats_round_rank         +\d+ ms\n"
-    r"stats_competition_rank   +\d+ ms\n"
-    r"stats_overall_rank       +\d+ ms\n"
+    r"stats_round_total +\d+ ms\n"
+    r"stats_round_count +\d+ ms\n"
+    r"stats_competition_total +\d+ ms\n"
+    r"stats_competition_count +\d+ ms\n"
+    r"stats_user_total +\d+ ms\n"
+    r"stats_overall_count +\d+ ms\n"
+    r"stats_latest_round +\d+ ms\n"
+    r"stats_competition_previous_count +\d+ ms\n"
+    r"stats_overall_previous_count +\d+ ms\n"
+    r"stats_match_summary +\d+ ms\n"
+    r"stats_round_rank +\d+ ms\n"
+    r"stats_competition_rank +\d+ ms\n"
+    r"stats_overall_rank +\d+ ms\n"
+    r"stats_competition_previous_rank +\d+ ms\n"
+    r"stats_overall_previous_rank +\d+ ms\n"
 )
 # A refresh consumes the change log first; a rebuild recounts instead.
 REFRESH_STEP_LINES = (
-    r"changes consumed         +\d+ ms\n"
-    r"differences              +\d+ ms\n" + RELATION_STEP_LINES
+    r"changes consumed +\d+ ms\n"
+    r"differences +\d+ ms\n" + RELATION_STEP_LINES
 )
-REBUILD_STEP_LINES = r"differences              +\d+ ms\n" + RELATION_STEP_LINES
+REBUILD_STEP_LINES = r"differences +\d+ ms\n" + RELATION_STEP_LINES
 
 
 def run(command: str, *args: str) -> str:
@@ -62,7 +67,7 @@ def test_refresh_stats_refreshes_every_relation_and_prints_each_duration() -> No
     assert list(UserTotal.objects.values_list("user_id", "total_points")) == [
         (match.predictions.get().user_id, 3)
     ]
-    assert ViewRefresh.objects.count() == 10
+    assert ViewRefresh.objects.count() == 15
 
 
 def test_refresh_stats_shows_each_step_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -98,16 +103,21 @@ def test_stats_status_of_an_empty_league() -> None:
         "Failed jobs in the last day: 0 jobs\n"
         "Matches with stale points: 0 matches, oldest none\n"
         "Statistics:\n"
-        "  stats_round_total        never refreshed\n"
-        "  stats_round_count        never refreshed\n"
-        "  stats_competition_total  never refreshed\n"
-        "  stats_competition_count  never refreshed\n"
-        "  stats_user_total         never refreshed\n"
-        "  stats_overall_count      never refreshed\n"
-        "  stats_match_summary      never refreshed\n"
-        "  stats_round_rank         never refreshed\n"
-        "  stats_competition_rank   never refreshed\n"
-        "  stats_overall_rank       never refreshed\n"
+        "  stats_round_total                 never refreshed\n"
+        "  stats_round_count                 never refreshed\n"
+        "  stats_competition_total           never refreshed\n"
+        "  stats_competition_count           never refreshed\n"
+        "  stats_user_total                  never refreshed\n"
+        "  stats_overall_count               never refreshed\n"
+        "  stats_latest_round                never refreshed\n"
+        "  stats_competition_previous_count  never refreshed\n"
+        "  stats_overall_previous_count      never refreshed\n"
+        "  stats_match_summary               never refreshed\n"
+        "  stats_round_rank                  never refreshed\n"
+        "  stats_competition_rank            never refreshed\n"
+        "  stats_overall_rank                never refreshed\n"
+        "  stats_competition_previous_rank   never refreshed\n"
+        "  stats_overall_previous_rank       never refreshed\n"
     )
 
 
@@ -143,16 +153,21 @@ def test_stats_status_reports_the_queue_and_freshness() -> None:
         "Failed jobs in the last day: 1 job\n"
         r"Matches with stale points: 1 match, oldest 12\d\d s\n"
         "Statistics:\n"
-        f"  stats_round_total        {when}\n"
-        f"  stats_round_count        {when}\n"
-        f"  stats_competition_total  {when}\n"
-        f"  stats_competition_count  {when}\n"
-        f"  stats_user_total         {when}\n"
-        f"  stats_overall_count      {when}\n"
-        f"  stats_match_summary      {when}\n"
-        f"  stats_round_rank         {when}\n"
-        f"  stats_competition_rank   {when}\n"
-        f"  stats_overall_rank       {when}\n",
+        f"  stats_round_total                 {when}\n"
+        f"  stats_round_count                 {when}\n"
+        f"  stats_competition_total           {when}\n"
+        f"  stats_competition_count           {when}\n"
+        f"  stats_user_total                  {when}\n"
+        f"  stats_overall_count               {when}\n"
+        f"  stats_latest_round                {when}\n"
+        f"  stats_competition_previous_count  {when}\n"
+        f"  stats_overall_previous_count      {when}\n"
+        f"  stats_match_summary               {when}\n"
+        f"  stats_round_rank                  {when}\n"
+        f"  stats_competition_rank            {when}\n"
+        f"  stats_overall_rank                {when}\n"
+        f"  stats_competition_previous_rank   {when}\n"
+        f"  stats_overall_previous_rank       {when}\n",
         output,
     ), output
 
@@ -168,17 +183,22 @@ def test_rebuild_stats_prints_each_step_and_check_says_all_is_right() -> None:
     )
     assert list(UserTotal.objects.values_list("user_id", "total_points")) == [(user_id, 3)]
     assert re.fullmatch(
-        r"stats_round_total                1 rows          0 differ\n"
-        r"stats_round_count                1 rows          0 differ\n"
-        r"stats_competition_total          1 rows          0 differ\n"
-        r"stats_competition_count          1 rows          0 differ\n"
-        r"stats_user_total                 1 rows          0 differ\n"
-        r"stats_overall_count              1 rows          0 differ\n"
-        r"stats_match_summary              1 rows          0 differ\n"
-        r"stats_round_rank                 1 rows          0 differ\n"
-        r"stats_competition_rank           1 rows          0 differ\n"
-        r"stats_overall_rank               1 rows          0 differ\n"
-        r"points                           1 rows          0 differ\n"
+        r"stats_round_total +1 rows +0 differ\n"
+        r"stats_round_count +1 rows +0 differ\n"
+        r"stats_competition_total +1 rows +0 differ\n"
+        r"stats_competition_count +1 rows +0 differ\n"
+        r"stats_user_total +1 rows +0 differ\n"
+        r"stats_overall_count +1 rows +0 differ\n"
+        r"stats_latest_round +1 rows +0 differ\n"
+        r"stats_competition_previous_count +0 rows +0 differ\n"
+        r"stats_overall_previous_count +0 rows +0 differ\n"
+        r"stats_match_summary +1 rows +0 differ\n"
+        r"stats_round_rank +1 rows +0 differ\n"
+        r"stats_competition_rank +1 rows +0 differ\n"
+        r"stats_overall_rank +1 rows +0 differ\n"
+        r"stats_competition_previous_rank +0 rows +0 differ\n"
+        r"stats_overall_previous_rank +0 rows +0 differ\n"
+        r"points +1 rows +0 differ\n"
         r"every statistic matches its recomputation \(\d+ ms\)\n",
         run("rebuild_stats", "--check"),
     )

@@ -47,6 +47,24 @@ def test_page_highlights_the_logged_in_players_row(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_page_shows_movement_since_the_latest_round(client: Client) -> None:
+    """The overall and competition boards show each player's movement since the board's latest
+    round (the group page's arrows); a round's board, where nothing came before, has no column."""
+    scored_league()
+    html = client.get("/leaderboard/").content.decode()
+    # The cup final came last: dave rose from 4th to 3rd past carol; alice and bob stayed.
+    assert 'title="was 4">▲1</td>' in html
+    assert 'title="was 3">▼1</td>' in html
+    assert html.count('title="was 1">=</td>') == 2
+    premier = client.get("/leaderboard/", {"competition": "premier"}).content.decode()
+    assert "Movement since the latest round" in premier
+    assert 'title="was 2">=</td>' not in premier  # bob: 2nd before round 2, level 1st now
+    assert 'title="was 2">▲1</td>' in premier
+    round_board = client.get("/leaderboard/", {"competition": "premier", "round": "2"})
+    assert "Movement since the latest round" not in round_board.content.decode()
+
+
+@pytest.mark.django_db
 def test_page_for_a_round_offers_the_competitions_rounds(client: Client) -> None:
     """Picking a competition lists its rounds; the chosen ones stay selected."""
     scored_league()

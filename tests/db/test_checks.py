@@ -76,7 +76,11 @@ def test_check_reports_dropped_relation(relation: StatsRelation) -> None:
             )
         )
         errors = check_stats_views(databases=["default"])
-    lost = [grain.ranks for grain in GRAINS if relation is grain.counts]
+    lost = [grain.ranks for grain in GRAINS if relation is grain.counts] + [
+        grain.movement.ranks
+        for grain in GRAINS
+        if grain.movement is not None and relation is grain.movement.counts
+    ]
     assert errors == [
         checks.Error(f"{_kind(gone)} {gone.name} does not exist", hint=HINT, id="stats.E002")
         for gone in STATS_RELATIONS

@@ -508,7 +508,7 @@ def test_reader_in_open_transaction_does_not_block_concurrent_refresh(
     user = _scored_league_of_one()
     assert _read_leaderboard(reader) == []  # the reader's transaction stays open
 
-    assert stats_refresh()[-1].name == OVERALL.ranks.name
+    assert OVERALL.ranks.name in [step.name for step in stats_refresh()]
     assert reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     reader.commit()
     assert _read_leaderboard(reader) == [(user.pk, 3, 1)]

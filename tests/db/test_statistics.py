@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
-from hypothesis import HealthCheck, Phase
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -47,7 +47,7 @@ from stats.models import (
 from stats.processes import wait_until
 from stats.refresh import stats_refresh
 from stats.relations import COMPETITION, OVERALL, ROUND
-from stats.selectors import Board, leaderboard_page, user_board_standing
+from stats.selectors import Board, leaderboard_page, user_board_standing, user_stats
 from stats.services import match_score_predictions
 from tests.support.factories import (
     complete,
@@ -70,16 +70,48 @@ def run_the_jobs() -> None:
     stats_refresh()
 
 
-Standing = tuple[int, int, int, int, int, int]  # rank, user, points, scored, exact, outcomes
+# rank, user, points, scored, exact, outcomes, previous rank
+Standing = tuple[int, int, int, int, int, int, int | None]
+
+
+def latest_rounds() -> dict[int | None, tuple[int, int]]:
+    """Each board's latest round that counted, in Python: the (competition, round) of the
+    completed match whose result came last (completed_at, a missing one first as PostgreSQL
+    orders it, then the highest id) among rounds with a scored prediction of a completed match;
+    by competition id, and None for the overall board's."""
+    counted = set(
+        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
+        .values_list("match__competition_id", "match__round")
+        .distinct()
+    )
+    latest: dict[int | None, tuple[int, int]] = {}
+    order: dict[int | None, tuple[bool, Any, int]] = {}
+    for match_id, competition, round, completed_at in Match.objects.filter(
+        status=Match.Status.COMPLETED
+    ).values_list("pk", "competition_id", "round", "completed_at"):
+        if (competition, round) not in counted:
+            continue
+        key = (completed_at is None, completed_at or timezone.now(), match_id)
+        for board in (None, competition):
+            if board not in order or key > order[board]:
+                order[board], latest[board] = key, (competition, round)
+    return latest
 
 
 def expected_boards() -> dict[Board, list[Standing]]:
     """Every board with a player on it, recomputed in Python from the predictions: only scored
     predictions of completed matches count; RANK() by points then exact scores (1, 1, 3); rows
-    in rank order, ties by user id."""
+    in rank order, ties by user id. The previous rank: the same ranking of every player's
+    totals less their predictions of the board's latest round (None for a player with nothing
+    before it, and on a round's board)."""
     totals: dict[tuple[str, int | None, int | None], dict[int, list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0, 0, 0])
     )
+    # The same totals without the board's latest round: points, scored, exact.
+    before: dict[tuple[str, int | None, int | None], dict[int, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0])
+    )
+    latest = latest_rounds()
     counted = Prediction.objects.filter(
         points__isnull=False, match__status=Match.Status.COMPLETED
     ).values_list(
@@ -111,14 +143,26 @@ def expected_boards() -> dict[Board, list[Standing]]:
             row[1] += 1
             row[2] += int(exact)
             row[3] += int(outcome)
+            previous = before[board][user]
+            if board[0] != "round" and latest.get(board[1]) != (competition, round):
+                previous[0] += points
+                previous[1] += 1
+                previous[2] += int(exact)
     grains = {"overall": OVERALL, "competition": COMPETITION, "round": ROUND}
     boards: dict[Board, list[Standing]] = {}
     for (grain, board_competition, board_round), players in totals.items():
         ordered = sorted(players.items(), key=lambda item: (-item[1][0], -item[1][2], item[0]))
+        earlier = before[(grain, board_competition, board_round)]
         rows: list[Standing] = []
         for user, (points, scored, exact_scores, outcomes) in ordered:
             above = sum((p, e) > (points, exact_scores) for p, _, e, _ in players.values())
-            rows.append((above + 1, user, points, scored, exact_scores, outcomes))
+            was_points, was_scored, was_exact = earlier[user]
+            previous_rank = (
+                1 + sum((p, e) > (was_points, was_exact) for p, _, e in earlier.values())
+                if was_scored
+                else None
+            )
+            rows.append((above + 1, user, points, scored, exact_scores, outcomes, previous_rank))
         league = (
             None if board_competition is None else Competition.objects.get(pk=board_competition)
         )
@@ -127,8 +171,9 @@ def expected_boards() -> dict[Board, list[Standing]]:
 
 
 def assert_boards_equal_a_recomputation(page_size: int = 2) -> None:
-    """Every board, read page by page as the API reads it, and every player's standing, equal
-    the recomputation; a board nobody is on is empty."""
+    """Every board, read page by page as the API reads it, and every player's standing (and
+    their overall and competition standings in their stats), equal the recomputation; a board
+    nobody is on is empty."""
     expected = expected_boards()
     for board, rows in expected.items():
         read: list[Standing] = []
@@ -145,14 +190,31 @@ def assert_boards_equal_a_recomputation(page_size: int = 2) -> None:
                     entry["predictions_scored"],
                     entry["exact_scores"],
                     entry["correct_outcomes"],
+                    entry["previous_rank"],
                 )
                 for entry in found.entries
             ]
         assert read == rows, board
-        for rank, user, *_ in rows:
+        for rank, user, *_, previous_rank in rows:
             standing = user_board_standing(board=board, user_id=user)
             assert standing is not None, (board, user)
-            assert standing["rank"] == rank, (board, user)
+            assert (standing["rank"], standing["previous_rank"]) == (rank, previous_rank), (
+                board,
+                user,
+            )
+            if board.round is None:
+                stats = user_stats(user_id=user)
+                assert stats is not None
+                mine = (
+                    stats.overall
+                    if board.competition is None
+                    else next(
+                        row
+                        for row in stats.competitions
+                        if row["competition_slug"] == board.competition.slug
+                    )
+                )
+                assert (mine["rank"], mine["previous_rank"]) == (rank, previous_rank)
     if not any(board.grain is OVERALL for board in expected):
         assert leaderboard_page(board=Board(OVERALL), page=1, page_size=5).entries == []
 
@@ -292,6 +354,140 @@ def test_statistics_equal_a_recomputation_after_any_writes() -> None:
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+# --- movement (previous_rank) ---------------------------------------------------------------
+
+# What happens to a match: a result (or a corrected one), a void, or the result withdrawn.
+MatchEvent = tuple[int, str, int, int]
+MATCH_EVENTS = st.tuples(
+    st.integers(0, 4), st.sampled_from(["result", "result", "void", "withdrawn"]), goals, goals
+)
+
+
+def _play(events: list[MatchEvent], predictions: list[list[tuple[int, int] | None]]) -> int:
+    """Five matches in two competitions (two in one round, the first competition's rounds 1
+    and 2, the second's round 1) predicted as `predictions` says (a row per player, None: no
+    prediction), then each event in turn, the jobs, and after each: every relation (the latest
+    rounds and previous counts included) equals its recomputation and every board and standing,
+    previous_rank included, equals the Python boards. How many previous ranks were not null."""
+    first, second = make_competition(), make_competition()
+    home, away = make_team(), make_team()
+    matches = [
+        make_match(competition, round=round, home_team=home, away_team=away)
+        for competition, round in ((first, 1), (first, 1), (first, 2), (second, 1), (second, 2))
+    ]
+    for row in predictions:
+        user = make_user()
+        for match, scores in zip(matches, row, strict=True):
+            if scores is not None:
+                make_prediction(user, match, *scores)
+    ranked = 0
+    for index, event, home_score, away_score in events:
+        match = Match.objects.get(pk=matches[index].pk)
+        if event == "result":
+            complete(match, home_score, away_score)
+        else:
+            match.status = Match.Status.CANCELLED if event == "void" else Match.Status.SCHEDULED
+            match.home_score = match.away_score = None
+            match.save()
+        run_the_jobs()
+        assert stats_differences() == []
+        assert_boards_equal_a_recomputation(page_size=3)
+        ranked += sum(
+            row[-1] is not None
+            for board, rows in expected_boards().items()
+            if board.round is None
+            for row in rows
+        )
+    return ranked
+
+
+@pytest.mark.django_db
+@hypothesis_settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    predictions=st.lists(
+        st.lists(st.none() | st.tuples(goals, goals), min_size=5, max_size=5),
+        min_size=2,
+        max_size=6,
+    ),
+    events=st.lists(MATCH_EVENTS, min_size=1, max_size=8),
+)
+def test_previous_ranks_equal_a_python_recomputation(
+    predictions: list[list[tuple[int, int] | None]], events: list[MatchEvent]
+) -> None:
+    """Random results, corrections, voids and withdrawals: after each, previous_rank on every
+    page and standing is the rank of the totals less the board's latest round, recomputed in
+    Python, and the previous counts equal their recomputation (each example rolled back)."""
+    with transaction.atomic():
+        _play(events, predictions)
+        transaction.set_rollback(True)
+
+
+# Everyone predicts everything (one player only the second competition's round 2): each path of
+# the latest round, one at a time. Matches: 0, 1 the first competition's round 1, 2 its round 2,
+# 3 the second competition's round 1, 4 its round 2.
+EVERYONE: list[list[tuple[int, int] | None]] = [
+    [(1, 0), (2, 2), (0, 1), (1, 1), (3, 0)],
+    [(2, 0), (0, 0), (0, 2), (1, 0), (1, 2)],
+    [(0, 3), (1, 1), (2, 1), (0, 0), (2, 2)],
+    [None, None, None, None, (1, 0)],
+]
+PATHS: dict[str, list[MatchEvent]] = {
+    # A result in the latest round: totals and that round move together, previous unchanged.
+    "a second result in the latest round": [
+        (3, "result", 1, 1),
+        (0, "result", 1, 0),
+        (1, "result", 1, 1),
+    ],
+    # The first result of a new round: everyone in the old and the new round moves.
+    "the first result of a new round": [(0, "result", 1, 0), (2, "result", 0, 1)],
+    # A correction of an older round: its completed_at makes it the latest again.
+    "a correction of an older round": [
+        (0, "result", 1, 0),
+        (2, "result", 0, 1),
+        (0, "result", 2, 0),
+    ],
+    # The overall board's latest round moves between competitions, a competition's does not.
+    "results alternating between competitions": [
+        (0, "result", 1, 0),
+        (3, "result", 1, 1),
+        (2, "result", 0, 2),
+        (4, "result", 1, 0),
+        (1, "result", 0, 0),
+    ],
+    # A void or a correction of an older round that stays older: the latest round does not
+    # move, the previous totals do (the difference is not all in the latest round).
+    "a void of an older round": [
+        (0, "result", 1, 0),
+        (1, "result", 2, 2),
+        (2, "result", 0, 1),
+        (0, "void", 0, 0),
+    ],
+    # A void or a withdrawn result makes an earlier round the latest again, then none.
+    "a void and a withdrawal": [
+        (0, "result", 1, 0),
+        (2, "result", 0, 1),
+        (2, "void", 0, 0),
+        (0, "withdrawn", 0, 0),
+        (4, "result", 1, 0),
+    ],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("events", PATHS.values(), ids=PATHS.keys())
+def test_previous_ranks_follow_each_path_of_the_latest_round(events: list[MatchEvent]) -> None:
+    """Each way the latest round can move, step by step; the boards show some movement (a
+    previous rank) along the way, and the player with nothing before it has none."""
+    assert _play(events, EVERYONE) > 0
 
 
 # --- paths, one at a time ------------------------------------------------------------------------
@@ -465,6 +661,34 @@ def test_check_finds_a_write_behind_the_triggers_back_and_rebuild_repairs_it() -
     rebuilt = io.StringIO()
     call_command("rebuild_stats", "--rescore", stdout=rebuilt, stderr=io.StringIO())
     assert "re-scored every settled match: 1 prediction(s) changed" in rebuilt.getvalue()
+    assert _check()[1] is None
+    assert_boards_equal_a_recomputation()
+
+
+@pytest.mark.django_db
+def test_check_covers_the_movement_and_rebuild_repairs_it() -> None:
+    """The latest rounds and the previous counts and ranks are audited as every relation is:
+    rows changed behind the refresh's back are reported, and rebuild_stats puts them right."""
+    _play([(3, "result", 1, 1), (0, "result", 1, 0)], EVERYONE)
+    assert _check()[1] is None
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE stats_latest_round SET round = round + 7")
+        cursor.execute("UPDATE stats_overall_previous_count SET players = players + 1")
+        cursor.execute(
+            "INSERT INTO stats_competition_previous_count"
+            " SELECT competition_id, 99, 9, 1 FROM stats_latest_round"
+        )
+        cursor.execute("REFRESH MATERIALIZED VIEW stats_overall_previous_rank")
+    output, error = _check()
+    assert error is not None
+    for relation in (
+        "stats_latest_round (competition_id=",
+        "stats_overall_previous_count (total_points=",
+        "stats_overall_previous_rank (total_points=",
+        "stats_competition_previous_count (competition_id=",
+    ):
+        assert relation in output
+    call_command("rebuild_stats", stdout=io.StringIO(), stderr=io.StringIO())
     assert _check()[1] is None
     assert_boards_equal_a_recomputation()
 

@@ -1,6 +1,8 @@
 -- A template, composed by stats/selectors.py for each grain: `totals` the per-player totals,
 -- `ranks` the board's rank view, `users` the users' table, `board` the board's key matched
--- against parameters (each condition followed by AND; none overall), for t and r alike.
+-- against parameters (each condition followed by AND; none overall), for t and r alike,
+-- `previous_rank` each row's rank before the board's latest round (previous_rank.sql for p; NULL
+-- on a board without movement).
 -- One page of a board in one statement, so the counts and the totals are one snapshot. The page
 -- starts in the (points, exact) group holding its first position (%(first)s): its first player
 -- is found by an offset inside that group only, on the index alone (no row is fetched for the
@@ -38,7 +40,8 @@ WITH groups AS MATERIALIZED (
 )
 SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
        g.players_above + 1 AS rank, p.user_id, u.username,
-       p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes
+       p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes,
+       {previous_rank} AS previous_rank
 FROM (SELECT) AS board
 LEFT JOIN (
     page AS p
