@@ -239,6 +239,10 @@ STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
 STATS_HEALTH_CACHE_SECONDS = env.float("STATS_HEALTH_CACHE_SECONDS", default=1.0)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
+# A private group with at least this many members has its boards kept as counts (moved by each
+# refresh and each membership change) and read like the league's; a smaller one is ranked when
+# read. Measured: bench/group_boards.py (docs/scaling.md).
+STATS_GROUP_COUNTS_MIN_MEMBERS = env.int("STATS_GROUP_COUNTS_MIN_MEMBERS", default=1000)
 # Public reads leave the replica when it lags more than this many seconds behind the primary;
 # its state is checked at most once per interval in each process.
 STATS_REPLICA_MAX_LAG = env.float("STATS_REPLICA_MAX_LAG", default=30.0)
