@@ -1,7 +1,7 @@
--- Temp tables: reads what `recomputed` reads; creates stats_group_recomputed.
+-- Temp tables: reads stats_previous_total; creates stats_group_recomputed.
 -- A template, composed by stats/refresh.py for a rebuild, for each grain with group counts and
 -- each of its group relations: `recomputed` the relation's rows recomputed from the totals just
--- rebuilt (or the previous totals, stats_previous_total), `relation` the stored one, `columns`
+-- rebuilt (the previous counts: from stats_previous_total), `relation` the stored one, `columns`
 -- its columns, `key` its key, `matched` that key matched between s (recomputed) and r (stored),
 -- each condition followed by AND, `values` the columns beside the key, `stored` and `excluded`
 -- those prefixed by r. and excluded. Writes only the rows that differ.
