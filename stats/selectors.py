@@ -8,6 +8,7 @@ never read here (see stats/monitoring.py for the operator's reads).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,17 +16,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from psycopg import sql
 
 from stats.exceptions import PageOutOfRange, UnknownCompetition
 from stats.models import (
     Competition,
-    CompetitionTotal,
     Match,
-    Prediction,
-    RoundTotal,
     UserTotal,
     ViewRefresh,
 )
@@ -216,72 +214,39 @@ class UserStats:
 
 
 def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserStats | None:
-    """A user's totals and rank overall, in each competition and in each round they appear in.
-    (`refreshed_at`: the latest refresh when the caller has read it already, as for a page.)
+    """A user's totals and rank overall, in each competition and in each round they appear in,
+    in one statement (stats/sql/boards/user_stats.sql). (`refreshed_at`: the latest refresh when
+    the caller has read it already, as for a page.)
 
     None unless the user is a league player: active, with at least one prediction (accounts that
     only run the site, staff without predictions, stay private). A player with nothing scored
     gets zero totals, no rank, no boards.
-    The competition and round boards are indexed by (competition, [round,] user), not by user, so
-    the (competition, round) pairs are first found from the user's own predictions (their unique
-    (user, match) index), then each board row is an index lookup.
+    The account is read where the boards are (the replica, when one serves public reads), as a
+    page's usernames are: a public read costs one round trip, and a username seconds old is fine.
     """
-    # Two queries, not one with EXISTS: accounts are read where auth lives (the primary), the
-    # league's tables where public reads go (the replica, when one serves them).
-    user = (
-        get_user_model()
-        ._default_manager.filter(pk=user_id, is_active=True)
-        .values("pk", "username")
-        .first()
-    )
-    if user is None:
+    rows = _read(_user_stats_query(), {"user_id": user_id})
+    if not rows:
         return None
-    played: dict[int, set[int]] = {}
-    for competition_id, round in (
-        Prediction.objects.filter(user_id=user_id, points__isnull=False)
-        .values_list("match__competition_id", "match__round")
-        .distinct()
-    ):
-        played.setdefault(competition_id, set()).add(round)
-    # A scored prediction makes a player; without one, any prediction does.
-    if not played and not Prediction.objects.filter(user_id=user_id).exists():
-        return None
-    overall = (
-        with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL)
-        .values("rank", *_STANDING_COLUMNS)
-        .first()
-    ) or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
-
-    competitions: list[dict[str, Any]] = []
-    rounds: list[dict[str, Any]] = []
-    if played:
-        competitions = list(
-            with_rank(
-                CompetitionTotal.objects.filter(user_id=user_id, competition_id__in=played),
-                COMPETITION,
-            )
-            .order_by("competition__name", "competition_id")
-            .values(
-                "rank",
-                *_STANDING_COLUMNS,
-                competition_slug=F("competition__slug"),
-                competition_name=F("competition__name"),
-            )
-        )
-        in_rounds = Q()
-        for competition_id, played_rounds in played.items():
-            in_rounds |= Q(competition_id=competition_id, round__in=sorted(played_rounds))
-        rounds = list(
-            with_rank(RoundTotal.objects.filter(in_rounds, user_id=user_id), ROUND)
-            .order_by("competition__name", "competition_id", "round")
-            .values("round", "rank", *_STANDING_COLUMNS, competition_slug=F("competition__slug"))
-        )
+    row = rows[0]
     return UserStats(
-        user_id=user["pk"],
-        username=user["username"],
-        overall=overall,
-        competitions=competitions,
-        rounds=rounds,
+        user_id=row["user_id"],
+        username=row["username"],
+        overall=row["overall"] or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)},
+        competitions=row["competitions"],
+        rounds=row["rounds"],
         refreshed_at=refreshed_at
         or ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
     )
+
+
+@functools.cache
+def _user_stats_query() -> str:
+    names = {
+        f"{grain.name}_{part}": sql.Identifier(relation.name)
+        for grain in GRAINS
+        for part, relation in (("totals", grain.totals), ("ranks", grain.ranks))
+    }
+    query = sql.SQL(load_sql("boards/user_stats.sql")).format(
+        users=sql.Identifier(get_user_model()._meta.db_table), **names
+    )
+    return query.as_string(None)
