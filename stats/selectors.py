@@ -25,9 +25,8 @@ from stats.models import (
     Competition,
     Match,
     UserTotal,
-    ViewRefresh,
 )
-from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, Grain
+from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, STATS_RELATIONS, Grain
 from stats.sql import load_sql
 
 # --- Leaderboards ------------------------------------------------------------------------------
@@ -99,7 +98,23 @@ def _board_query(template: str, board: Board) -> str:
     return query.as_string(None)
 
 
-def _read(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+# The relations every refresh (and rebuild) stamps at once, in the same transaction that moves
+# them: their latest stamp names the state every board answer comes from.
+_STAMPED = [relation.name for relation in STATS_RELATIONS]
+
+
+def latest_refresh() -> datetime | None:
+    """The start of the latest refresh of today's relations in the log (one small query, where
+    the boards are read), None before the first one."""
+    rows = _read(
+        "SELECT max(refreshed_at) AS latest FROM stats_viewrefresh WHERE view_name = ANY(%s)",
+        [_STAMPED],
+    )
+    latest: datetime | None = rows[0]["latest"]
+    return latest
+
+
+def _read(query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
     """Rows of a public read as dicts, on the server that serves public reads (the replica when
     one does: see stats/replica.py)."""
     alias = router.db_for_read(UserTotal) or DEFAULT_DB_ALIAS
@@ -130,13 +145,14 @@ def leaderboard_page(
     """One page of a board, best first (rank order, ties by user id), in one query at any depth.
 
     `refreshed_at`: the latest refresh when the caller has read it already (every refresh stamps
-    all the boards at once), else it is read here.
+    all the boards at once), else the one the page's own statement saw.
 
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
     first = (page - 1) * page_size + 1
     rows = _read(
-        _board_query("page.sql", board), {**board.key_values(), "first": first, "size": page_size}
+        _board_query("page.sql", board),
+        {**board.key_values(), "first": first, "size": page_size, "stamped": _STAMPED},
     )
     total_entries = rows[0]["total_entries"]
     if page > 1 and first > total_entries:
@@ -154,16 +170,13 @@ def leaderboard_page(
         for row in rows
         if row["user_id"] is not None
     ]
-    if refreshed_at is None:
-        refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
-        refreshed_at = refresh.refreshed_at if refresh else None
     return LeaderboardPage(
         board=board,
         entries=entries,
         page=page,
         page_size=page_size,
         total_entries=total_entries,
-        refreshed_at=refreshed_at,
+        refreshed_at=refreshed_at or rows[0]["latest_refresh"],
     )
 
 
@@ -216,7 +229,7 @@ class UserStats:
 def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserStats | None:
     """A user's totals and rank overall, in each competition and in each round they appear in,
     in one statement (stats/sql/boards/user_stats.sql). (`refreshed_at`: the latest refresh when
-    the caller has read it already, as for a page.)
+    the caller has read it already, else the one the statement saw, as for a page.)
 
     None unless the user is a league player: active, with at least one prediction (accounts that
     only run the site, staff without predictions, stay private). A player with nothing scored
@@ -224,7 +237,7 @@ def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserSta
     The account is read where the boards are (the replica, when one serves public reads), as a
     page's usernames are: a public read costs one round trip, and a username seconds old is fine.
     """
-    rows = _read(_user_stats_query(), {"user_id": user_id})
+    rows = _read(_user_stats_query(), {"user_id": user_id, "stamped": _STAMPED})
     if not rows:
         return None
     row = rows[0]
@@ -234,8 +247,7 @@ def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserSta
         overall=row["overall"] or {"rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)},
         competitions=row["competitions"],
         rounds=row["rounds"],
-        refreshed_at=refreshed_at
-        or ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
+        refreshed_at=refreshed_at or row["latest_refresh"],
     )
 
 

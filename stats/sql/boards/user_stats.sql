@@ -3,7 +3,8 @@
 -- One player's stats in one statement (one round trip, one snapshot): the account, their totals
 -- and rank overall, in each competition and in each round they have a scored prediction in, the
 -- lists as JSON in the API's order (json, not jsonb: json keeps the keys in the order built).
--- No row unless the account is a league player: active, with at least one prediction.
+-- No row unless the account is a league player: active, with at least one prediction. With the
+-- row, the latest refresh of the relations `stamped` names (as for a page: see page.sql).
 -- The competition and round boards are indexed by (competition, [round,] user), not by user, so
 -- the (competition, round) pairs are first found from the player's own scored predictions (their
 -- unique (user, match) index), then each board row is an index lookup. A rank is 1 + the players
@@ -15,6 +16,8 @@ WITH played AS MATERIALIZED (
     WHERE p.user_id = %(user_id)s AND p.points IS NOT NULL
 )
 SELECT u.id AS user_id, u.username,
+    (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY(%(stamped)s))
+        AS latest_refresh,
     (SELECT json_build_object(
                 'rank', r.players_above + 1,
                 'total_points', t.total_points,
