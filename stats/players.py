@@ -64,8 +64,19 @@ def token_revoke(*, secret: str) -> bool:
 
 
 def prediction_closed_reason(*, match_id: int) -> str | None:
-    """Why a match takes no more predictions (the database's own rule), or None while it does."""
-    return Prediction(match_id=match_id).closed_reason()
+    """Why a match takes no more predictions (the database's own rule), or None while it does.
+
+    Raises MatchNotFound when no match has the id (one query answers both).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT stats_prediction_closed_reason(id) FROM stats_match WHERE id = %s", [match_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise MatchNotFound(f"no match has the id {match_id}")
+    reason: str | None = row[0]
+    return reason
 
 
 @transaction.atomic
@@ -78,8 +89,6 @@ def prediction_put(
     no longer scheduled (asked first, so an unchanged prediction after kickoff is refused too;
     the database's trigger decides races with the kickoff).
     """
-    if not Match.objects.filter(pk=match_id).exists():
-        raise MatchNotFound(f"no match has the id {match_id}")
     if (reason := prediction_closed_reason(match_id=match_id)) is not None:
         raise PredictionClosed(reason)
     prediction, created = Prediction.objects.select_for_update().get_or_create(
