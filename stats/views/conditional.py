@@ -25,7 +25,7 @@ import functools
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
@@ -87,41 +87,46 @@ def conditional_on_refresh(
         def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if request.method not in ("GET", "HEAD"):
                 return view(request, *args, **kwargs)
-            if not _carries_validator(request):
+            if _carries_validator(request):
+                refreshed_at = latest_refresh()
+                if refreshed_at is None:  # never refreshed: nothing to validate against
+                    return view(request, *args, **kwargs)
+                etag = refresh_etag(refreshed_at, variant(request) if variant else "")
+                response = get_conditional_response(
+                    request, etag=etag, last_modified=int(refreshed_at.timestamp())
+                ) or _answer(view, refreshed_at, request, *args, **kwargs)
+            else:
                 seen: list[datetime] = []
                 token = _refresh_seen.set(seen)
                 try:
                     response = view(request, *args, **kwargs)
                 finally:
                     _refresh_seen.reset(token)
-                if not seen or response.status_code != 200:  # errors carry no validator
+                if not seen:  # never refreshed, or an error: no validator
                     return response
                 refreshed_at = seen[-1]
                 etag = refresh_etag(refreshed_at, variant(request) if variant else "")
-                last_modified = int(refreshed_at.timestamp())
-            else:
-                refreshed_at = latest_refresh()
-                if refreshed_at is None:  # never refreshed: nothing to validate against
-                    return view(request, *args, **kwargs)
-                etag = refresh_etag(refreshed_at, variant(request) if variant else "")
-                last_modified = int(refreshed_at.timestamp())
-                response = get_conditional_response(request, etag=etag, last_modified=last_modified)
-                if response is None:
-                    token = _refresh_in_effect.set(refreshed_at)
-                    try:
-                        response = view(request, *args, **kwargs)
-                    finally:
-                        _refresh_in_effect.reset(token)
-                if response.status_code not in (200, 304):  # errors carry no validator
-                    return response
+            if response.status_code not in (200, 304):  # errors carry no validator
+                return response
             response["ETag"] = etag
-            response["Last-Modified"] = http_date(last_modified)
+            response["Last-Modified"] = http_date(int(refreshed_at.timestamp()))
             patch_cache_control(response, no_cache=True, **({"private": True} if private else {}))
             return response
 
         return wrapper
 
     return decorate
+
+
+def _answer(
+    view: View[P], refreshed_at: datetime, request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """The view's full answer, showing the refresh its validators name."""
+    token = _refresh_in_effect.set(refreshed_at)
+    try:
+        return view(request, *args, **kwargs)
+    finally:
+        _refresh_in_effect.reset(token)
 
 
 def signed_in_player(request: HttpRequest) -> str:
