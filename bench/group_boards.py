@@ -47,7 +47,7 @@ def _league(players: int, seed: int) -> list[int]:
             "INSERT INTO stats_competition (name, slug)"
             " VALUES ('Premier', 'premier'), ('Cup', 'cup')"
         )
-        cursor.execute("SELECT setseed(%s)", [seed / 1000])
+        cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])  # in [0, 1)
         cursor.execute(
             "INSERT INTO stats_competition_total"
             " (competition_id, user_id, total_points, predictions_scored, exact_scores,"
