@@ -99,21 +99,27 @@ def prediction_put(
         "home_score": home_score,
         "away_score": away_score,
     }
-    # Inside a caller's transaction a savepoint keeps it usable after a refusal; alone, the
-    # statement is its own transaction (no BEGIN and COMMIT to wait for).
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    try:
-        with savepoint, connection.cursor() as cursor:
-            cursor.execute(load_sql("prediction_put.sql"), values)
-            row = cursor.fetchone()
-            names = [column.name for column in cursor.description]
-    except IntegrityError as error:
-        cause = error.__cause__
-        if getattr(cause, "sqlstate", None) != PredictionClosed.SQLSTATE:
-            raise
-        raise PredictionClosed(cause.diag.message_primary) from error  # type: ignore[union-attr]
-    if row is None:  # pragma: no cover - written and read in one statement; deleted since?
-        raise MatchNotFound(f"no match has the id {match_id}")
+    row = None
+    # A second try only when the same prediction, committed by a concurrent request after this
+    # statement's snapshot was taken (a double submit), was left as it was: the next sees it.
+    for _ in range(2):
+        # Inside a caller's transaction a savepoint keeps it usable after a refusal; alone, the
+        # statement is its own transaction (no BEGIN and COMMIT to wait for).
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        try:
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(load_sql("prediction_put.sql"), values)
+                row = cursor.fetchone()
+                names = [column.name for column in cursor.description]
+        except IntegrityError as error:
+            cause = error.__cause__
+            if getattr(cause, "sqlstate", None) != PredictionClosed.SQLSTATE:
+                raise
+            raise PredictionClosed(cause.diag.message_primary) from error  # type: ignore[union-attr]
+        if row is not None:
+            break
+    if row is None:  # pragma: no cover - the prediction was deleted meanwhile
+        raise MatchNotFound(f"no prediction could be made for match {match_id}")
     fields = dict(zip(names, row, strict=True))
     created = bool(fields.pop("created"))
     return Prediction.from_db(connection.alias, list(fields), list(fields.values())), created

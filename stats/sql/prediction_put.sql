@@ -1,7 +1,8 @@
 -- A player's prediction for a match, made or changed in one statement (stats/players.py,
 -- prediction_put): inserted, or its scores changed when they differ (an unchanged prediction is
 -- not written: its updated_at stays). The row comes back either way, with `created`: a row
--- inserted by this statement has no xmax. The kickoff trigger still decides a race with the
+-- inserted by this statement has no xmax. (An unchanged row committed by a concurrent request
+-- after this statement's snapshot comes back from neither branch: the caller asks again.) The kickoff trigger still decides a race with the
 -- kickoff; the change log's statement triggers see the insert or the update as usual.
 WITH written AS (
     INSERT INTO stats_prediction AS p
