@@ -142,6 +142,14 @@ def _throttled(request: HttpRequest, exc: GroupJoinThrottled) -> HttpResponse:
     return response
 
 
+@api.exception_handler(Exception)
+def _to_django(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Any other error goes on to Django, as django-ninja itself does only with DEBUG off (with
+    it on, it answered a 500 of its own): so a database that is down is the same 503 as on every
+    other door (stats.middleware.DatabaseUnavailableMiddleware), under `make web` too."""
+    raise exc
+
+
 # --- The hand-written endpoints in the document ------------------------------------------------
 
 _BOARD_PARAMETERS = [
