@@ -249,6 +249,8 @@ def test_a_match_no_longer_scheduled_answers_409(signed_in: Client, player: User
         {"home_score": -1, "away_score": 0},
         {"home_score": 1},
         {"home_score": "one", "away_score": 0},
+        {"home_score": "2", "away_score": 0},  # a string, not a number (before: taken as 2)
+        {"home_score": True, "away_score": 0},  # before: taken as 1
         {"home_score": 1, "away_score": 0, "points": 3},
         {"home_score": 100, "away_score": 0},
         [1, 0],
