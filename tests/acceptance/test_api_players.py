@@ -101,6 +101,8 @@ def test_token_requests_are_throttled_like_the_admin_login() -> None:
     assert locked.status_code == 429
     assert locked["Content-Type"] == "application/json"
     assert "error" in locked.json()
+    # When to come back, as the groups' join throttle says it (before: no Retry-After).
+    assert locked["Retry-After"] == "900"
     assert attempt(Client(HTTP_X_REAL_IP="198.51.100.9"), PASSWORD) == 201
 
 
