@@ -420,3 +420,12 @@ def test_the_openapi_document_describes_every_api_endpoint() -> None:
 
     for name in set(re.findall(r'"#/components/schemas/(\w+)"', text)):
         assert name in document["components"]["schemas"], name
+
+
+def test_a_missing_body_is_named_in_the_reason(signed_in: Client) -> None:
+    """Before: `{"error": "Field required"}`, without saying what was missing."""
+    match = make_match()
+    response = signed_in.put(
+        f"/api/matches/{match.pk}/prediction", "", content_type="application/json"
+    )
+    assert (response.status_code, response.json()) == (400, {"error": "body: Field required"})
