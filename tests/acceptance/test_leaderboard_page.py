@@ -183,9 +183,9 @@ def test_the_picker_still_works_on_a_page_the_browser_revalidated(live_server: L
         blocked: list[str] = []
         page.on(
             "console",
-            lambda message: blocked.append(message.text)
-            if "Content Security Policy" in message.text
-            else None,
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
         )
         page.goto(url)
         # The browser revalidated its copy (the server answers that with a 304).
