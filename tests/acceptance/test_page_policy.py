@@ -64,6 +64,17 @@ def test_the_page_runs_only_the_script_its_answer_allows(client: Client) -> None
     assert nonces[0] != nonces[1]
 
 
+def test_a_304_leaves_the_policy_of_the_copy_it_revalidates(client: Client) -> None:
+    """A browser puts a 304's headers on the copy it keeps: a policy with a fresh nonce there
+    would block the copy's script, whose nonce is the first answer's. So a 304 carries none."""
+    scored_league()
+    first = client.get("/leaderboard/")
+    again = client.get("/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert "Content-Security-Policy" not in again.headers
+    assert NONCE.search(policy(client.get("/api/leaderboard?page=99")))  # errors keep theirs
+
+
 def test_the_admin_pages_load_every_script_from_a_file(admin_client: Client) -> None:
     """So the policy (scripts from this site or with the nonce) leaves the admin working."""
     scored_league()
