@@ -18,6 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from pytest_django.fixtures import Settings
 
+from stats.audit import stats_differences
 from stats.exceptions import ViewNotRefreshable
 from stats.models import (
     Competition,
@@ -30,7 +31,6 @@ from stats.models import (
     ViewRefresh,
 )
 from stats.processes import wait_until
-from stats.audit import stats_differences
 from stats.refresh import (
     BY_DIFFERENCE_STEP,
     CHANGES_STEP,
