@@ -186,7 +186,9 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         step(
             grain.totals.name,
             sql.SQL(load_sql("refresh/totals.sql")).format(
-                difference=_grain_difference(grain, everything=everything), **names
+                difference=_grain_difference(grain, everything=everything),
+                index_joins=sql.SQL("") if everything else _INDEX_JOINS,
+                **names,
             ),
         )
         counts = "refresh/recount.sql" if everything else "refresh/counts.sql"
@@ -260,6 +262,9 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
         "board_matched": matched("t", "c", grain.board_key),
     }
 
+
+# totals.sql, by difference: the moved players' rows through the key's index (see there).
+_INDEX_JOINS = sql.SQL("SET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;")
 
 _SUMS = sql.SQL(
     "sum(total_points)::integer AS total_points, "

@@ -11,13 +11,13 @@ DROP TABLE IF EXISTS pg_temp.stats_difference, pg_temp.stats_moved;
 -- In the totals' key order, so that the rows below are found and written page after page.
 CREATE TEMP TABLE stats_difference ON COMMIT DROP AS
 SELECT * FROM ({difference}) AS difference ORDER BY {key};
--- Each moved player's row is found through the key's index: the work is the players the
--- difference names, never the whole table. Costed by the planner, a hash of every stored row
--- looks cheaper than thousands of index probes, and it is not: it read the season's round
--- totals for one round's players (the round totals grew with the season), and measured slower
--- even at a quarter of a season.
-SET LOCAL enable_hashjoin = off;
-SET LOCAL enable_mergejoin = off;
+-- `index_joins`, by difference: each moved player's row is found through the key's index, so
+-- the work is the players the difference names, never the whole table. Costed by the planner,
+-- a hash of every stored row looks cheaper than thousands of index probes, and it is not: it
+-- read the season's round totals for one round's players (the round totals grew with the
+-- season), and measured slower even at a quarter of a season. A recount, which may move most
+-- players, leaves the planner free.
+{index_joins}
 CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
 SELECT d.*,
        t.user_id IS NOT NULL AS was_stored,
