@@ -37,5 +37,6 @@ INSERT INTO {totals} ({key}, total_points, predictions_scored, exact_scores, cor
 SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes
 FROM stats_moved WHERE NOT was_stored;
 DELETE FROM {totals} AS t USING stats_moved AS m WHERE {moved_joined} m.was_stored AND NOT m.is_there;
+-- The planner free again for the rest of the refresh (the counts, the rank views).
 SET LOCAL enable_hashjoin = on;
 SET LOCAL enable_mergejoin = on
