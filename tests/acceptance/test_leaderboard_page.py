@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.browser import launch_chromium, needs_chromium, signed_in_context
 from tests.support.leagues import scored_league
 
 
@@ -127,19 +127,8 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
     session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
     # No ORM calls below: Playwright's sync API runs an event loop, in which Django refuses them.
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session_cookie,
-                    "url": live_server.url,
-                }
-            ]
-        )
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, live_server.url, session_cookie)
         page = context.new_page()
         page.goto(f"{live_server.url}/leaderboard/")
 
@@ -187,13 +176,8 @@ def test_the_picker_still_works_on_a_page_the_browser_revalidated(live_server: L
     session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
     url = f"{live_server.url}/leaderboard/"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie, "url": url}]
-        )
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, url, session_cookie)
         page = context.new_page()
         page.goto(url)
         revisits: list[Request] = []

@@ -14,7 +14,7 @@ from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Match
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.browser import launch_chromium, needs_chromium, signed_in_context
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
 
@@ -147,13 +147,8 @@ def run_the_admin_in_chromium(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie, "url": url}]
-        )
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, url, session_cookie)
         page = context.new_page()
         page.on(
             "console",
