@@ -34,8 +34,10 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff format --check .
 	$(DEV) $(VENV)/bin/mypy .
 
+# `make web PORT=8001` when 8000 is taken.
+PORT ?= 8000
 web: migrate
-	$(DEV) $(PY) manage.py runserver
+	$(DEV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The worker stops itself when the database restarts; run_worker starts it again (as systemd's
 # Restart=always does) and gives up if it keeps exiting.

@@ -34,6 +34,16 @@ def database_recreate() -> str:
     return name
 
 
+def database_drop() -> None:
+    """Drop the database the settings name (a benchmark's scratch database, once measured)."""
+    name: str = settings.DATABASES["default"]["NAME"]
+    connections.close_all()
+    with _maintenance_connection() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 def server_description() -> dict[str, Any]:
     """The machine and the PostgreSQL server the figures were measured on."""
     with connection.cursor() as cursor:

@@ -3,7 +3,8 @@
 `PUT /api/matches/<id>/prediction` requests per second on gunicorn, against the floor of the
 same server answering a 404, at the same concurrency, one run each. Players sign in with bearer
 tokens; each request predicts a random open match with random scores (new or changed). Its own
-database, recreated each run.
+database, recreated each run. `make bench` runs the same measurement as its `put_predictions`
+section (`put_predictions_measure`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
 
 def _arguments() -> argparse.Namespace:
@@ -31,13 +34,32 @@ def _arguments() -> argparse.Namespace:
 
 
 def _league(players: int, matches: int) -> tuple[list[str], list[int]]:
+    from django.contrib.auth import get_user_model
+
     from stats.players import token_issue
-    from tests.support.factories import make_competition, make_match, make_user
+    from tests.support.factories import make_competition, make_match
 
     competition = make_competition("bench")
     match_ids = [make_match(competition, round=1 + n // 10).pk for n in range(matches)]
-    tokens = [token_issue(user=make_user(f"player{n}")).secret for n in range(players)]
+    # Players of tokens only: no password to hash (the default hasher costs ~0.5 s a user here).
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        [User(username=f"player{n}", password="!") for n in range(players)]  # noqa: S106
+    )
+    tokens = [token_issue(user=user).secret for user in users]
     return tokens, match_ids
+
+
+def _answers(port: int) -> bool:
+    conn = HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/no-such-endpoint")
+        conn.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def _hammer(
@@ -68,24 +90,28 @@ def _hammer(
     return sum(statuses.values()) / (time.monotonic() - started), statuses
 
 
-def main() -> None:
-    arguments = _arguments()
-    os.environ.setdefault("BENCH_DATABASE", "matchday_bench_put")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    import django
-
-    django.setup()
+def put_predictions_measure(
+    *,
+    players: int,
+    matches: int,
+    seconds: float,
+    concurrency: int,
+    web_workers: int,
+    database: str,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """In the current (freshly migrated) database `database`: players with tokens and open
+    matches, gunicorn on it, then the 404 floor and the PUTs, `seconds` each, one after the
+    other at the same concurrency."""
     from django.conf import settings
 
-    from bench.database import database_recreate
     from stats.processes import free_port, port_accepts, processes_stop, wait_until
 
-    name = database_recreate()
-    tokens, match_ids = _league(arguments.players, arguments.matches)
+    tokens, match_ids = _league(players, matches)
     port = free_port()
     environment = {
         **os.environ,
-        "BENCH_DATABASE": name,
+        "BENCH_DATABASE": database,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "SECRET_KEY": settings.SECRET_KEY,
         "CONN_MAX_AGE": "60",
@@ -99,7 +125,7 @@ def main() -> None:
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            str(arguments.web_workers),
+            str(web_workers),
             "--log-level",
             "warning",
         ],
@@ -107,6 +133,9 @@ def main() -> None:
     )
     try:
         wait_until(lambda: port_accepts(port), timeout=60, what="gunicorn", poll=0.2)
+        # The port accepts before the workers have loaded the project: without a warm-up the
+        # first kind measured (the floor) paid for their start.
+        wait_until(lambda: _answers(port), timeout=60, what="gunicorn's workers", poll=0.2)
 
         def missing(rng: random.Random) -> tuple[str, str, None, dict[str, str]]:
             return "GET", "/api/no-such-endpoint", None, {}
@@ -123,17 +152,49 @@ def main() -> None:
                 },
             )
 
-        floor, floor_statuses = _hammer(port, arguments.seconds, arguments.concurrency, missing)
-        puts, put_statuses = _hammer(port, arguments.seconds, arguments.concurrency, predict)
+        for warm_up in (missing, predict):
+            _hammer(port, min(seconds, 2.0), concurrency, warm_up)
+        floor, floor_statuses = _hammer(port, seconds, concurrency, missing)
+        puts, put_statuses = _hammer(port, seconds, concurrency, predict)
     finally:
         processes_stop([web], timeout=30)
-    print(
-        f"gunicorn, {arguments.web_workers} workers, {arguments.concurrency} clients, "
-        f"{arguments.seconds:.0f} s each:"
+    say(
+        f"gunicorn, {web_workers} workers, {concurrency} clients, {seconds:.0f} s each: "
+        f"404 floor {floor:,.0f} requests/s {floor_statuses}, PUT prediction {puts:,.0f} "
+        f"requests/s {put_statuses}, PUT / floor {puts / floor:.0%}"
     )
-    print(f"  404 floor:           {floor:,.0f} requests/s  {floor_statuses}")
-    print(f"  PUT prediction:      {puts:,.0f} requests/s  {put_statuses}")
-    print(f"  PUT / floor:         {puts / floor:.0%}")
+    return {
+        "floor_per_s": round(floor, 1),
+        "put_per_s": round(puts, 1),
+        "put_vs_floor": round(puts / floor, 3),
+        "statuses": {
+            "floor": {str(code): count for code, count in sorted(floor_statuses.items())},
+            "put": {str(code): count for code, count in sorted(put_statuses.items())},
+        },
+        "note": f"gunicorn {web_workers} sync workers, CONN_MAX_AGE=60, {concurrency} client "
+        f"threads, {seconds:.0f} s of 404s then {seconds:.0f} s of PUTs (bearer tokens of "
+        f"{players} players, {matches} open matches)",
+    }
+
+
+def main() -> None:
+    arguments = _arguments()
+    os.environ.setdefault("BENCH_DATABASE", "matchday_bench_put")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    from bench.database import database_recreate
+
+    name = database_recreate()
+    put_predictions_measure(
+        players=arguments.players,
+        matches=arguments.matches,
+        seconds=arguments.seconds,
+        concurrency=arguments.concurrency,
+        web_workers=arguments.web_workers,
+        database=name,
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,34 @@ def _arguments() -> argparse.Namespace:
         "--no-pipeline", action="store_true", help="skip the measurements that need a worker"
     )
     parser.add_argument(
+        "--no-group-boards",
+        action="store_true",
+        help="skip the group boards (5,000 and 100,000 members, bench/group_boards.py)",
+    )
+    parser.add_argument(
+        "--group-players",
+        type=int,
+        default=200_000,
+        help="players of the group boards' league (default %(default)s)",
+    )
+    parser.add_argument(
+        "--group-reads",
+        type=int,
+        default=20,
+        help="reads of each group page measured (5 pages per group; default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-put-predictions",
+        action="store_true",
+        help="skip PUT predictions against the 404 floor on gunicorn (bench/put_predictions.py)",
+    )
+    parser.add_argument(
+        "--put-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of 404s, then of PUTs (default %(default)s)",
+    )
+    parser.add_argument(
         "--sweep",
         nargs="?",
         const=DEFAULT_SWEEP,
@@ -113,13 +142,22 @@ def main() -> None:
         path = sweep_plot(sweep, RESULTS_DIR / "scaling.png")
         progress.say(f"sweep of {len(sweep)} scales drawn in {path}")
     else:
-        run_at_scale(Scale(arguments.users, arguments.matches), arguments, progress)
+        run_at_scale(
+            Scale(arguments.users, arguments.matches), arguments, progress, players_sections=True
+        )
 
 
 def run_at_scale(
-    scale: Any, arguments: argparse.Namespace, progress: Progress, *, name: str = "latest"
+    scale: Any,
+    arguments: argparse.Namespace,
+    progress: Progress,
+    *,
+    name: str = "latest",
+    players_sections: bool = False,
 ) -> dict[str, Any]:
-    """Recreate the database, generate, measure, check; write `<name>.json` and a dated copy."""
+    """Recreate the database, generate, measure, check; write `<name>.json` and a dated copy.
+    `players_sections`: then the players' benchmarks too (group boards, PUT predictions), each
+    in a database of its own, unless skipped."""
     from bench import measure, pipeline
     from bench.database import database_recreate, server_description
     from bench.generate import league_generate
@@ -173,6 +211,8 @@ def run_at_scale(
             league, points_ms=scoring["points_ms"], database=database, say=say
         )
 
+    players = players_measure(arguments, database, say) if players_sections else {}
+
     samples = {**scoring.pop("samples"), **refresh.pop("samples"), **queued.pop("samples", {})}
     results: dict[str, Any] = {
         "scale": {
@@ -185,6 +225,7 @@ def run_at_scale(
         **reads,
         **reads_replica,
         **queued,
+        **players,
         "repetitions": {
             "scoring": repetitions,
             "naive_orm": NAIVE_REPETITIONS,
@@ -206,6 +247,54 @@ def run_at_scale(
     print()
     say(f"written {paths[0]} and {paths[1].name}; {results['total_s']:.0f} s in all")
     return results
+
+
+def players_measure(
+    arguments: argparse.Namespace, database: str, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The players' benchmarks (issue 22), each in its own database (`<database>_groups`,
+    `<database>_put`), dropped after: group board reads at 5,000 and 100,000 members, and PUT
+    predictions against the 404 floor of the same gunicorn."""
+    from bench.database import database_drop, database_recreate
+    from bench.group_boards import group_boards_measure
+    from bench.put_predictions import put_predictions_measure
+
+    figures: dict[str, Any] = {}
+    if arguments.no_group_boards:
+        figures["group_boards"] = {"note": "skipped (--no-group-boards)"}
+    else:
+        say(f"group boards: {arguments.group_players:,} players, groups of 5,000 and 100,000")
+        _use_database(f"{database}_groups")
+        database_recreate()
+        try:
+            figures["group_boards"] = group_boards_measure(
+                players=arguments.group_players,
+                reads=arguments.group_reads,
+                seed=arguments.seed,
+                say=say,
+            )
+        finally:
+            database_drop()
+    if arguments.no_put_predictions:
+        figures["put_predictions"] = {"note": "skipped (--no-put-predictions)"}
+    else:
+        say("PUT predictions over HTTP against the 404 floor")
+        _use_database(f"{database}_put")
+        put_database = database_recreate()
+        try:
+            figures["put_predictions"] = put_predictions_measure(
+                players=200,
+                matches=50,
+                seconds=arguments.put_seconds,
+                concurrency=8,
+                web_workers=2,
+                database=put_database,
+                say=say,
+            )
+        finally:
+            database_drop()
+    _use_database(database)
+    return figures
 
 
 def season_growth(quarter: Any, arguments: argparse.Namespace, progress: Progress) -> None:

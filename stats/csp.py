@@ -28,7 +28,7 @@ POLICY = (
 
 class ContentSecurityPolicyMiddleware:
     """Gives each request a fresh nonce (`request.csp_nonce`, for templates) and each response
-    the policy, unless a view set its own."""
+    the policy, unless a view set its own or it is a 304 (Not Modified, no body of its own)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -37,5 +37,8 @@ class ContentSecurityPolicyMiddleware:
         nonce = secrets.token_urlsafe(16)
         request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", POLICY.format(nonce=nonce))
+        # A 304 leaves the policy alone: the browser keeps the headers of the copy it revalidated
+        # but takes any new ones from the 304, and a fresh nonce would block that copy's script.
+        if response.status_code != 304:
+            response.headers.setdefault("Content-Security-Policy", POLICY.format(nonce=nonce))
         return response

@@ -3,19 +3,21 @@ predictions with their points."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from stats.exceptions import MatchNotFound, PredictionClosed
 from stats.models import ApiToken, Competition, Match, Prediction, RoundName
 from stats.selectors import Board
+from stats.sql import load_sql
 
 TOKEN_PREFIX = "mdt_"  # noqa: S105 - marks our tokens (secret scanners), not a secret
 
@@ -64,11 +66,21 @@ def token_revoke(*, secret: str) -> bool:
 
 
 def prediction_closed_reason(*, match_id: int) -> str | None:
-    """Why a match takes no more predictions (the database's own rule), or None while it does."""
-    return Prediction(match_id=match_id).closed_reason()
+    """Why a match takes no more predictions (the database's own rule), or None while it does.
+
+    Raises MatchNotFound when no match has the id (one query answers both).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT stats_prediction_closed_reason(id) FROM stats_match WHERE id = %s", [match_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise MatchNotFound(f"no match has the id {match_id}")
+    reason: str | None = row[0]
+    return reason
 
 
-@transaction.atomic
 def prediction_put(
     *, user: AbstractBaseUser, match_id: int, home_score: int, away_score: int
 ) -> tuple[Prediction, bool]:
@@ -76,21 +88,41 @@ def prediction_put(
 
     Raises MatchNotFound, or PredictionClosed with the reason once the match has kicked off or is
     no longer scheduled (asked first, so an unchanged prediction after kickoff is refused too;
-    the database's trigger decides races with the kickoff).
+    the database's trigger decides races with the kickoff). Two statements, each its own
+    transaction: the question, then the write (stats/sql/prediction_put.sql).
     """
-    if not Match.objects.filter(pk=match_id).exists():
-        raise MatchNotFound(f"no match has the id {match_id}")
     if (reason := prediction_closed_reason(match_id=match_id)) is not None:
         raise PredictionClosed(reason)
-    prediction, created = Prediction.objects.select_for_update().get_or_create(
-        user_id=user.pk,
-        match_id=match_id,
-        defaults={"home_score": home_score, "away_score": away_score},
-    )
-    if not created and (prediction.home_score, prediction.away_score) != (home_score, away_score):
-        prediction.home_score, prediction.away_score = home_score, away_score
-        prediction.save(update_fields=["home_score", "away_score", "updated_at"])
-    return prediction, created
+    values = {
+        "user_id": user.pk,
+        "match_id": match_id,
+        "home_score": home_score,
+        "away_score": away_score,
+    }
+    row = None
+    # A second try only when the same prediction, committed by a concurrent request after this
+    # statement's snapshot was taken (a double submit), was left as it was: the next sees it.
+    for _ in range(2):
+        # Inside a caller's transaction a savepoint keeps it usable after a refusal; alone, the
+        # statement is its own transaction (no BEGIN and COMMIT to wait for).
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        try:
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(load_sql("prediction_put.sql"), values)
+                row = cursor.fetchone()
+                names = [column.name for column in cursor.description]
+        except IntegrityError as error:
+            cause = error.__cause__
+            if getattr(cause, "sqlstate", None) != PredictionClosed.SQLSTATE:
+                raise
+            raise PredictionClosed(cause.diag.message_primary) from error  # type: ignore[union-attr]
+        if row is not None:
+            break
+    if row is None:  # pragma: no cover - the prediction was deleted meanwhile
+        raise MatchNotFound(f"no prediction could be made for match {match_id}")
+    fields = dict(zip(names, row, strict=True))
+    created = bool(fields.pop("created"))
+    return Prediction.from_db(connection.alias, list(fields), list(fields.values())), created
 
 
 def player_predictions(*, user_id: int) -> list[dict[str, Any]]:

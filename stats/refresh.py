@@ -57,6 +57,10 @@ class RefreshStep:
 
 CHANGES_STEP = "changes consumed"
 DIFFERENCES_STEP = "differences"
+# The path a refresh took, the first step it reports: by difference (the log's rows moved one by
+# one), or a recount (a rebuild: asked for, a TRUNCATE logged, or a log too long to move).
+BY_DIFFERENCE_STEP = "path: by difference"
+RECOUNT_STEP = "path: recount"
 
 
 def stats_refresh() -> list[RefreshStep]:
@@ -164,8 +168,13 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         steps.append(RefreshStep(name, round((time.perf_counter() - started) * 1000)))
         return answer
 
+    started = time.perf_counter()
+    if not everything and _recount_costs_less(cursor):
+        everything = True
+    path_ms = round((time.perf_counter() - started) * 1000)
     if not everything and step(CHANGES_STEP, load_sql("refresh/consume_changes.sql")):
         everything = True  # a TRUNCATE was logged: nothing short of a recount is right
+    steps.insert(0, RefreshStep(RECOUNT_STEP if everything else BY_DIFFERENCE_STEP, path_ms))
     if everything:
         step(
             DIFFERENCES_STEP,
@@ -182,7 +191,9 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         step(
             grain.totals.name,
             sql.SQL(load_sql("refresh/totals.sql")).format(
-                difference=_grain_difference(grain, everything=everything), **names
+                difference=_grain_difference(grain, everything=everything),
+                index_joins=sql.SQL("") if everything else _INDEX_JOINS,
+                **names,
             ),
         )
         counts = "refresh/recount.sql" if everything else "refresh/counts.sql"
@@ -379,6 +390,23 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
     return names
 
 
+def _recount_costs_less(cursor: CursorWrapper) -> bool:
+    """Whether the log is long enough that a recount (which reads the league once) costs less
+    than moving the statistics by each change: STATS_RECOUNT_LEAGUE_SHARE of the predictions,
+    and at least STATS_RECOUNT_MIN_ROWS (docs/scaling.md, "A burst of results")."""
+    cursor.execute(
+        load_sql("refresh/recount_or_not.sql"),
+        {
+            "league_share": settings.STATS_RECOUNT_LEAGUE_SHARE,
+            "minimum_rows": settings.STATS_RECOUNT_MIN_ROWS,
+        },
+    )
+    recount, rows, limit = cursor.fetchone()
+    if recount:
+        logger.info("about %d rows to move by difference, over %d: recounting", rows, limit)
+    return bool(recount)
+
+
 def _columns(names: tuple[str, ...], prefix: str = "") -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(name) for name in names)
 
@@ -411,6 +439,9 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
         "board_matched": matched("t", "c", grain.board_key),
     }
 
+
+# totals.sql, by difference: the moved players' rows through the key's index (see there).
+_INDEX_JOINS = sql.SQL("SET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;")
 
 _SUMS = sql.SQL(
     "sum(total_points)::integer AS total_points, "

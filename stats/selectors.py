@@ -8,6 +8,7 @@ never read here (see stats/monitoring.py for the operator's reads).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,21 +16,17 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from psycopg import sql
 
 from stats.exceptions import PageOutOfRange, UnknownCompetition
 from stats.models import (
     Competition,
-    CompetitionTotal,
     Match,
-    Prediction,
-    RoundTotal,
     UserTotal,
-    ViewRefresh,
 )
-from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, Grain
+from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, STATS_RELATIONS, Grain
 from stats.sql import load_sql
 
 # --- Leaderboards ------------------------------------------------------------------------------
@@ -133,7 +130,23 @@ def _previous_rank(grain: Grain, row: str, board: dict[str, sql.Composable]) -> 
     )
 
 
-def _read(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+# The relations every refresh (and rebuild) stamps at once, in the same transaction that moves
+# them: their latest stamp names the state every board answer comes from.
+_STAMPED = [relation.name for relation in STATS_RELATIONS]
+
+
+def latest_refresh() -> datetime | None:
+    """The start of the latest refresh of today's relations in the log (one small query, where
+    the boards are read), None before the first one."""
+    rows = _read(
+        "SELECT max(refreshed_at) AS latest FROM stats_viewrefresh WHERE view_name = ANY(%s)",
+        [_STAMPED],
+    )
+    latest: datetime | None = rows[0]["latest"]
+    return latest
+
+
+def _read(query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
     """Rows of a public read as dicts, on the server that serves public reads (the replica when
     one does: see stats/replica.py)."""
     alias = router.db_for_read(UserTotal) or DEFAULT_DB_ALIAS
@@ -164,13 +177,14 @@ def leaderboard_page(
     """One page of a board, best first (rank order, ties by user id), in one query at any depth.
 
     `refreshed_at`: the latest refresh when the caller has read it already (every refresh stamps
-    all the boards at once), else it is read here.
+    all the boards at once), else the one the page's own statement saw.
 
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
     first = (page - 1) * page_size + 1
     rows = _read(
-        _board_query("page.sql", board), {**board.key_values(), "first": first, "size": page_size}
+        _board_query("page.sql", board),
+        {**board.key_values(), "first": first, "size": page_size, "stamped": _STAMPED},
     )
     total_entries = rows[0]["total_entries"]
     if page > 1 and first > total_entries:
@@ -190,16 +204,13 @@ def leaderboard_page(
         for row in rows
         if row["user_id"] is not None
     ]
-    if refreshed_at is None:
-        refresh = ViewRefresh.objects.filter(view_name=board.view_name).first()
-        refreshed_at = refresh.refreshed_at if refresh else None
     return LeaderboardPage(
         board=board,
         entries=entries,
         page=page,
         page_size=page_size,
         total_entries=total_entries,
-        refreshed_at=refreshed_at,
+        refreshed_at=refreshed_at or rows[0]["latest_refresh"],
     )
 
 
@@ -220,20 +231,6 @@ def with_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
     rank = RawSQL(f"SELECT r.players_above + 1 FROM {grain.ranks.name} AS r WHERE {matched}", [])  # noqa: S611
     ranked: QuerySet[Any, Any] = rows.annotate(rank=rank)
     return ranked
-
-
-def with_previous_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
-    """Totals rows of `grain` (one with movement) with each row's previous_rank: its rank before
-    the board's latest round, one lookup in the board's previous rank view per row."""
-    table = grain.totals.name
-    board: dict[str, sql.Composable] = {
-        name: sql.Identifier(table, name) for name in grain.board_key
-    }
-    expression = _previous_rank(grain, table, board).as_string(None)
-    # Names from the registry only, never from a request: nothing to inject.
-    previous = RawSQL(expression, [])  # noqa: S611
-    annotated: QuerySet[Any, Any] = rows.annotate(previous_rank=previous)
-    return annotated
 
 
 def competition_list() -> QuerySet[Competition]:
@@ -264,76 +261,46 @@ class UserStats:
 
 
 def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserStats | None:
-    """A user's totals and rank overall, in each competition and in each round they appear in.
-    (`refreshed_at`: the latest refresh when the caller has read it already, as for a page.)
+    """A user's totals and rank overall, in each competition and in each round they appear in,
+    in one statement (stats/sql/boards/user_stats.sql). (`refreshed_at`: the latest refresh when
+    the caller has read it already, else the one the statement saw, as for a page.)
 
     None unless the user is a league player: active, with at least one prediction (accounts that
     only run the site, staff without predictions, stay private). A player with nothing scored
     gets zero totals, no rank, no boards.
-    The competition and round boards are indexed by (competition, [round,] user), not by user, so
-    the (competition, round) pairs are first found from the user's own predictions (their unique
-    (user, match) index), then each board row is an index lookup.
+    The account is read where the boards are (the replica, when one serves public reads), as a
+    page's usernames are: a public read costs one round trip, and a username seconds old is fine.
     """
-    # Two queries, not one with EXISTS: accounts are read where auth lives (the primary), the
-    # league's tables where public reads go (the replica, when one serves them).
-    user = (
-        get_user_model()
-        ._default_manager.filter(pk=user_id, is_active=True)
-        .values("pk", "username")
-        .first()
-    )
-    if user is None:
+    rows = _read(_user_stats_query(), {"user_id": user_id, "stamped": _STAMPED})
+    if not rows:
         return None
-    played: dict[int, set[int]] = {}
-    for competition_id, round in (
-        Prediction.objects.filter(user_id=user_id, points__isnull=False)
-        .values_list("match__competition_id", "match__round")
-        .distinct()
-    ):
-        played.setdefault(competition_id, set()).add(round)
-    # A scored prediction makes a player; without one, any prediction does.
-    if not played and not Prediction.objects.filter(user_id=user_id).exists():
-        return None
-    overall = (
-        with_previous_rank(with_rank(UserTotal.objects.filter(user_id=user_id), OVERALL), OVERALL)
-        .values("rank", "previous_rank", *_STANDING_COLUMNS)
-        .first()
-    ) or {"rank": None, "previous_rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)}
-
-    competitions: list[dict[str, Any]] = []
-    rounds: list[dict[str, Any]] = []
-    if played:
-        competitions = list(
-            with_previous_rank(
-                with_rank(
-                    CompetitionTotal.objects.filter(user_id=user_id, competition_id__in=played),
-                    COMPETITION,
-                ),
-                COMPETITION,
-            )
-            .order_by("competition__name", "competition_id")
-            .values(
-                "rank",
-                "previous_rank",
-                *_STANDING_COLUMNS,
-                competition_slug=F("competition__slug"),
-                competition_name=F("competition__name"),
-            )
-        )
-        in_rounds = Q()
-        for competition_id, played_rounds in played.items():
-            in_rounds |= Q(competition_id=competition_id, round__in=sorted(played_rounds))
-        rounds = list(
-            with_rank(RoundTotal.objects.filter(in_rounds, user_id=user_id), ROUND)
-            .order_by("competition__name", "competition_id", "round")
-            .values("round", "rank", *_STANDING_COLUMNS, competition_slug=F("competition__slug"))
-        )
+    row = rows[0]
     return UserStats(
-        user_id=user["pk"],
-        username=user["username"],
-        overall=overall,
-        competitions=competitions,
-        rounds=rounds,
-        refreshed_at=refreshed_at
-        or ViewRefresh.objects.refreshed_through(grain.ranks.name for grain in GRAINS),
+        user_id=row["user_id"],
+        username=row["username"],
+        overall=row["overall"]
+        or {"rank": None, "previous_rank": None, **dict.fromkeys(_STANDING_COLUMNS, 0)},
+        competitions=row["competitions"],
+        rounds=row["rounds"],
+        refreshed_at=refreshed_at or row["latest_refresh"],
     )
+
+
+@functools.cache
+def _user_stats_query() -> str:
+    names = {
+        f"{grain.name}_{part}": sql.Identifier(relation.name)
+        for grain in GRAINS
+        for part, relation in (("totals", grain.totals), ("ranks", grain.ranks))
+    }
+    # Movement: the previous_rank of the player's overall row and of each competition row (t).
+    previous = {
+        "overall_previous_rank": _previous_rank(OVERALL, "t", {}),
+        "competition_previous_rank": _previous_rank(
+            COMPETITION, "t", {"competition_id": sql.Identifier("t", "competition_id")}
+        ),
+    }
+    query = sql.SQL(load_sql("boards/user_stats.sql")).format(
+        users=sql.Identifier(get_user_model()._meta.db_table), **names, **previous
+    )
+    return query.as_string(None)

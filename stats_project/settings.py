@@ -237,6 +237,12 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 STATS_HEALTH_MAX_QUEUE_AGE = env.int("STATS_HEALTH_MAX_QUEUE_AGE", default=300)
 # The public /health answer is reused this long (seconds, at most 1) in each process.
 STATS_HEALTH_CACHE_SECONDS = env.float("STATS_HEALTH_CACHE_SECONDS", default=1.0)
+# A refresh whose log would have it read more rows than this share of the league's predictions
+# (and at least the floor) recounts the statistics from the predictions instead (a rebuild,
+# which writes only what differs): after a burst of results that is the faster path. Measured
+# crossover: docs/scaling.md, "A burst of results".
+STATS_RECOUNT_LEAGUE_SHARE = env.float("STATS_RECOUNT_LEAGUE_SHARE", default=0.25)
+STATS_RECOUNT_MIN_ROWS = env.int("STATS_RECOUNT_MIN_ROWS", default=100_000)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
 # A private group with at least this many members has its boards kept as counts (moved by each

@@ -86,7 +86,15 @@ def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
 def _validation_reason(exc: ValidationError) -> str:
     reasons = []
     for error in exc.errors:
-        where = ".".join(str(part) for part in error.get("loc", ()) if part not in {"body"})
+        # ("body", "body", "home_score"): where the value is, then the view's argument (named
+        # `body` too), then the field; the first "body" says nothing, the second names a body
+        # that is missing altogether.
+        loc = list(error.get("loc", ()))
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        if loc[:1] == ["body"] and len(loc) > 1:
+            loc = loc[1:]
+        where = ".".join(str(part) for part in loc)
         reasons.append(f"{where}: {error.get('msg', 'invalid')}" if where else error["msg"])
     return "; ".join(reasons) or "malformed request"
 
@@ -140,6 +148,14 @@ def _throttled(request: HttpRequest, exc: GroupJoinThrottled) -> HttpResponse:
     response = _error(request, str(exc), 429)
     response["Retry-After"] = "900"
     return response
+
+
+@api.exception_handler(Exception)
+def _to_django(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Any other error goes on to Django, as django-ninja itself does only with DEBUG off (with
+    it on, it answered a 500 of its own): so a database that is down is the same 503 as on every
+    other door (stats.middleware.DatabaseUnavailableMiddleware), under `make web` too."""
+    raise exc
 
 
 # --- The hand-written endpoints in the document ------------------------------------------------

@@ -6,9 +6,11 @@ board answer was produced from. A board answer carries it as `ETag` and `Last-Mo
 whose `If-None-Match` (or, without one, `If-Modified-Since`) matches is answered 304 after that
 single query, before any board is read.
 
-The stamp is read before the view reads the boards, on every GET: should a refresh commit in
-between, the answer's validator names the older state, and the next conditional GET gets the
-full answer (a miss), never a 304 for rows it did not see.
+A GET that carries a validator has the stamp read first, on its own: should a refresh commit
+between that read and the boards', the answer's validator names the older state, and the next
+conditional GET gets the full answer (a miss), never a 304 for rows it did not see. A GET without
+one cannot be answered 304, so it costs no query of its own: the view's read brings the stamp in
+its own statement (the same snapshot as its rows) and names it with `refresh_read`.
 
 The stamp is read where the answer's boards are read (the replica while it serves, see
 stats/replica.py), so a validator never names a state newer than the rows it came with.
@@ -23,34 +25,43 @@ import functools
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec
 
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
 
-from stats.models import ViewRefresh
-from stats.relations import STATS_RELATIONS
+from stats import selectors
 
 P = ParamSpec("P")
 _refresh_in_effect: ContextVar[datetime | None] = ContextVar("board_refresh", default=None)
+# Under a GET without validators: where the view names the refresh its read saw.
+_refresh_seen: ContextVar[list[datetime] | None] = ContextVar("board_refresh_seen", default=None)
 View = Callable[Concatenate[HttpRequest, P], HttpResponse]
 
 
 def latest_refresh() -> datetime | None:
     """The start of the latest refresh of today's relations in the log (one query), None before
     the first one."""
-    latest: datetime | None = ViewRefresh.objects.filter(
-        view_name__in=[relation.name for relation in STATS_RELATIONS]
-    ).aggregate(latest=Max("refreshed_at"))["latest"]
-    return latest
+    return selectors.latest_refresh()
 
 
 def refresh_in_effect() -> datetime | None:
     """Inside a view under conditional_on_refresh: the refresh its validators name (the view
     shows it as `refreshed_at` instead of reading it again); None elsewhere or before any."""
     return _refresh_in_effect.get()
+
+
+def refresh_read(refreshed_at: datetime | None) -> None:
+    """The view's answer shows the boards as of this refresh (read in its own statement): under
+    a GET without validators, the answer's validators name it. Elsewhere nothing."""
+    seen = _refresh_seen.get()
+    if seen is not None and refreshed_at is not None:
+        seen.append(refreshed_at)
+
+
+def _carries_validator(request: HttpRequest) -> bool:
+    return "HTTP_IF_NONE_MATCH" in request.META or "HTTP_IF_MODIFIED_SINCE" in request.META
 
 
 def refresh_etag(refreshed_at: datetime, variant: str = "") -> str:
@@ -76,28 +87,46 @@ def conditional_on_refresh(
         def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if request.method not in ("GET", "HEAD"):
                 return view(request, *args, **kwargs)
-            refreshed_at = latest_refresh()
-            if refreshed_at is None:  # never refreshed: nothing to validate against
-                return view(request, *args, **kwargs)
-            etag = refresh_etag(refreshed_at, variant(request) if variant else "")
-            last_modified = int(refreshed_at.timestamp())
-            response = get_conditional_response(request, etag=etag, last_modified=last_modified)
-            if response is None:
-                token = _refresh_in_effect.set(refreshed_at)
+            if _carries_validator(request):
+                refreshed_at = latest_refresh()
+                if refreshed_at is None:  # never refreshed: nothing to validate against
+                    return view(request, *args, **kwargs)
+                etag = refresh_etag(refreshed_at, variant(request) if variant else "")
+                response = get_conditional_response(
+                    request, etag=etag, last_modified=int(refreshed_at.timestamp())
+                ) or _answer(view, refreshed_at, request, *args, **kwargs)
+            else:
+                seen: list[datetime] = []
+                token = _refresh_seen.set(seen)
                 try:
                     response = view(request, *args, **kwargs)
                 finally:
-                    _refresh_in_effect.reset(token)
+                    _refresh_seen.reset(token)
+                if not seen:  # never refreshed, or an error: no validator
+                    return response
+                refreshed_at = seen[-1]
+                etag = refresh_etag(refreshed_at, variant(request) if variant else "")
             if response.status_code not in (200, 304):  # errors carry no validator
                 return response
             response["ETag"] = etag
-            response["Last-Modified"] = http_date(last_modified)
+            response["Last-Modified"] = http_date(int(refreshed_at.timestamp()))
             patch_cache_control(response, no_cache=True, **({"private": True} if private else {}))
             return response
 
         return wrapper
 
     return decorate
+
+
+def _answer(
+    view: View[P], refreshed_at: datetime, request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """The view's full answer, showing the refresh its validators name."""
+    token = _refresh_in_effect.set(refreshed_at)
+    try:
+        return view(request, *args, **kwargs)
+    finally:
+        _refresh_in_effect.reset(token)
 
 
 def signed_in_player(request: HttpRequest) -> str:

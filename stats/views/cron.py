@@ -33,6 +33,6 @@ def cron_update_stats(request: HttpRequest) -> JsonResponse:
         {
             "status": refresh.status,
             "job_id": refresh.job_id,
-            "timestamp": timezone.now().isoformat(),
+            "timestamp": timezone.now(),  # as every time of the API: milliseconds, "Z"
         }
     )

@@ -15,6 +15,7 @@ from stats.replica import public_read
 from stats.views.conditional import (
     conditional_on_refresh,
     refresh_in_effect,
+    refresh_read,
     signed_in_player,
 )
 from stats.views.params import database_id, error_response, parse_board_query, shown
@@ -25,9 +26,11 @@ from stats.views.params import database_id, error_response, parse_board_query, s
 def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
     query = parse_board_query(params)
     board = selectors.board_get(competition_slug=query.competition, round=query.round)
-    return selectors.leaderboard_page(
+    page = selectors.leaderboard_page(
         board=board, page=query.page, page_size=query.page_size, refreshed_at=refresh_in_effect()
     )
+    refresh_read(page.refreshed_at)
+    return page
 
 
 @allow_methods("GET")
@@ -111,6 +114,7 @@ def user_stats_api(request: HttpRequest, user_id: str) -> JsonResponse:
     if stats is None:
         # One answer for unknown, inactive and non-playing accounts: which one is nobody's business.
         return error_response(f"no league player has the id {shown(user_id)}", 404)
+    refresh_read(stats.refreshed_at)
     return JsonResponse(
         {
             "user": {"id": stats.user_id, "username": stats.username},

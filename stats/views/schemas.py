@@ -4,19 +4,20 @@ document is generated from them, the hand-written endpoints' answers included.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 # PostgreSQL's smallint holds a score; nobody predicts 100 goals.
 Score = Field(ge=0, le=99)
 
 
 class Strict(Schema):
-    """A body that refuses unknown fields: a typo must not be silently ignored."""
+    """A body that refuses unknown fields (a typo must not be silently ignored) and values of
+    another JSON type: `true` or `"2"` is no score, nor a user id."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorOut(Schema):
@@ -178,7 +179,8 @@ class MeOut(Schema):
 
 
 class GroupIn(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    # Without its surrounding spaces, as the groups page takes it; spaces alone are no name.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class GroupOut(Schema):
@@ -203,6 +205,8 @@ class LeftOut(Schema):
 
 
 class GroupBoardQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)  # a query string is all text
+
     competition: str | None = Field(default=None, pattern=r"^[-a-zA-Z0-9_]{1,100}$")
     page: int = Field(default=1, ge=1, le=2**31 - 1)
     page_size: int = Field(default=25, ge=1, le=100)

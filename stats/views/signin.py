@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
@@ -51,7 +52,7 @@ router = Router(tags=["sign-in"])
     response={201: TokenOut, 401: ErrorOut, 429: ErrorOut},
     summary="Issue a bearer token for username and password",
 )
-def token_create(request: HttpRequest, body: TokenIn) -> Status[Any]:
+def token_create(request: HttpRequest, body: TokenIn, response: HttpResponse) -> Status[Any]:
     """Wrong credentials are counted by the same throttle as the admin's login (django-axes):
     after five failures for one username from one address, that pair is refused (429) for the
     cool-off, even with the right password."""
@@ -59,6 +60,7 @@ def token_create(request: HttpRequest, body: TokenIn) -> Status[Any]:
     if getattr(request, "axes_locked_out", False):
         # Answered here as JSON; the flag would make AxesMiddleware swap in its HTML page.
         request.axes_locked_out = False  # type: ignore[attr-defined]
+        response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
         return Status(429, {"error": "too many failed sign-ins; try again later"})
     if user is None or not user.is_active:
         return Status(401, {"error": "wrong username or password"})

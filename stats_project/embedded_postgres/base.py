@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
+from psycopg.pq import TransactionStatus
 
 from stats_project.embedded_postgres import EMBEDDED_DATABASE_NAME
 from stats_project.embedded_postgres.client import DatabaseClient
@@ -49,6 +51,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise psycopg.OperationalError(
                 f"cannot connect to PostgreSQL {self._describe_server(conn_params)}: {reason}"
             ) from exc
+
+    def is_usable(self) -> bool:
+        """Django's check (a `SELECT 1`), asked only when the connection's socket says something.
+
+        With CONN_HEALTH_CHECKS every request's first query on a persistent connection waits for
+        this check; a round trip each time is most of a cheap read's cost on a busy server. An
+        idle connection's socket has nothing to read unless the server spoke first: it ended the
+        session (a restart, a terminated backend: the goodbye, then end of file) or sent a notice.
+        A quiet socket is a live session; anything else gets the real check.
+        """
+        connection = self.connection
+        if (
+            connection is not None
+            and not connection.closed
+            and connection.info.transaction_status == TransactionStatus.IDLE
+        ):
+            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+            if not readable:
+                return True
+        return bool(super().is_usable())
 
     def _describe_server(self, conn_params: dict[str, Any]) -> str:
         database = conn_params.get("dbname", "postgres")

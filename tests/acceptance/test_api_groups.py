@@ -205,11 +205,18 @@ def test_a_full_group_refuses_another_member(monkeypatch: pytest.MonkeyPatch) ->
     assert "members, its most" in full.json()["error"]
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": 3}])
+@pytest.mark.parametrize(
+    "body", [{}, {"name": ""}, {"name": "   "}, {"name": "x" * 101}, {"name": 3}]
+)
 def test_a_malformed_group_is_400(body: dict[str, Any]) -> None:
     response = post(signed_in(make_user()), "/api/groups", body)
     assert response.status_code == 400
     assert set(response.json()) == {"error"}
+
+
+def test_a_groups_name_loses_its_surrounding_spaces() -> None:
+    """As on the groups page (before: the API kept them, and took a name of spaces alone)."""
+    assert create(make_user(), "  Office  ")["name"] == "Office"
 
 
 def test_my_groups_are_listed() -> None:

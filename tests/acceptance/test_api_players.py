@@ -101,6 +101,8 @@ def test_token_requests_are_throttled_like_the_admin_login() -> None:
     assert locked.status_code == 429
     assert locked["Content-Type"] == "application/json"
     assert "error" in locked.json()
+    # When to come back, as the groups' join throttle says it (before: no Retry-After).
+    assert locked["Retry-After"] == "900"
     assert attempt(Client(HTTP_X_REAL_IP="198.51.100.9"), PASSWORD) == 201
 
 
@@ -249,6 +251,8 @@ def test_a_match_no_longer_scheduled_answers_409(signed_in: Client, player: User
         {"home_score": -1, "away_score": 0},
         {"home_score": 1},
         {"home_score": "one", "away_score": 0},
+        {"home_score": "2", "away_score": 0},  # a string, not a number (before: taken as 2)
+        {"home_score": True, "away_score": 0},  # before: taken as 1
         {"home_score": 1, "away_score": 0, "points": 3},
         {"home_score": 100, "away_score": 0},
         [1, 0],
@@ -423,3 +427,12 @@ def test_the_openapi_document_describes_every_api_endpoint() -> None:
 
     for name in set(re.findall(r'"#/components/schemas/(\w+)"', text)):
         assert name in document["components"]["schemas"], name
+
+
+def test_a_missing_body_is_named_in_the_reason(signed_in: Client) -> None:
+    """Before: `{"error": "Field required"}`, without saying what was missing."""
+    match = make_match()
+    response = signed_in.put(
+        f"/api/matches/{match.pk}/prediction", "", content_type="application/json"
+    )
+    assert (response.status_code, response.json()) == (400, {"error": "body: Field required"})

@@ -46,12 +46,13 @@ RELATION_STEP_LINES = (
     r"stats_competition_previous_rank +\d+ ms\n"
     r"stats_overall_previous_rank +\d+ ms\n"
 )
-# A refresh consumes the change log first; a rebuild recounts instead.
+# A refresh names its path first (by difference: it consumes the change log); a rebuild recounts.
 REFRESH_STEP_LINES = (
+    r"path: by difference +\d+ ms\n"
     r"changes consumed +\d+ ms\n"
     r"differences +\d+ ms\n" + RELATION_STEP_LINES
 )
-REBUILD_STEP_LINES = r"differences +\d+ ms\n" + RELATION_STEP_LINES
+REBUILD_STEP_LINES = r"path: recount +\d+ ms\n" r"differences +\d+ ms\n" + RELATION_STEP_LINES
 
 
 def run(command: str, *args: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -34,7 +35,9 @@ def test_the_exact_secret_queues_a_refresh_due_now(client: Client) -> None:
     body = response.json()
     assert response.status_code == 200
     assert (body["status"], body["job_id"]) == ("queued", job.id)
-    assert body["timestamp"].startswith("20")
+    # Written as every other time of the API (docs/api.md): UTC, milliseconds, "Z".
+    # Before: "2026-12-06T03:57:33.100095+00:00".
+    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
     assert job.scheduled_at is None
 
 

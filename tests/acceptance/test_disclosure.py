@@ -113,6 +113,41 @@ def test_no_answer_names_the_database_during_an_outage(
     assert outage.coordinates[0] in logged
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "development"])
+def test_the_players_api_answers_503_during_an_outage(
+    outage: Outage, settings: Settings, debug: bool
+) -> None:
+    """The players' endpoints (django-ninja) answer an outage as the rest of the API does: a 503
+    in general terms, in development (`make web`, DEBUG on) as in production. Before: with DEBUG
+    on, the library answered the database error itself, as a 500."""
+    settings.DEBUG = debug
+    client = Client(raise_request_exception=False)
+    bearer = {"HTTP_AUTHORIZATION": "Bearer mdt_" + "z" * 43}
+    answers = {
+        "GET /api/me": client.get("/api/me", **bearer),  # type: ignore[arg-type]
+        "PUT /api/matches/1/prediction": client.put(
+            "/api/matches/1/prediction",
+            {"home_score": 1, "away_score": 0},
+            content_type="application/json",
+            **bearer,  # type: ignore[arg-type]
+        ),
+        "GET /api/matches/1/summary": client.get("/api/matches/1/summary"),
+        "GET /api/openapi.json": client.get("/api/openapi.json"),
+    }
+    for name, response in answers.items():
+        body = response.content.decode(errors="replace")
+        if name == "GET /api/openapi.json":  # needs no database
+            assert response.status_code == 200, (name, body)
+            continue
+        assert (response.status_code, response.json()) == (
+            503,
+            {"error": "the database is unavailable; try again shortly"},
+        ), (name, body)
+        assert response["Retry-After"] == "5"
+        leaked = [word for word in outage.coordinates if word in body]
+        assert not leaked, (name, leaked, body)
+
+
 def test_a_database_too_slow_to_answer_is_said_so_in_general_terms(client: Client) -> None:
     """A health query held past its 5 s statement timeout (here: a table locked by another
     session) is a quick 503 'database too slow to answer', not a hang and not the SQL."""

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.browser import launch_chromium, needs_chromium, signed_in_context
 from tests.support.leagues import scored_league
 
 
@@ -127,19 +127,8 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
     session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
     # No ORM calls below: Playwright's sync API runs an event loop, in which Django refuses them.
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session_cookie,
-                    "url": live_server.url,
-                }
-            ]
-        )
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, live_server.url, session_cookie)
         page = context.new_page()
         page.goto(f"{live_server.url}/leaderboard/")
 
@@ -168,4 +157,44 @@ def test_browser_renders_the_board_and_the_picker_switches_it(
         page.wait_for_url("**round=1**")
         expect(page.locator("h1")).to_have_text("Leaderboard: Cup, Round 1")
         page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@needs_chromium
+def test_the_picker_still_works_on_a_page_the_browser_revalidated(live_server: LiveServer) -> None:
+    """A second visit revalidates the page (a 304) and shows the browser's copy, whose script
+    carries the first answer's nonce: the script still runs and the picker switches the board.
+    Before: the 304 brought a policy with a fresh nonce, which the browser put on its copy, so
+    the policy blocked the picker's script on every revisit."""
+    from playwright.sync_api import Request, expect, sync_playwright
+
+    league = scored_league()
+    visitor = Client()
+    visitor.force_login(league.carol)
+    session_cookie = visitor.cookies[settings.SESSION_COOKIE_NAME].value
+    url = f"{live_server.url}/leaderboard/"
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, url, session_cookie)
+        page = context.new_page()
+        page.goto(url)
+        revisits: list[Request] = []
+        page.on("request", lambda request: revisits.append(request))
+        blocked: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        page.goto(url)
+        # The browser revalidated its copy (the server answers that with a 304).
+        assert "if-none-match" in revisits[0].all_headers()
+
+        page.select_option("#competition", "cup")
+        page.wait_for_url("**/leaderboard/?competition=cup**", timeout=10_000)
+        expect(page.locator("h1")).to_have_text("Leaderboard: Cup")
+        assert blocked == []
         browser.close()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
 from stats.models import Match
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.browser import launch_chromium, needs_chromium, signed_in_context
 from tests.support.factories import make_user
 from tests.support.leagues import scored_league
 
@@ -62,6 +62,17 @@ def test_the_page_runs_only_the_script_its_answer_allows(client: Client) -> None
         assert SCRIPT_TAG.findall(html) == [f'<script nonce="{match.group(1)}">']
         assert not INLINE_HANDLER.search(html)
     assert nonces[0] != nonces[1]
+
+
+def test_a_304_leaves_the_policy_of_the_copy_it_revalidates(client: Client) -> None:
+    """A browser puts a 304's headers on the copy it keeps: a policy with a fresh nonce there
+    would block the copy's script, whose nonce is the first answer's. So a 304 carries none."""
+    scored_league()
+    first = client.get("/leaderboard/")
+    again = client.get("/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert "Content-Security-Policy" not in again.headers
+    assert NONCE.search(policy(client.get("/api/leaderboard?page=99")))  # errors keep theirs
 
 
 def test_the_admin_pages_load_every_script_from_a_file(admin_client: Client) -> None:
@@ -136,13 +147,8 @@ def run_the_admin_in_chromium(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie, "url": url}]
-        )
+        browser = launch_chromium(playwright)
+        context = signed_in_context(browser, url, session_cookie)
         page = context.new_page()
         page.on(
             "console",

@@ -19,7 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 from stats import groups
 from stats.models import Match, Prediction, RoundName
 from stats.templatetags.matchday import movement, thousands
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.browser import launch_chromium, needs_chromium, signed_in_context
 from tests.support.factories import make_match, make_prediction, make_user
 from tests.support.leagues import scored_league
 
@@ -248,19 +248,10 @@ def test_pages_fit_a_phone_and_a_desktop_in_a_browser(
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_chromium(playwright)
         for width in (375, 1280):
-            context = browser.new_context(viewport={"width": width, "height": 800})
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": session_cookie,
-                        "url": live_server.url,
-                    }
-                ]
+            context = signed_in_context(
+                browser, live_server.url, session_cookie, viewport={"width": width, "height": 800}
             )
             page = context.new_page()
             for name, path in paths.items():

@@ -18,6 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from pytest_django.fixtures import Settings
 
+from stats.audit import stats_differences
 from stats.exceptions import ViewNotRefreshable
 from stats.models import (
     Competition,
@@ -30,7 +31,13 @@ from stats.models import (
     ViewRefresh,
 )
 from stats.processes import wait_until
-from stats.refresh import CHANGES_STEP, DIFFERENCES_STEP, stats_refresh
+from stats.refresh import (
+    BY_DIFFERENCE_STEP,
+    CHANGES_STEP,
+    DIFFERENCES_STEP,
+    RECOUNT_STEP,
+    stats_refresh,
+)
 from stats.relations import (
     COMPETITION,
     MATCH_SUMMARIES,
@@ -379,18 +386,50 @@ def test_void_unscored_and_scheduled_predictions_count_nowhere() -> None:
 
 @pytest.mark.django_db
 def test_refresh_records_each_relation() -> None:
-    """A refresh returns one timing per step (the log consumed, the differences, then each
-    relation in order) and records when each relation was refreshed: the same moment for all,
-    one snapshot."""
+    """A refresh returns one timing per step (the path it took, the log consumed, the
+    differences, then each relation in order) and records when each relation was refreshed: the
+    same moment for all, one snapshot."""
     steps = stats_refresh()
-    assert [step.name for step in steps] == [CHANGES_STEP, DIFFERENCES_STEP] + [
+    assert [step.name for step in steps] == [BY_DIFFERENCE_STEP, CHANGES_STEP, DIFFERENCES_STEP] + [
         relation.name for relation in STATS_RELATIONS
     ]
     assert all(step.duration_ms >= 0 for step in steps)
     assert {refresh.view_name: refresh.duration_ms for refresh in ViewRefresh.objects.all()} == {
-        step.name: step.duration_ms for step in steps[2:]
+        step.name: step.duration_ms for step in steps[3:]
     }
     assert len({refresh.refreshed_at for refresh in ViewRefresh.objects.all()}) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [BY_DIFFERENCE_STEP, RECOUNT_STEP])
+def test_a_burst_of_changes_leaves_every_relation_right_by_either_path(
+    path: str, settings: Settings
+) -> None:
+    """Results corrected, a match cancelled, one completed, predictions changed and deleted:
+    moved by difference, or (the log long against the league) recounted, every relation equals
+    its recomputation, and the refresh says which path it took."""
+    league = build_league()
+    if path == RECOUNT_STEP:
+        settings.STATS_RECOUNT_LEAGUE_SHARE = 0.0
+        settings.STATS_RECOUNT_MIN_ROWS = 0
+    else:
+        settings.STATS_RECOUNT_LEAGUE_SHARE = 1_000.0
+    matches = league.matches
+    for key, (home, away) in {"p1a": (0, 3), "c1a": (4, 1), "p3b": (2, 2)}.items():
+        complete(matches[key], home, away)
+    matches["c2a"].status = Match.Status.CANCELLED
+    matches["c2a"].save()
+    for key in ("p1a", "c1a", "p3b", "c2a"):
+        match_score_predictions(match_id=matches[key].pk)
+    with kickoff_check_off():
+        Prediction.objects.filter(user=league.users[5], match=matches["p1b"]).update(home_score=0)
+        Prediction.objects.filter(user=league.users[6]).delete()
+
+    steps = stats_refresh()
+
+    assert steps[0].name == path
+    assert stats_differences() == []
+    assert _leaderboard() == expected_leaderboard(_rows())
 
 
 @pytest.mark.django_db

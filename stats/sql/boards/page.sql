@@ -7,8 +7,9 @@
 -- starts in the (points, exact) group holding its first position (%(first)s): its first player
 -- is found by an offset inside that group only, on the index alone (no row is fetched for the
 -- players skipped), then that group is read from that player on and the groups below it in
--- index order. rank = 1 + the players above the row's group. Every row carries the board's size; an
--- empty page is one row with that size and nothing else.
+-- index order. rank = 1 + the players above the row's group. Every row carries the board's size
+-- and the latest refresh of the relations `stamped` names (the state this snapshot shows: an
+-- answer's validators); an empty page is one row with those and nothing else.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
 ), first_group AS MATERIALIZED (
@@ -39,6 +40,8 @@ WITH groups AS MATERIALIZED (
      LIMIT %(size)s)
 )
 SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
+       (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY(%(stamped)s))
+           AS latest_refresh,
        g.players_above + 1 AS rank, p.user_id, u.username,
        p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes,
        {previous_rank} AS previous_rank

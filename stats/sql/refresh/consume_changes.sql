@@ -13,6 +13,9 @@ WITH consumed AS (
     RETURNING side, match_id, user_id, home_score, away_score, points, points_before
 )
 INSERT INTO stats_logged_prediction SELECT * FROM consumed;
+-- Its statistics: without them the planner takes a result's 20,000 rows for a hundred, and
+-- sorts where it would hash.
+ANALYZE stats_logged_prediction;
 CREATE TEMP TABLE stats_logged_match ON COMMIT DROP AS
 SELECT id, match_id, existed, competition_id, round, status, home_score, away_score FROM stats_match_change WITH NO DATA;
 WITH consumed AS (

@@ -32,26 +32,33 @@ WITH logged AS (
     WHERE change.present
     GROUP BY 1, 2, 3, 4, 5
     HAVING sum(change.side) <> 0
+), changed_predictions AS MATERIALIZED (
+    -- A match that stays, out of its old state and into its new one: its predictions' own
+    -- counts cancel, so only a completed state's side is read. Its predictions are read once
+    -- (joined to both states, the planner read them through the index once per state).
+    SELECT t.*, p.user_id, p.home_score AS predicted_home, p.away_score AS predicted_away, p.points
+    FROM stats_touched_match AS t JOIN stats_prediction AS p ON p.match_id = t.match_id
+    WHERE t.changed
 ), counted AS MATERIALIZED (
     SELECT l.side, l.match_id, l.user_id, l.home_score, l.away_score, l.points,
            t.was_competition_id AS competition_id, t.was_round AS round, t.was_status AS status,
            t.was_home_score AS result_home, t.was_away_score AS result_away,
-           true AS counts_predictions
+           true AS counts_predictions,
+           t.was_status = 'completed' AND l.points IS NOT NULL AS scored
     FROM logged AS l
     JOIN stats_touched_match AS t ON t.match_id = l.match_id
     UNION ALL
-    -- A match that stays, out of its old state and into its new one: its predictions' own
-    -- counts cancel, so only a completed state's side is read.
-    SELECT state.side, p.match_id, p.user_id, p.home_score, p.away_score, p.points,
-           state.competition_id, state.round, state.status, state.result_home, state.result_away,
-           t.was_there <> t.is_there
-    FROM stats_touched_match AS t
-    JOIN stats_prediction AS p ON p.match_id = t.match_id
-    CROSS JOIN LATERAL (VALUES
-        (-1, t.was_there, t.was_competition_id, t.was_round, t.was_status, t.was_home_score, t.was_away_score),
-        (1, t.is_there, t.competition_id, t.round, t.status, t.home_score, t.away_score)
-    ) AS state (side, there, competition_id, round, status, result_home, result_away)
-    WHERE t.changed AND state.there AND (state.status = 'completed' OR t.was_there <> t.is_there)
+    SELECT -1, match_id, user_id, predicted_home, predicted_away, points,
+           was_competition_id, was_round, was_status, was_home_score, was_away_score,
+           was_there <> is_there, was_status = 'completed' AND points IS NOT NULL
+    FROM changed_predictions
+    WHERE was_there AND (was_status = 'completed' OR was_there <> is_there)
+    UNION ALL
+    SELECT 1, match_id, user_id, predicted_home, predicted_away, points,
+           competition_id, round, status, home_score, away_score,
+           was_there <> is_there, status = 'completed' AND points IS NOT NULL
+    FROM changed_predictions
+    WHERE is_there AND (status = 'completed' OR was_there <> is_there)
 ), rounds AS (
     INSERT INTO stats_round_difference
     SELECT competition_id, round, user_id,
@@ -60,7 +67,9 @@ WITH logged AS (
            coalesce(sum(side) FILTER (WHERE home_score = result_home AND away_score = result_away), 0),
            coalesce(sum(side) FILTER (WHERE sign(home_score - away_score) = sign(result_home - result_away)), 0)
     FROM counted
-    WHERE status = 'completed' AND points IS NOT NULL
+    -- A boolean column, not the two conditions: the planner then expects most rows (it
+    -- expected a hundred of a result's 60,000, and sorted them where a hash was cheaper).
+    WHERE scored
     GROUP BY competition_id, round, user_id
     HAVING sum(side * points) <> 0 OR sum(side) <> 0
         OR coalesce(sum(side) FILTER (WHERE home_score = result_home AND away_score = result_away), 0) <> 0

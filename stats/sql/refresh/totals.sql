@@ -8,7 +8,16 @@
 -- Hands on stats_moved (temporary), read by counts.sql: each player whose totals move, with
 -- the group they stood in and the one they stand in now.
 DROP TABLE IF EXISTS pg_temp.stats_difference, pg_temp.stats_moved;
-CREATE TEMP TABLE stats_difference ON COMMIT DROP AS {difference};
+-- In the totals' key order, so that the rows below are found and written page after page.
+CREATE TEMP TABLE stats_difference ON COMMIT DROP AS
+SELECT * FROM ({difference}) AS difference ORDER BY {key};
+-- `index_joins`, by difference: each moved player's row is found through the key's index, so
+-- the work is the players the difference names, never the whole table. Costed by the planner,
+-- a hash of every stored row looks cheaper than thousands of index probes, and it is not: it
+-- read the season's round totals for one round's players (the round totals grew with the
+-- season), and measured slower even at a quarter of a season. A recount, which may move most
+-- players, leaves the planner free.
+{index_joins}
 CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
 SELECT d.*,
        t.user_id IS NOT NULL AS was_stored,
@@ -27,4 +36,7 @@ WHERE {moved_joined} m.was_stored;
 INSERT INTO {totals} ({key}, total_points, predictions_scored, exact_scores, correct_outcomes)
 SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes
 FROM stats_moved WHERE NOT was_stored;
-DELETE FROM {totals} AS t USING stats_moved AS m WHERE {moved_joined} m.was_stored AND NOT m.is_there
+DELETE FROM {totals} AS t USING stats_moved AS m WHERE {moved_joined} m.was_stored AND NOT m.is_there;
+-- The planner free again for the rest of the refresh (the counts, the rank views).
+SET LOCAL enable_hashjoin = on;
+SET LOCAL enable_mergejoin = on
