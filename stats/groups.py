@@ -1,5 +1,6 @@
 """Private groups: their rules (create, join by code, leave, hand over, remove a member, rotate
-the code) and their boards, ranked at read time from the players' totals."""
+the code) and their boards: a small group's ranked at read time from the players' totals, a
+large one's (STATS_GROUP_COUNTS_MIN_MEMBERS members or more) read from counts kept for it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
@@ -29,7 +31,8 @@ from stats.models import (
     PlayerGroup,
     ViewRefresh,
 )
-from stats.relations import COMPETITION, LATEST_ROUNDS, OVERALL, ROUND
+from stats.relations import COMPETITION, LATEST_ROUNDS, OVERALL, ROUND, group_counts_of
+from stats.sql import load_sql
 
 MAX_MEMBERS = 100_000
 # Failed joins a player may make in JOIN_FAILURE_WINDOW: ten guesses at a 96-bit code.
@@ -59,6 +62,7 @@ def group_create(*, owner: AbstractBaseUser, name: str) -> PlayerGroup:
         slug=_new_slug(name), name=name, owner_id=owner.pk, join_code=_new_join_code()
     )
     GroupMembership.objects.create(group=group, user_id=owner.pk)
+    group_counts_sync(group=group)
     return group
 
 
@@ -101,6 +105,7 @@ def group_join(*, user: AbstractBaseUser, join_code: str) -> PlayerGroup:
                 GroupMembership.objects.create(group=group, user_id=user.pk)
         except IntegrityError:
             pass  # joined meanwhile by another request of the same player
+        group_counts_sync(group=group)
     return group
 
 
@@ -128,6 +133,7 @@ def group_leave(*, user_id: int, slug: str) -> PlayerGroup | None:
         group.owner_id = successor
         group.save(update_fields=["owner"])
     GroupMembership.objects.filter(group=group, user_id=user_id).delete()
+    group_counts_sync(group=group)
     return group
 
 
@@ -158,6 +164,7 @@ def group_remove_member(*, owner_id: int, slug: str, user_id: int) -> PlayerGrou
     removed, _ = GroupMembership.objects.filter(group=group, user_id=user_id).delete()
     if not removed:
         raise GroupRuleBroken(f"user {user_id} is not a member of this group")
+    group_counts_sync(group=group)
     return group
 
 
@@ -168,6 +175,33 @@ def group_rotate_join_code(*, owner_id: int, slug: str) -> PlayerGroup:
     group.join_code = _new_join_code()
     group.save(update_fields=["join_code"])
     return group
+
+
+# --- Large groups: counts kept ------------------------------------------------------------------
+
+# The refresh's lock (stats/refresh.py): a group's rows are built from the totals as the refresh
+# commits them, never from the ones a running refresh is replacing.
+_REFRESH_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))"
+
+
+@transaction.atomic
+def group_counts_sync(*, group: PlayerGroup) -> bool:
+    """Keep the group's boards as counts from STATS_GROUP_COUNTS_MIN_MEMBERS members on, and
+    rank them at read time below: a group crossing the threshold has its rows built once (or
+    dropped). A member joining or leaving a kept group moves their own rows (the membership
+    trigger of migration 0016). Whether the group's counts are kept now."""
+    keep = group_member_count(group=group) >= int(settings.STATS_GROUP_COUNTS_MIN_MEMBERS)
+    kept = PlayerGroup.objects.filter(pk=group.pk).values_list("counts_kept", flat=True).first()
+    if kept is None or keep == kept:
+        group.counts_kept = bool(kept)
+        return bool(kept)
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_LOCK_SQL)
+        PlayerGroup.objects.filter(pk=group.pk).update(counts_kept=keep)
+        function = "stats_group_counts_build" if keep else "stats_group_counts_drop"
+        cursor.execute(f"SELECT {function}(%s)", [group.pk])
+    group.counts_kept = keep
+    return keep
 
 
 # --- Reads -------------------------------------------------------------------------------------
@@ -307,6 +341,10 @@ def group_board_page(
 
     Raises PageOutOfRange past the last page; page 1 of an empty board is an empty page.
     """
+    if group.counts_kept:
+        return _kept_board_page(
+            group=group, competition=competition, page=page, page_size=page_size
+        )
     offset = (page - 1) * page_size
     query = _board_query(competition=competition, members=group_member_count(group=group))
     latest = latest_round(competition=competition)
@@ -335,6 +373,17 @@ def group_board_page(
         )
     for row in rows:
         del row["total_entries"]
+    return _page(group, competition, rows, page, page_size, total_entries)
+
+
+def _page(
+    group: PlayerGroup,
+    competition: Competition | None,
+    rows: list[dict[str, Any]],
+    page: int,
+    page_size: int,
+    total_entries: int,
+) -> GroupBoardPage:
     grain = OVERALL if competition is None else COMPETITION
     refresh = ViewRefresh.objects.filter(view_name=grain.ranks.name).first()
     return GroupBoardPage(
@@ -346,3 +395,52 @@ def group_board_page(
         total_entries=total_entries,
         refreshed_at=refresh.refreshed_at if refresh else None,
     )
+
+
+def _kept_query(competition: Competition | None) -> str:
+    grain = OVERALL if competition is None else COMPETITION
+    groups = group_counts_of(grain)
+
+    def board(alias: str) -> str:
+        return f"{alias}.competition_id = %(competition)s AND " if competition else ""
+
+    return load_sql("boards/group_page.sql").format(
+        members=groups.members.name,
+        counts=groups.counts.name,
+        previous_counts=groups.previous_counts.name,
+        totals=grain.totals.name,
+        round_totals=ROUND_TOTALS,
+        users="auth_user",
+        board=board("x"),
+        board_t=board("t"),
+        latest_board=board("l"),
+    )
+
+
+def _kept_board_page(
+    *, group: PlayerGroup, competition: Competition | None, page: int, page_size: int
+) -> GroupBoardPage:
+    """A large group's page from its counts and its members' index in board order
+    (boards/group_page.sql), in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _kept_query(competition),
+            {
+                "group": group.pk,
+                "competition": competition.pk if competition else None,
+                "first": (page - 1) * page_size + 1,
+                "size": page_size,
+            },
+        )
+        columns = [column.name for column in cursor.description]
+        found = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    total_entries = found[0]["total_entries"] if found else 0
+    if page > 1 and (page - 1) * page_size >= total_entries:
+        raise PageOutOfRange(
+            f"page {page} is past the end: the board has "
+            f"{max(1, math.ceil(total_entries / page_size))} page(s) of {page_size}"
+        )
+    rows = [row for row in found if row["user_id"] is not None]
+    for row in rows:
+        del row["total_entries"]
+    return _page(group, competition, rows, page, page_size, total_entries)

@@ -33,6 +33,8 @@ from stats.relations import (
     MOVING_GRAINS,
     STATS_RELATIONS,
     Grain,
+    StatsRelation,
+    group_counts_of,
     movement_of,
     relation_definition,
     relation_problem,
@@ -196,6 +198,8 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
         )
         counts = "refresh/recount.sql" if everything else "refresh/counts.sql"
         moved[grain.name] = step(grain.counts.name, sql.SQL(load_sql(counts)).format(**names))
+        if grain.groups is not None:
+            _move_group_counts(step, grain, everything=everything)
     previous_moved = _move_previous_counts(step, everything=everything)
     step(MATCH_SUMMARIES.name, load_sql("refresh/summaries.sql"))
     if everything:
@@ -246,7 +250,109 @@ def _move_previous_counts(
             counts = sql.SQL(load_sql("refresh/counts.sql")).format(**names)
         statement = sql.SQL("\n").join([sql.SQL(previous).format(**names), counts])
         moved[grain.name] = step(movement_of(grain).counts.name, statement)
+        _move_group_previous_counts(step, grain, everything=everything)
     return moved
+
+
+# --- Large groups: their members' rows and counts -----------------------------------------------
+
+# The kept groups' members with their standing on a board, recomputed by a rebuild from `totals`
+# (the grain's totals, or a rebuild's previous totals, stats_previous_total).
+_KEPT_MEMBERS = """
+SELECT ms.group_id, {board_t} t.user_id, t.total_points, t.exact_scores
+FROM {totals} AS t
+JOIN stats_groupmembership AS ms ON ms.user_id = t.user_id
+JOIN stats_playergroup AS g ON g.id = ms.group_id
+WHERE g.counts_kept
+"""
+_COUNTED = """
+SELECT group_id, {board} total_points, exact_scores, count(*)::integer AS players
+FROM ({members}) AS members GROUP BY group_id, {board} total_points, exact_scores
+"""
+
+
+def _move_group_counts(
+    step: Callable[[str, str | sql.Composable | None], bool], grain: Grain, *, everything: bool
+) -> None:
+    """After a grain's totals moved (stats_moved): its kept groups' member rows and counts,
+    moved for the moved players in those groups, or recomputed by a rebuild."""
+    groups = group_counts_of(grain)
+    names = _group_names(grain)
+    if everything:
+        members = sql.SQL(_KEPT_MEMBERS).format(totals=sql.Identifier(grain.totals.name), **names)
+        step(groups.members.name, _group_recount(groups.members, members))
+        counted = sql.SQL(_COUNTED).format(
+            members=sql.SQL("SELECT * FROM {}").format(sql.Identifier(groups.members.name)),
+            **names,
+        )
+        step(groups.counts.name, _group_recount(groups.counts, counted))
+        return
+    moved = sql.SQL(load_sql("refresh/group_moved.sql"))
+    for relation, template, target in (
+        (groups.members, "refresh/group_members.sql", "members"),
+        (groups.counts, "refresh/group_counts.sql", "counts"),
+    ):
+        statement = sql.SQL(load_sql(template)).format(
+            **{**names, target: sql.Identifier(relation.name)}
+        )
+        step(relation.name, sql.SQL("\n").join([moved, statement]))
+
+
+def _move_group_previous_counts(
+    step: Callable[[str, str | sql.Composable | None], bool], grain: Grain, *, everything: bool
+) -> None:
+    """After a grain's previous counts moved (stats_moved of previous_moved.sql) or were
+    recounted (stats_previous_total of previous_recount.sql): its kept groups' previous counts."""
+    relation = group_counts_of(grain).previous_counts
+    names = _group_names(grain)
+    if everything:
+        members = sql.SQL(_KEPT_MEMBERS).format(
+            totals=sql.Identifier("stats_previous_total"), **names
+        )
+        step(
+            relation.name,
+            _group_recount(relation, sql.SQL(_COUNTED).format(members=members, **names)),
+        )
+        return
+    statement = sql.SQL(load_sql("refresh/group_counts.sql")).format(
+        **{**names, "counts": sql.Identifier(relation.name)}
+    )
+    step(
+        relation.name, sql.SQL("\n").join([sql.SQL(load_sql("refresh/group_moved.sql")), statement])
+    )
+
+
+def _group_names(grain: Grain) -> dict[str, sql.Composable]:
+    """The identifiers the group templates (group_members.sql, group_counts.sql) and the
+    rebuild's recomputations name."""
+    return {
+        "board": sql.SQL("").join(
+            sql.SQL("{}, ").format(sql.Identifier(name)) for name in grain.board_key
+        ),
+        "board_t": sql.SQL("").join(
+            sql.SQL("t.{}, ").format(sql.Identifier(name)) for name in grain.board_key
+        ),
+        "board_joined": sql.SQL("").join(
+            sql.SQL("c.{0} = m.{0} AND ").format(sql.Identifier(name)) for name in grain.board_key
+        ),
+    }
+
+
+def _group_recount(relation: StatsRelation, recomputed: sql.Composable) -> sql.Composable:
+    """group_recount.sql composed for one group relation and its recomputation."""
+    values = [sql.Identifier(name) for name in relation.values]
+    return sql.SQL(load_sql("refresh/group_recount.sql")).format(
+        recomputed=recomputed,
+        relation=sql.Identifier(relation.name),
+        columns=_columns(relation.columns),
+        key=_columns(relation.key),
+        matched=sql.SQL("").join(
+            sql.SQL("s.{0} = r.{0} AND ").format(sql.Identifier(name)) for name in relation.key
+        ),
+        values=sql.SQL(", ").join(values),
+        stored=sql.SQL(", ").join(sql.SQL("r.{}").format(value) for value in values),
+        excluded=sql.SQL(", ").join(sql.SQL("excluded.{}").format(value) for value in values),
+    )
 
 
 def _movement_names(grain: Grain) -> dict[str, sql.Composable]:

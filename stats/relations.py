@@ -72,15 +72,27 @@ class Movement:
 
 
 @dataclass(frozen=True)
+class GroupCounts:
+    """A board's rows for the private groups kept by counts (large ones: stats/groups.py): each
+    member's standing in board order, how many members stand at each (points, exact) group, and
+    how many stood there before the board's latest round (as Movement's counts, per group)."""
+
+    members: StatsRelation
+    counts: StatsRelation
+    previous_counts: StatsRelation
+
+
+@dataclass(frozen=True)
 class Grain:
     """One kind of board: its per-player totals, its counts per group, its rank view, and (the
-    overall and competition boards) its previous standings."""
+    overall and competition boards) its previous standings and its large groups' counts."""
 
     name: str
     totals: StatsRelation
     counts: StatsRelation
     ranks: StatsRelation
     movement: Movement | None = None
+    groups: GroupCounts | None = None
 
     @property
     def board_key(self) -> tuple[str, ...]:
@@ -122,6 +134,37 @@ def _movement(name: str, board_key: tuple[str, ...]) -> Movement:
     )
 
 
+_GROUP_MEMBERS = "audit/group_members.sql"
+_GROUP_COUNTS = "audit/group_counts.sql"
+
+
+def _group_counts(name: str, board_key: tuple[str, ...]) -> GroupCounts:
+    def counts(relation: str, totals: str) -> StatsRelation:
+        return StatsRelation(
+            relation,
+            ("group_id", *board_key, *GROUP),
+            ("players",),
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/group_moved.sql", "refresh/group_counts.sql", "refresh/group_recount.sql"),
+            (totals, _GROUP_MEMBERS, _GROUP_COUNTS),
+            board_key,
+        )
+
+    return GroupCounts(
+        StatsRelation(
+            f"stats_group_{name}_member",
+            ("group_id", *board_key, "user_id"),
+            GROUP,
+            Upkeep.BY_DIFFERENCE,
+            ("refresh/group_moved.sql", "refresh/group_members.sql", "refresh/group_recount.sql"),
+            (_PLAYER_TOTALS, _GROUP_MEMBERS),
+            board_key,
+        ),
+        counts(f"stats_group_{name}_count", _PLAYER_TOTALS),
+        counts(f"stats_group_{name}_previous_count", _PREVIOUS_TOTALS),
+    )
+
+
 def _grain(
     name: str, board_key: tuple[str, ...], model: type[StatsReadModel], *, movement: bool
 ) -> Grain:
@@ -156,6 +199,8 @@ def _grain(
             board_key,
         ),
         _movement(name, board_key) if movement else None,
+        # Groups' boards have movement too: the grains with movement are the groups' boards.
+        _group_counts(name, board_key) if movement else None,
     )
 
 
@@ -196,11 +241,30 @@ def movement_of(grain: Grain) -> Movement:
     return grain.movement
 
 
+def group_counts_of(grain: Grain) -> GroupCounts:
+    """The grain's rows for large groups (one of MOVING_GRAINS: a group's boards are overall or
+    in a competition, with movement)."""
+    assert grain.groups is not None, f"groups have no {grain.name} boards"
+    return grain.groups
+
+
 # In the order the refresh brings them up to date: each from the ones before it.
 STATS_RELATIONS: tuple[StatsRelation, ...] = (
-    *(relation for grain in GRAINS for relation in (grain.totals, grain.counts)),
+    *(
+        relation
+        for grain in GRAINS
+        for relation in (
+            grain.totals,
+            grain.counts,
+            *((grain.groups.members, grain.groups.counts) if grain.groups else ()),
+        )
+    ),
     LATEST_ROUNDS,
-    *(movement_of(grain).counts for grain in MOVING_GRAINS),
+    *(
+        relation
+        for grain in MOVING_GRAINS
+        for relation in (movement_of(grain).counts, group_counts_of(grain).previous_counts)
+    ),
     MATCH_SUMMARIES,
     *(grain.ranks for grain in GRAINS),
     *(movement_of(grain).ranks for grain in MOVING_GRAINS),

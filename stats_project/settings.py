@@ -245,6 +245,10 @@ STATS_RECOUNT_LEAGUE_SHARE = env.float("STATS_RECOUNT_LEAGUE_SHARE", default=0.2
 STATS_RECOUNT_MIN_ROWS = env.int("STATS_RECOUNT_MIN_ROWS", default=100_000)
 # How long a view refresh waits for a conflicting lock before it gives up (and is retried).
 STATS_REFRESH_LOCK_TIMEOUT = env.int("STATS_REFRESH_LOCK_TIMEOUT", default=30)
+# A private group with at least this many members has its boards kept as counts (moved by each
+# refresh and each membership change) and read like the league's; a smaller one is ranked when
+# read. Measured: bench/group_boards.py (docs/scaling.md).
+STATS_GROUP_COUNTS_MIN_MEMBERS = env.int("STATS_GROUP_COUNTS_MIN_MEMBERS", default=1000)
 # Public reads leave the replica when it lags more than this many seconds behind the primary;
 # its state is checked at most once per interval in each process.
 STATS_REPLICA_MAX_LAG = env.float("STATS_REPLICA_MAX_LAG", default=30.0)

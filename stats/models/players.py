@@ -75,6 +75,9 @@ class PlayerGroup(models.Model):
     )
     join_code = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whether its boards are read from counts kept for it (stats/groups.py sets it when the group
+    # reaches STATS_GROUP_COUNTS_MIN_MEMBERS): the refresh and the membership trigger keep them.
+    counts_kept = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ("name", "id")
