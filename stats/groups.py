@@ -31,6 +31,7 @@ from stats.models import (
     PlayerGroup,
     ViewRefresh,
 )
+from stats.refresh import WAIT_LOCK_SQL
 from stats.relations import COMPETITION, LATEST_ROUNDS, OVERALL, ROUND, group_counts_of
 from stats.sql import load_sql
 
@@ -179,10 +180,6 @@ def group_rotate_join_code(*, owner_id: int, slug: str) -> PlayerGroup:
 
 # --- Large groups: counts kept ------------------------------------------------------------------
 
-# The refresh's lock (stats/refresh.py): a group's rows are built from the totals as the refresh
-# commits them, never from the ones a running refresh is replacing.
-_REFRESH_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))"
-
 
 @transaction.atomic
 def group_counts_sync(*, group: PlayerGroup) -> bool:
@@ -196,7 +193,9 @@ def group_counts_sync(*, group: PlayerGroup) -> bool:
         group.counts_kept = bool(kept)
         return bool(kept)
     with connection.cursor() as cursor:
-        cursor.execute(_REFRESH_LOCK_SQL)
+        # The refresh's lock: a group's rows are built from the totals as the refresh commits
+        # them, never from the ones a running refresh is replacing.
+        cursor.execute(WAIT_LOCK_SQL)
         PlayerGroup.objects.filter(pk=group.pk).update(counts_kept=keep)
         function = "stats_group_counts_build" if keep else "stats_group_counts_drop"
         cursor.execute(f"SELECT {function}(%s)", [group.pk])

@@ -86,9 +86,11 @@ def stats_rebuild() -> list[RefreshStep]:
 # One lock serialises refresh and rebuild, held by the refresh's own transaction. A REPEATABLE
 # READ snapshot is taken by the transaction's first query, so the lock is *tried* there: a
 # refresh that finds it taken waits for it in a transaction of its own, then starts afresh, and
-# its snapshot sees everything the previous holder committed.
-_TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended('stats refresh', 0))"
-_WAIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('stats refresh', 0))"
+# its snapshot sees everything the previous holder committed. (The trigger on group memberships,
+# migration 0016, takes the same key.)
+_LOCK_KEY = "hashtextextended('stats refresh', 0)"
+_TRY_LOCK_SQL = f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})"
+WAIT_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"
 # A holder that committed between this snapshot and this lock shows as a serialization failure
 # on the rows it consumed or wrote: start again, a few times.
 _ATTEMPTS = 5
@@ -100,7 +102,7 @@ def _run_locked(work: Callable[[CursorWrapper], T]) -> T:
         # Inside a caller's transaction (a test): its snapshot rules, and it holds the lock.
         with transaction.atomic(), connection.cursor() as cursor:
             _bound_lock_waits(cursor)
-            cursor.execute(_WAIT_LOCK_SQL)
+            cursor.execute(WAIT_LOCK_SQL)
             return work(cursor)
     deadline = time.monotonic() + settings.STATS_REFRESH_LOCK_TIMEOUT
     for attempt in range(_ATTEMPTS):
@@ -121,7 +123,7 @@ def _run_locked(work: Callable[[CursorWrapper], T]) -> T:
         with transaction.atomic(), connection.cursor() as cursor:
             remaining = max(deadline - time.monotonic(), 0.001)
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{remaining:.3f}s"])
-            cursor.execute(_WAIT_LOCK_SQL)  # released at once: the next attempt tries again
+            cursor.execute(WAIT_LOCK_SQL)  # released at once: the next attempt tries again
     raise OperationalError("the stats refresh lock stayed busy through every attempt")
 
 
