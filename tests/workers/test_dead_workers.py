@@ -210,6 +210,12 @@ def test_a_worker_killed_mid_scoring_is_recovered_within_15_s(tmp_path: Path) ->
         print(f"FIGURE recovery after kill -9 mid-scoring: {recovered:.1f} s")
         assert recovered <= 15, pool.logs()
         assert Prediction.objects.get(match=match).points == 3
+        # The points commit with the job's work; the job is marked done just after, by the worker.
+        wait_until(
+            lambda: any(status == "succeeded" for status, _, _ in scoring_jobs()),
+            timeout=15,
+            what="the scoring job that ran to be marked succeeded",
+        )
         # Put back (its first attempt counted) and run by the survivor; or, when the minute's
         # sweep had queued a follow-up for the match meanwhile, put back and superseded by it
         # (the queueing-lock guard), the follow-up run by the survivor.
