@@ -330,3 +330,18 @@ def _indexes_drop(cursor: Any) -> list[str]:
         cursor.execute(f'DROP INDEX "{name}"')
         rebuild.append(definition)
     return rebuild
+
+
+def players_and_two_competitions(cursor: Any, players: int) -> None:
+    """N players ('player1', ..., passwords unusable) and two competitions, 'premier' and 'cup':
+    the start of the players' benchmarks' small leagues (bench.group_boards, bench.movement)."""
+    cursor.execute(
+        "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active,"
+        " first_name, last_name, email, date_joined)"
+        " SELECT 'player' || g, '!', false, false, true, '', '', '', now()"
+        " FROM generate_series(1, %s) AS g",
+        [players],
+    )
+    cursor.execute(
+        "INSERT INTO stats_competition (name, slug) VALUES ('Premier', 'premier'), ('Cup', 'cup')"
+    )

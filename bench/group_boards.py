@@ -43,18 +43,10 @@ def _league(players: int, seed: int) -> list[int]:
     scores about a sixth) and overall; their ids."""
     from django.db import connection
 
+    from bench.generate import players_and_two_competitions
+
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active,"
-            " first_name, last_name, email, date_joined)"
-            " SELECT 'player' || g, '!', false, false, true, '', '', '', now()"
-            " FROM generate_series(1, %s) AS g",
-            [players],
-        )
-        cursor.execute(
-            "INSERT INTO stats_competition (name, slug)"
-            " VALUES ('Premier', 'premier'), ('Cup', 'cup')"
-        )
+        players_and_two_competitions(cursor, players)
         cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])  # in [0, 1)
         cursor.execute(
             "INSERT INTO stats_competition_total"

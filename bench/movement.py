@@ -45,18 +45,10 @@ def _league(players: int) -> list[int]:
     """N players, six scheduled matches, every player predicting each; the match ids."""
     from django.db import connection
 
+    from bench.generate import players_and_two_competitions
+
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active,"
-            " first_name, last_name, email, date_joined)"
-            " SELECT 'player' || g, '!', false, false, true, '', '', '', now()"
-            " FROM generate_series(1, %s) AS g",
-            [players],
-        )
-        cursor.execute(
-            "INSERT INTO stats_competition (name, slug)"
-            " VALUES ('Premier', 'premier'), ('Cup', 'cup')"
-        )
+        players_and_two_competitions(cursor, players)
         cursor.execute(
             "INSERT INTO stats_team (name) SELECT 'Team ' || g FROM generate_series(1, 2) AS g"
         )
