@@ -41,11 +41,6 @@ class Board:
     round: int | None = None
 
     @property
-    def view_name(self) -> str:
-        """The rank view whose refresh this board's answers come from."""
-        return self.grain.ranks.name
-
-    @property
     def has_movement(self) -> bool:
         """Whether its entries carry previous_rank (the overall and competition boards)."""
         return self.grain.movement is not None

@@ -26,6 +26,7 @@ from stats.exceptions import (
     PredictionClosed,
     UnknownCompetition,
 )
+from stats.groups import JOIN_FAILURE_WINDOW
 from stats.http import with_head
 from stats.views import groups, players, signin
 from stats.views.schemas import CronOut, ErrorOut, LeaderboardPageOut, UserStatsOut
@@ -129,12 +130,8 @@ def _unknown(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 @api.exception_handler(PredictionClosed)
-def _closed(request: HttpRequest, exc: PredictionClosed) -> HttpResponse:
-    return _error(request, str(exc), 409)
-
-
 @api.exception_handler(GroupFull)
-def _full(request: HttpRequest, exc: GroupFull) -> HttpResponse:
+def _conflict(request: HttpRequest, exc: Exception) -> HttpResponse:
     return _error(request, str(exc), 409)
 
 
@@ -146,7 +143,7 @@ def _refused(request: HttpRequest, exc: GroupRuleBroken) -> HttpResponse:
 @api.exception_handler(GroupJoinThrottled)
 def _throttled(request: HttpRequest, exc: GroupJoinThrottled) -> HttpResponse:
     response = _error(request, str(exc), 429)
-    response["Retry-After"] = "900"
+    response["Retry-After"] = str(int(JOIN_FAILURE_WINDOW.total_seconds()))
     return response
 
 
