@@ -149,8 +149,10 @@ def _refuse_broken_relations() -> None:
 
 
 def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[RefreshStep]:
-    # One refresh runs at a time: its aggregates may use more memory than a request's.
-    cursor.execute("SELECT set_config('work_mem', '64MB', true)")
+    # One refresh runs at a time: its aggregates may use more memory than a request's. No JIT:
+    # its steps' plans probe indexes per moved player, which the planner costs as if they were
+    # scans of millions of rows; compiling for that cost took longer than the steps themselves.
+    cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
     # The snapshot's start, not the end: writes committed after it may be missing.
     refreshed_at = timezone.now()
     steps: list[RefreshStep] = []
@@ -374,19 +376,25 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
             " ORDER BY completed_at DESC, match_id DESC LIMIT 1"
         ).format(sql.Identifier(table))
 
-    pairs = [("n", "w"), ("t", "a"), ("d", "a"), ("wl", "a"), ("nl", "a"), ("nl", "t")]
-    for left, right in [*pairs, ("l", "d"), ("nl", "d")]:
+    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("d", "p"), ("rw", "p"), ("rn", "p")]
+    pairs.append(("nl", "t"))  # previous_recount.sql
+    for left, right in pairs:
         names[f"board_{left}_{right}"] = sql.SQL("").join(
             sql.SQL("{0}.{1} = {2}.{1} AND ").format(
                 sql.Identifier(left), sql.Identifier(name), sql.Identifier(right)
             )
             for name in grain.board_key
         )
-    for alias in ("t", "a"):
+    for alias in ("t", "b", "d", "p"):
         names[f"board_{alias}"] = sql.SQL("").join(
             sql.SQL("{}.{}, ").format(sql.Identifier(alias), sql.Identifier(name))
             for name in grain.board_key
         )
+    # The board's key from whichever of its latest rounds, before (w) or after (n), it has.
+    names["boards"] = sql.SQL("").join(
+        sql.SQL("coalesce(w.{0}, n.{0}) AS {0}, ").format(sql.Identifier(name))
+        for name in grain.board_key
+    )
     names["was_latest"] = latest("stats_latest_was")
     names["now_latest"] = latest("stats_latest_now")
     return names

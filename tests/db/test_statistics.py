@@ -490,6 +490,32 @@ def test_previous_ranks_follow_each_path_of_the_latest_round(events: list[MatchE
     assert _play(events, EVERYONE) > 0
 
 
+@pytest.mark.django_db
+def test_a_player_gone_from_a_board_whose_latest_round_moved_leaves_the_previous_counts() -> None:
+    """In one refresh a new round's first result moves the latest round, and the only result
+    a player scored in is withdrawn: they stood in the previous counts (their points were
+    before the latest round) and now stand on no board at all."""
+    competition = make_competition()
+    first, second, third = (make_match(competition, round=round) for round in (1, 2, 3))
+    gone, stays = make_user(), make_user()
+    make_prediction(gone, first, 1, 0)
+    for match in (first, second, third):
+        make_prediction(stays, match, 0, 0)
+    complete(first, 1, 0)
+    complete(second, 0, 0)
+    run_the_jobs()
+    with connection.cursor() as cursor:  # only `gone` scored before the latest round (2)
+        cursor.execute("SELECT sum(players) FROM stats_overall_previous_count")
+        assert cursor.fetchone()[0] == 1
+    first.status, first.home_score, first.away_score = Match.Status.SCHEDULED, None, None
+    first.save()
+    complete(third, 0, 0)
+    run_the_jobs()
+    assert not UserTotal.objects.filter(user=gone).exists()
+    assert stats_differences() == []
+    assert_boards_equal_a_recomputation(page_size=3)
+
+
 # --- paths, one at a time ------------------------------------------------------------------------
 
 
