@@ -335,3 +335,19 @@ def test_scoring_then_refresh_queues_the_delayed_refresh_once_it_commits(
     with django_capture_on_commit_callbacks(execute=True) as again:
         assert not match_score_then_refresh(match_id=match.pk).changed_anything
     assert again == []
+
+
+def test_the_change_log_triggers_never_plan_a_nested_loop() -> None:
+    """The log's triggers join their old and new rows by id in PL/pgSQL, which keeps the plan
+    of a connection's first firing: after a scoring that changed no row, a nested loop made the
+    next 20,000-row scoring quadratic (26 s instead of 0.8 s, bench/README.md). Their own
+    setting rules nested loops out, whatever fired them first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY(%s) ORDER BY proname",
+            [["stats_log_match_changes", "stats_log_prediction_changes"]],
+        )
+        assert cursor.fetchall() == [
+            ("stats_log_match_changes", ["enable_nestloop=off"]),
+            ("stats_log_prediction_changes", ["enable_nestloop=off"]),
+        ]
