@@ -16,6 +16,9 @@ WHERE m.status = 'completed'
       SELECT FROM stats_round_total AS r WHERE r.competition_id = m.competition_id AND r.round = m.round
   )
 ORDER BY m.competition_id, m.completed_at DESC, m.id DESC;
+-- A row per competition: known to the planner, it reads the rounds' rows through their key
+-- (previous_moved.sql) where it would merge them with the whole season's round totals.
+ANALYZE stats_latest_was, stats_latest_now;
 DELETE FROM stats_latest_round AS l
 WHERE NOT EXISTS (SELECT FROM stats_latest_now AS n WHERE n.competition_id = l.competition_id);
 INSERT INTO stats_latest_round AS l (competition_id, round, match_id, completed_at)
