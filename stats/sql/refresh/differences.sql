@@ -16,7 +16,17 @@ CREATE TEMP TABLE stats_summary_difference (
     predictions_count integer, home_win_predictions integer, draw_predictions integer,
     away_win_predictions integer, exact_scores integer, points_total integer, points_counted integer
 ) ON COMMIT DROP;
-WITH logged AS (
+WITH scored_once AS MATERIALIZED (
+    -- A prediction of a changed match whose one logged change is its points (a scoring, side
+    -- 0): out of the old state with its points before, read below with the match's own
+    -- predictions, instead of its log row's two sides here and its row again there (a
+    -- correction's log of a scoring is most of its match: a third of the rows summed below).
+    SELECT l.match_id, l.user_id, min(l.points_before) AS points_before
+    FROM stats_logged_prediction AS l
+    JOIN stats_touched_match AS t ON t.match_id = l.match_id AND t.changed AND t.was_there
+    GROUP BY l.match_id, l.user_id
+    HAVING count(*) = 1 AND bool_and(l.side = 0)
+), logged AS (
     -- A logged change counts under the match's counted state; under any state but completed
     -- its points do not count, so a scoring's before and after cancel here. A row of side 0
     -- (only the points changed) is the prediction out with its points before, in with after.
@@ -30,14 +40,21 @@ WITH logged AS (
         (-1, l.points_before, l.side = 0)
     ) AS change (side, points, present)
     WHERE change.present
+      AND NOT EXISTS (
+          SELECT FROM scored_once AS s WHERE s.match_id = l.match_id AND s.user_id = l.user_id
+      )
     GROUP BY 1, 2, 3, 4, 5
     HAVING sum(change.side) <> 0
 ), changed_predictions AS MATERIALIZED (
     -- A match that stays, out of its old state and into its new one: its predictions' own
     -- counts cancel, so only a completed state's side is read. Its predictions are read once
-    -- (joined to both states, the planner read them through the index once per state).
-    SELECT t.*, p.user_id, p.home_score AS predicted_home, p.away_score AS predicted_away, p.points
-    FROM stats_touched_match AS t JOIN stats_prediction AS p ON p.match_id = t.match_id
+    -- (joined to both states, the planner read them through the index once per state), with
+    -- the points the old state counted (was_points: before the scoring folded in above).
+    SELECT t.*, p.user_id, p.home_score AS predicted_home, p.away_score AS predicted_away, p.points,
+           CASE WHEN s.user_id IS NULL THEN p.points ELSE s.points_before END AS was_points
+    FROM stats_touched_match AS t
+    JOIN stats_prediction AS p ON p.match_id = t.match_id
+    LEFT JOIN scored_once AS s ON s.match_id = p.match_id AND s.user_id = p.user_id
     WHERE t.changed
 ), counted AS MATERIALIZED (
     SELECT l.side, l.match_id, l.user_id, l.home_score, l.away_score, l.points,
@@ -48,9 +65,9 @@ WITH logged AS (
     FROM logged AS l
     JOIN stats_touched_match AS t ON t.match_id = l.match_id
     UNION ALL
-    SELECT -1, match_id, user_id, predicted_home, predicted_away, points,
+    SELECT -1, match_id, user_id, predicted_home, predicted_away, was_points,
            was_competition_id, was_round, was_status, was_home_score, was_away_score,
-           was_there <> is_there, was_status = 'completed' AND points IS NOT NULL
+           was_there <> is_there, was_status = 'completed' AND was_points IS NOT NULL
     FROM changed_predictions
     WHERE was_there AND (was_status = 'completed' OR was_there <> is_there)
     UNION ALL
