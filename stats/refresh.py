@@ -376,7 +376,7 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
             " ORDER BY completed_at DESC, match_id DESC LIMIT 1"
         ).format(sql.Identifier(table))
 
-    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("d", "p"), ("rw", "p"), ("rn", "p")]
+    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("rw", "p"), ("rn", "p")]
     pairs.append(("nl", "t"))  # previous_recount.sql
     for left, right in pairs:
         names[f"board_{left}_{right}"] = sql.SQL("").join(
@@ -390,11 +390,13 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
             sql.SQL("{}.{}, ").format(sql.Identifier(alias), sql.Identifier(name))
             for name in grain.board_key
         )
-    # The board's key from whichever of its latest rounds, before (w) or after (n), it has.
-    names["boards"] = sql.SQL("").join(
-        sql.SQL("coalesce(w.{0}, n.{0}) AS {0}, ").format(sql.Identifier(name))
-        for name in grain.board_key
-    )
+    for left, right in [("w", "n"), ("t", "d")]:  # the board's key from whichever has it
+        names[f"board_{left}_or_{right}"] = sql.SQL("").join(
+            sql.SQL("coalesce({0}.{2}, {1}.{2}) AS {2}, ").format(
+                sql.Identifier(left), sql.Identifier(right), sql.Identifier(name)
+            )
+            for name in grain.board_key
+        )
     names["was_latest"] = latest("stats_latest_was")
     names["now_latest"] = latest("stats_latest_now")
     return names

@@ -1,8 +1,8 @@
 -- Temp tables: reads stats_round_difference, stats_latest_was, stats_latest_now; creates stats_moved.
 -- A template, composed by stats/refresh.py for each grain with movement (competition, overall):
 -- `totals` the grain's totals, `board` its key columns (each followed by a comma; none
--- overall), `board_<alias>` the same columns of one alias, `boards` them taken from whichever of
--- w and n has the board, `was_latest` and `now_latest` each board's latest round ({board}
+-- overall), `board_<alias>` the same columns of one alias, `board_<a>_or_<b>` them taken from
+-- whichever of the two aliases has the board, `was_latest` and `now_latest` each board's latest round ({board}
 -- latest_competition_id, latest_round) before and after this refresh (from stats_latest_was and
 -- stats_latest_now, latest_rounds.sql), `board_<a>_<b>` the board's key matched between two
 -- aliases (each condition followed by AND).
@@ -25,7 +25,7 @@
 DROP TABLE IF EXISTS pg_temp.stats_moved;
 CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
 WITH latest AS MATERIALIZED (
-    SELECT {boards}
+    SELECT {board_w_or_n}
            w.latest_competition_id AS was_competition_id, w.latest_round AS was_round,
            n.latest_competition_id AS now_competition_id, n.latest_round AS now_round,
            (w.latest_competition_id, w.latest_round)
@@ -70,22 +70,26 @@ WITH latest AS MATERIALIZED (
     FROM latest AS b JOIN stats_round_total AS r
       ON b.relatest AND r.competition_id = b.now_competition_id AND r.round = b.now_round
 ), relatest_player AS (
-    -- The board's players, and the players of the difference it no longer has.
-    SELECT {board_b} t.user_id, t.total_points, t.exact_scores
-    FROM latest AS b JOIN {totals} AS t ON {board_b_t} b.relatest
-    UNION ALL
-    SELECT {board_d} d.user_id, 0, 0 FROM difference AS d
-    WHERE d.relatest AND NOT EXISTS (SELECT FROM {totals} AS t WHERE {board_t_d} t.user_id = d.user_id)
+    -- Every player of the board, and of the difference (one the board no longer has, too).
+    SELECT {board_t_or_d} coalesce(t.user_id, d.user_id) AS user_id,
+           coalesce(t.total_points, 0) AS total_points, coalesce(t.exact_scores, 0) AS exact_scores,
+           coalesce(d.total_points, 0) AS moved_points, coalesce(d.exact_scores, 0) AS moved_exact,
+           coalesce(d.was_round_points, 0) AS was_round_moved_points,
+           coalesce(d.was_round_exact, 0) AS was_round_moved_exact
+    FROM (
+        SELECT {board_b} t.user_id, t.total_points, t.exact_scores
+        FROM latest AS b JOIN {totals} AS t ON {board_b_t} b.relatest
+    ) AS t
+    FULL JOIN (SELECT * FROM difference WHERE relatest) AS d ON {board_t_d} t.user_id = d.user_id
 ), relatest AS (
     SELECT {board_p} p.user_id,
-           p.total_points - coalesce(d.total_points, 0)
-               - (coalesce(rw.total_points, 0) - coalesce(d.was_round_points, 0)) AS was_points,
-           p.exact_scores - coalesce(d.exact_scores, 0)
-               - (coalesce(rw.exact_scores, 0) - coalesce(d.was_round_exact, 0)) AS was_exact,
+           p.total_points - p.moved_points
+               - (coalesce(rw.total_points, 0) - p.was_round_moved_points) AS was_points,
+           p.exact_scores - p.moved_exact
+               - (coalesce(rw.exact_scores, 0) - p.was_round_moved_exact) AS was_exact,
            p.total_points - coalesce(rn.total_points, 0) AS now_points,
            p.exact_scores - coalesce(rn.exact_scores, 0) AS now_exact
     FROM relatest_player AS p
-    LEFT JOIN difference AS d ON {board_d_p} d.user_id = p.user_id
     LEFT JOIN was_round AS rw ON {board_rw_p} rw.user_id = p.user_id
     LEFT JOIN now_round AS rn ON {board_rn_p} rn.user_id = p.user_id
 )
