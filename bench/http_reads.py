@@ -18,7 +18,8 @@ machine swings within minutes, and each ratio compares requests measured seconds
 Each kind's requests per second are compared with the floor's of the same pass (`*_vs_floor`),
 under each database connection setting in turn (`--connections`): a connection per request
 (`CONN_MAX_AGE=0`, the settings' default), persistent connections (`CONN_MAX_AGE=60`, as
-docs/deploy runs gunicorn) and psycopg's pool (`DATABASE_POOL=4`). The queries each kind makes are
+docs/deploy runs gunicorn), psycopg's pool (`DATABASE_POOL=4`), and persistent connections without
+the prepared public reads (`DATABASE_PREPARED_STATEMENTS=false`). The queries each kind makes are
 counted in-process first (Django's test client). Writes results/http_reads.json and adds its
 figures to results/latest.json.
 """
@@ -52,6 +53,8 @@ CONNECTIONS = {
     "conn_max_age_0": {"CONN_MAX_AGE": "0"},
     "conn_max_age_60": {"CONN_MAX_AGE": "60"},
     "pool": {"CONN_MAX_AGE": "0", "DATABASE_POOL": "4"},
+    # The same as conn_max_age_60 but planned at every request: what the prepared reads save.
+    "unprepared": {"CONN_MAX_AGE": "60", "DATABASE_PREPARED_STATEMENTS": "false"},
 }
 
 

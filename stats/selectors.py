@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from psycopg import sql
@@ -27,7 +27,7 @@ from stats.models import (
     UserTotal,
 )
 from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, STATS_RELATIONS, Grain
-from stats.sql import load_sql
+from stats.sql import load_sql, prepared_cursor
 
 # --- Leaderboards ------------------------------------------------------------------------------
 
@@ -75,10 +75,11 @@ def board_get(*, competition_slug: str | None = None, round: int | None = None) 
     return Board(ROUND, competition, round)
 
 
-def _board_query(template: str, board: Board) -> str:
-    """A board template (stats/sql/boards/) composed for the board's grain; its parameters are
-    the board's key values by name."""
-    grain = board.grain
+@functools.cache
+def _board_query(template: str, grain: Grain) -> str:
+    """A board template (stats/sql/boards/) composed for a grain (once: the same text every
+    time, so psycopg knows it again and runs it prepared); its parameters are the board's key
+    values by name."""
 
     def matched(alias: str) -> sql.Composable:
         return sql.SQL("").join(
@@ -143,9 +144,9 @@ def latest_refresh() -> datetime | None:
 
 def _read(query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
     """Rows of a public read as dicts, on the server that serves public reads (the replica when
-    one does: see stats/replica.py)."""
+    one does: see stats/replica.py), prepared once it has run a few times on the connection."""
     alias = router.db_for_read(UserTotal) or DEFAULT_DB_ALIAS
-    with connections[alias].cursor() as cursor:
+    with prepared_cursor(alias) as cursor:
         cursor.execute(query, params)
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -178,7 +179,7 @@ def leaderboard_page(
     """
     first = (page - 1) * page_size + 1
     rows = _read(
-        _board_query("page.sql", board),
+        _board_query("page.sql", board.grain),
         {**board.key_values(), "first": first, "size": page_size, "stamped": _STAMPED},
     )
     total_entries = rows[0]["total_entries"]
@@ -211,7 +212,8 @@ def leaderboard_page(
 
 def user_board_standing(*, board: Board, user_id: int) -> dict[str, Any] | None:
     """A user's row on a board (rank and totals), or None when they are not on it."""
-    rows = _read(_board_query("standing.sql", board), {**board.key_values(), "user_id": user_id})
+    query = _board_query("standing.sql", board.grain)
+    rows = _read(query, {**board.key_values(), "user_id": user_id})
     return rows[0] if rows else None
 
 
@@ -228,8 +230,11 @@ def with_rank(rows: QuerySet[Any, Any], grain: Grain) -> QuerySet[Any, Any]:
     return ranked
 
 
-def competition_list() -> QuerySet[Competition]:
-    return Competition.objects.order_by("name", "slug")
+def competition_list() -> list[dict[str, str]]:
+    """Every competition's slug and name, by name: the board picker's choices (a prepared
+    public read like the page beside it, not a queryset: the ORM's compiling and its model
+    instances were most of this small read's time)."""
+    return _read("SELECT slug, name FROM stats_competition ORDER BY name, slug", [])
 
 
 def competition_rounds(*, competition: Competition) -> list[int]:

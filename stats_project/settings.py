@@ -156,6 +156,15 @@ if _pool_size := env.int("DATABASE_POOL", default=0):
     for _alias in DATABASES.values():
         _alias["CONN_MAX_AGE"] = 0
         _alias["OPTIONS"]["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": 10}
+# DATABASE_PREPARED_STATEMENTS (default true): the public reads (stats.sql.prepared_cursor) are
+# prepared on a connection after their 5th run there, so PostgreSQL plans their long statements
+# once per connection instead of at every request (docs/scaling.md, "Reads over HTTP"); Django's
+# own queries bind client-side and are never prepared. A prepared statement lives in a server
+# session: behind PgBouncer in transaction mode it needs PgBouncer 1.21+ with
+# max_prepared_statements > 0 (docs/deploy/pgbouncer.ini); with an older one set it to false.
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    for _alias in DATABASES.values():
+        _alias["OPTIONS"].setdefault("prepare_threshold", 5)
 # Acts only inside a public read (stats/replica.py); otherwise every query is the primary's.
 DATABASE_ROUTERS = ["stats.replica.PublicReadRouter"]
 

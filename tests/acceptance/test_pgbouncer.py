@@ -1,7 +1,9 @@
 """The web behind a real PgBouncer in transaction pooling, as docs/deploy/replication.md deploys
 it: every web path (the cron endpoint, the public reads, the admin) works while two gunicorn
 workers share ONE server connection, lent per transaction, and leaves nothing of a session behind
-on it (no advisory lock, no open transaction).
+on it (no advisory lock, no open transaction). The public reads are prepared statements where
+PgBouncer keeps them (1.21+, `max_prepared_statements`), and turned off
+(`DATABASE_PREPARED_STATEMENTS=false`) on an older one, as the deploy docs say.
 
 PgBouncer is Debian's package (`apt-get install pgbouncer`); without it the test is skipped,
 except under CI=true, where .ci/run installs it and its absence fails the run.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -52,6 +55,14 @@ def accepts(url: str) -> bool:
     return True
 
 
+def keeps_prepared_statements() -> bool:
+    """Whether this PgBouncer keeps a client's prepared statements across the server connections
+    it lends (1.21+, with max_prepared_statements); Debian 12's 1.18 does not."""
+    version = subprocess.run([PGBOUNCER, "--version"], capture_output=True, text=True, check=True)
+    found = re.search(r"PgBouncer (\d+)\.(\d+)", version.stdout)
+    return found is not None and (int(found[1]), int(found[2])) >= (1, 21)
+
+
 @pytest.fixture
 def pgbouncer() -> Iterator[str]:
     """A PgBouncer in transaction mode with one server connection in front of this test's
@@ -87,6 +98,7 @@ auth_file = {folder}/userlist.txt
 pool_mode = transaction
 default_pool_size = 1
 max_client_conn = 100
+{"max_prepared_statements = 100" if keeps_prepared_statements() else ""}
 logfile = {folder}/pgbouncer.log
 pidfile = {folder}/pgbouncer.pid
 {run_as}
@@ -117,7 +129,15 @@ def web(pgbouncer: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        **process_env(pgbouncer, CRON_SECRET=CRON_SECRET, CONN_MAX_AGE="60", DEBUG="true"),
+        **process_env(
+            pgbouncer,
+            CRON_SECRET=CRON_SECRET,
+            CONN_MAX_AGE="60",
+            DEBUG="true",
+            # As docs/deploy/replication.md says: the public reads' prepared statements only
+            # where PgBouncer keeps them.
+            DATABASE_PREPARED_STATEMENTS=str(keeps_prepared_statements()).lower(),
+        ),
     }
     log = (tmp_path / "gunicorn.log").open("wb")
     server = subprocess.Popen(
