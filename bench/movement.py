@@ -6,11 +6,12 @@ competition with rounds 1 and 2, a second with round 1, two matches a round. Res
 by one, each scored and refreshed as the workers would (stats_refresh), along every path of the
 latest round: the first result of a round, a second result in the latest round, the overall
 board's latest round moving to the other competition and back, a correction of an older round
-(which makes it the latest again). For each refresh it prints the whole refresh's time and the
-movement's share (the latest rounds, the previous counts, the previous rank views), and at the
-end reads board pages with previous_rank and without (the same query, NULL in its place) and
-checks every relation against its recomputation. Its own database, recreated each run
-(BENCH_DATABASE, default matchday_bench_movement).
+(its competition's latest round stays: the highest; the overall board's moves back to it). For
+each refresh it prints the whole refresh's time and the movement's share (the latest rounds,
+the previous counts, the previous rank views), and at the end reads board pages with
+previous_rank and without (the same query, NULL in its place) and checks every relation
+against its recomputation. Its own database, recreated each run (BENCH_DATABASE, default
+matchday_bench_movement).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ STEPS = [
     ("overall board moves to the other competition", 4, 0, 1),
     ("first result of a new round (round 2)", 2, 1, 1),
     ("second result in the latest round", 3, 0, 0),
-    ("correction of an older round (round 1 again)", 0, 2, 0),
+    ("correction of an older round (round 2 stays the latest)", 0, 2, 0),
     ("second result of the other competition", 5, 3, 1),
 ]
 

@@ -318,10 +318,10 @@ def _board_query(*, competition: Competition | None, members: int) -> str:
 
 
 def latest_round(*, competition: Competition | None) -> tuple[int, int] | None:
-    """The latest round that counted on a board: the (competition, round) of the match whose
-    result came last (completed_at: a correction moves it) among rounds with scored
-    predictions, within the competition when one is given; None before any. As the refresh
-    last kept it (stats_latest_round), so a group's board and the league's agree."""
+    """The latest round that counted on a board: a competition's highest round with scored
+    predictions; overall, the one of those whose latest result came last (completed_at); None
+    before any. As the refresh last kept it (stats_latest_round), so a group's board and the
+    league's agree."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT competition_id, round FROM {LATEST_ROUNDS.name}"

@@ -17,6 +17,7 @@ from stats.models import GroupMembership, Match, PlayerGroup, Prediction
 from stats.refresh import stats_rebuild, stats_refresh
 from stats.services import match_score_predictions
 from tests.support.factories import complete, make_competition, make_match, make_user
+from tests.support.movement import latest_rounds
 
 pytestmark = pytest.mark.django_db
 
@@ -24,27 +25,13 @@ pytestmark = pytest.mark.django_db
 def python_board(member_ids: set[int]) -> list[tuple[int, int, int, int, int | None]]:
     """(user, rank, total, exact, previous rank) among members, from the predictions alone:
     totals from scored predictions of completed matches; the previous totals leave out the
-    latest round that counted (the round of the latest result among rounds with points)."""
+    latest round that counted (tests.support.movement.latest_rounds)."""
     scored = list(
         Prediction.objects.filter(
             points__isnull=False, match__status=Match.Status.COMPLETED, user_id__in=member_ids
         ).values_list("user_id", "points", "match__competition_id", "match__round")
     )
-    counted = set(
-        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
-        .values_list("match__competition_id", "match__round")
-        .distinct()
-    )
-    latest = next(
-        (
-            (competition_id, round)
-            for competition_id, round in Match.objects.filter(status=Match.Status.COMPLETED)
-            .order_by("-completed_at", "-id")
-            .values_list("competition_id", "round")
-            if (competition_id, round) in counted
-        ),
-        None,
-    )
+    latest = latest_rounds().get(None)
 
     def totals(rows: list[tuple[int, int | None, int, int]]) -> dict[int, tuple[int, int, int]]:
         result: dict[int, tuple[int, int, int]] = {}
@@ -142,31 +129,15 @@ def python_board_in(
     member_ids: set[int], competition_id: int | None
 ) -> list[tuple[int, int, int, int, int | None]]:
     """python_board on one board: overall (None) or in one competition, whose latest round is
-    the latest of that competition's."""
+    that competition's (tests.support.movement.latest_rounds)."""
     scored = list(
         Prediction.objects.filter(
             points__isnull=False, match__status=Match.Status.COMPLETED, user_id__in=member_ids
         ).values_list("user_id", "points", "match__competition_id", "match__round")
     )
-    completed = Match.objects.filter(status=Match.Status.COMPLETED)
     if competition_id is not None:
         scored = [row for row in scored if row[2] == competition_id]
-        completed = completed.filter(competition_id=competition_id)
-    counted = set(
-        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
-        .values_list("match__competition_id", "match__round")
-        .distinct()
-    )
-    latest = next(
-        (
-            (competition, round)
-            for competition, round in completed.order_by("-completed_at", "-id").values_list(
-                "competition_id", "round"
-            )
-            if (competition, round) in counted
-        ),
-        None,
-    )
+    latest = latest_rounds().get(competition_id)
 
     def totals(rows: list[tuple[int, int | None, int, int]]) -> dict[int, tuple[int, int]]:
         result: dict[int, tuple[int, int]] = {}

@@ -58,6 +58,7 @@ from tests.support.factories import (
     make_user,
 )
 from tests.support.leagues import one_scored_match
+from tests.support.movement import latest_rounds
 
 goals = st.integers(min_value=0, max_value=4)
 
@@ -72,30 +73,6 @@ def run_the_jobs() -> None:
 
 # rank, user, points, scored, exact, outcomes, previous rank
 Standing = tuple[int, int, int, int, int, int, int | None]
-
-
-def latest_rounds() -> dict[int | None, tuple[int, int]]:
-    """Each board's latest round that counted, in Python: the (competition, round) of the
-    completed match whose result came last (completed_at, a missing one first as PostgreSQL
-    orders it, then the highest id) among rounds with a scored prediction of a completed match;
-    by competition id, and None for the overall board's."""
-    counted = set(
-        Prediction.objects.filter(points__isnull=False, match__status=Match.Status.COMPLETED)
-        .values_list("match__competition_id", "match__round")
-        .distinct()
-    )
-    latest: dict[int | None, tuple[int, int]] = {}
-    order: dict[int | None, tuple[bool, Any, int]] = {}
-    for match_id, competition, round, completed_at in Match.objects.filter(
-        status=Match.Status.COMPLETED
-    ).values_list("pk", "competition_id", "round", "completed_at"):
-        if (competition, round) not in counted:
-            continue
-        key = (completed_at is None, completed_at or timezone.now(), match_id)
-        for board in (None, competition):
-            if board not in order or key > order[board]:
-                order[board], latest[board] = key, (competition, round)
-    return latest
 
 
 def expected_boards() -> dict[Board, list[Standing]]:
@@ -449,7 +426,8 @@ PATHS: dict[str, list[MatchEvent]] = {
     ],
     # The first result of a new round: everyone in the old and the new round moves.
     "the first result of a new round": [(0, "result", 1, 0), (2, "result", 0, 1)],
-    # A correction of an older round: its completed_at makes it the latest again.
+    # A correction of an older round leaves the latest round where it is (the highest): the
+    # corrected players' previous totals move.
     "a correction of an older round": [
         (0, "result", 1, 0),
         (2, "result", 0, 1),

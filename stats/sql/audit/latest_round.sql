@@ -1,6 +1,6 @@
--- The latest round that counted in each competition, from scratch: the round of the match whose
--- result came last (completed_at, then the highest id) among the rounds with a scored prediction
--- of a completed match. The overall board's latest round is the latest of these.
+-- The latest round that counted in each competition, from scratch: its highest round with a
+-- scored prediction of a completed match, with that round's latest result (completed_at, then
+-- the highest id). The overall board's latest round is the one of these whose result is latest.
 SELECT DISTINCT ON (m.competition_id)
        m.competition_id, m.round, m.id::integer AS match_id, m.completed_at
 FROM stats_match AS m
@@ -10,4 +10,4 @@ WHERE m.status = 'completed'
       WHERE p.points IS NOT NULL AND scored.status = 'completed'
         AND scored.competition_id = m.competition_id AND scored.round = m.round
   )
-ORDER BY m.competition_id, m.completed_at DESC, m.id DESC
+ORDER BY m.competition_id, m.round DESC, m.completed_at DESC, m.id DESC

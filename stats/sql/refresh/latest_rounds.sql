@@ -1,7 +1,7 @@
 -- Temp tables: reads none; creates stats_latest_was, stats_latest_now.
--- After the totals moved: the latest round that counted in each competition (the round of its
--- latest result among the rounds with a row in stats_round_total), and the overall board's (the
--- latest of these). Hands on stats_latest_was (as stored before this refresh) and
+-- After the totals moved: the latest round that counted in each competition (its highest round
+-- with a row in stats_round_total: a correction or a late result of an earlier round leaves it),
+-- kept with that round's latest result, by which the overall board's is the latest of these. Hands on stats_latest_was (as stored before this refresh) and
 -- stats_latest_now (temporary), read by previous_moved.sql and previous_recount.sql, and stores
 -- the new one, writing only what differs. Reads the completed matches (not the players): a few
 -- thousand rows a season, each checked against the round totals' key.
@@ -15,7 +15,7 @@ WHERE m.status = 'completed'
   AND EXISTS (
       SELECT FROM stats_round_total AS r WHERE r.competition_id = m.competition_id AND r.round = m.round
   )
-ORDER BY m.competition_id, m.completed_at DESC, m.id DESC;
+ORDER BY m.competition_id, m.round DESC, m.completed_at DESC, m.id DESC;
 -- A row per competition: known to the planner, it reads the rounds' rows through their key
 -- (previous_moved.sql) where it would merge them with the whole season's round totals.
 ANALYZE stats_latest_was, stats_latest_now;

@@ -20,8 +20,9 @@
 -- round moves totals and round together: nobody, found from the difference alone), their T and
 -- R_N each one probe of an index (LATERAL ... LIMIT 1: costed by the planner, a hash of the
 -- whole round totals, which grow with the season, looks cheaper); on a board whose latest round
--- changed (the first result of a round, or a correction of an older one), every player of the
--- board, joined to their rows of W and N read through the round totals' key.
+-- changed (the first result of a round, a void emptying the latest one, the overall board moving
+-- to another competition's), every player of the board, joined to their rows of W and N read
+-- through the round totals' key.
 DROP TABLE IF EXISTS pg_temp.stats_moved;
 CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
 WITH latest AS MATERIALIZED (
