@@ -376,8 +376,8 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
             " ORDER BY completed_at DESC, match_id DESC LIMIT 1"
         ).format(sql.Identifier(table))
 
-    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("rw", "p"), ("rn", "p")]
-    pairs.append(("nl", "t"))  # previous_recount.sql
+    # previous_moved.sql's aliases, then previous_recount.sql's (nl, t)
+    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("rw", "p"), ("rn", "p"), ("nl", "t")]
     for left, right in pairs:
         names[f"board_{left}_{right}"] = sql.SQL("").join(
             sql.SQL("{0}.{1} = {2}.{1} AND ").format(

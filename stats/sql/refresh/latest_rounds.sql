@@ -1,9 +1,10 @@
 -- Temp tables: reads none; creates stats_latest_was, stats_latest_now.
 -- After the totals moved: the latest round that counted in each competition (its highest round
 -- with a row in stats_round_total: a correction or a late result of an earlier round leaves it),
--- kept with that round's latest result, by which the overall board's is the latest of these. Hands on stats_latest_was (as stored before this refresh) and
--- stats_latest_now (temporary), read by previous_moved.sql and previous_recount.sql, and stores
--- the new one, writing only what differs. Reads the completed matches (not the players): a few
+-- kept with that round's latest result, by which the overall board's is the latest of these.
+-- Hands on stats_latest_was (as stored before this refresh) and stats_latest_now (temporary),
+-- read by previous_moved.sql and previous_recount.sql, and stores the new one, writing only
+-- what differs. Reads the completed matches (not the players): a few
 -- thousand rows a season, each checked against the round totals' key.
 DROP TABLE IF EXISTS pg_temp.stats_latest_was, pg_temp.stats_latest_now;
 CREATE TEMP TABLE stats_latest_was ON COMMIT DROP AS SELECT * FROM stats_latest_round;
