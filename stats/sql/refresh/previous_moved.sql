@@ -2,10 +2,10 @@
 -- A template, composed by stats/refresh.py for each grain with movement (competition, overall):
 -- `totals` the grain's totals, `board` its key columns (each followed by a comma; none
 -- overall), `board_<alias>` the same columns of one alias, `board_<a>_or_<b>` them taken from
--- whichever of the two aliases has the board, `was_latest` and `now_latest` each board's latest round ({board}
--- latest_competition_id, latest_round) before and after this refresh (from stats_latest_was and
--- stats_latest_now, latest_rounds.sql), `board_<a>_<b>` the board's key matched between two
--- aliases (each condition followed by AND).
+-- whichever of the two aliases has the board, `board_<a>_<b>` the board's key matched between
+-- two aliases (each condition followed by AND), `was_latest` and `now_latest` each board's
+-- latest round ({board} latest_competition_id, latest_round) before and after this refresh
+-- (from stats_latest_was and stats_latest_now, latest_rounds.sql).
 -- A player's previous totals on a board are their totals less their row of the board's latest
 -- round. The counts leave out the (0, 0) group, the lowest (points and exact scores are never
 -- negative): nobody there stands above anyone, so its size ranks no one, and a player off the
