@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from stats.processes import REPO_ROOT
-from tests.support.workers import database_url_of_this_test
+from tests.support.workers import web_script_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -47,25 +42,7 @@ print(json.dumps({
 
 
 def run_ten_requests(**environment: str) -> dict[str, Any]:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_POOL", "CONN_MAX_AGE")},
-        "DJANGO_SETTINGS_MODULE": "stats_project.settings",
-        "DATABASE_URL": database_url_of_this_test(),
-        "DEBUG": "true",
-        **environment,
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return answer
+    return web_script_answer(SCRIPT, unset=("DATABASE_POOL", "CONN_MAX_AGE"), **environment)
 
 
 def test_requests_share_the_pools_connection() -> None:

@@ -5,17 +5,13 @@ every request), unless DATABASE_PREPARED_STATEMENTS=false; the answers are the s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from stats.processes import REPO_ROOT
 from stats.sql import load_sql
 from tests.support.leagues import scored_league
-from tests.support.workers import database_url_of_this_test
+from tests.support.workers import web_script_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,26 +52,13 @@ print(json.dumps({"answers": answers, "prepared": prepared}))
 
 
 def read_eight_times(user_id: int, **environment: str) -> dict[str, Any]:
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_PREPARED_STATEMENTS"},
-        "DJANGO_SETTINGS_MODULE": "stats_project.settings",
-        "DATABASE_URL": database_url_of_this_test(),
-        "DEBUG": "true",
-        "CONN_MAX_AGE": "60",
+    return web_script_answer(
+        SCRIPT,
+        str(user_id),
+        unset=("DATABASE_PREPARED_STATEMENTS",),
+        CONN_MAX_AGE="60",
         **environment,
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(user_id)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return answer
 
 
 def test_public_reads_are_prepared_and_answer_the_same() -> None:

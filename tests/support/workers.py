@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from django.db import connection
@@ -56,6 +58,33 @@ def script_start(script: str, *arguments: str, env: dict[str, str]) -> Process:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def web_script_answer(
+    script: str, *arguments: str, unset: tuple[str, ...] = (), **environment: str
+) -> dict[str, Any]:
+    """Run `script` (which prints a JSON object last) as the web would run it: the project's own
+    settings on this test's database, DEBUG on, this environment less `unset` plus
+    `environment`. Its answer, or the test fails with its error output."""
+    env = {
+        **{name: value for name, value in os.environ.items() if name not in unset},
+        "DJANGO_SETTINGS_MODULE": "stats_project.settings",
+        "DATABASE_URL": database_url_of_this_test(),
+        "DEBUG": "true",
+        **environment,
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return answer
 
 
 class Workers(WorkerPool):
