@@ -5,25 +5,39 @@
 -- on a board without movement).
 -- One page of a board in one statement, so the counts and the totals are one snapshot. The page
 -- starts in the (points, exact) group holding its first position (%(first)s): its first player
--- is found by an offset inside that group only, on the index alone (no row is fetched for the
--- players skipped), then that group is read from that player on and the groups below it in
--- index order. rank = 1 + the players above the row's group. Every row carries the board's size
--- and the latest refresh of the relations `stamped` names (the state this snapshot shows: an
--- answer's validators); an empty page is one row with those and nothing else.
+-- is found by an offset inside that group only, from its nearer end, on the index alone (no row
+-- is fetched for the players skipped), then that group is read from that player on and the
+-- groups below it in index order. rank = 1 + the players above the row's group. Every row
+-- carries the board's size and the latest refresh of the relations `stamped` names (the state
+-- this snapshot shows: an answer's validators); an empty page is one row with those and nothing
+-- else.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
 ), first_group AS MATERIALIZED (
-    SELECT total_points, exact_scores, %(first)s - 1 - players_above AS skipped
+    -- The group's players before the page's first, and after it.
+    SELECT total_points, exact_scores, %(first)s - 1 - players_above AS skipped,
+           players_above + players - %(first)s AS after
     FROM groups
     WHERE players_above < %(first)s AND players_above + players >= %(first)s
 ), first_player AS MATERIALIZED (
-    SELECT t.user_id
-    FROM {totals} AS t
-    WHERE {board} t.total_points = (SELECT total_points FROM first_group)
-      AND t.exact_scores = (SELECT exact_scores FROM first_group)
-    ORDER BY t.user_id
-    OFFSET (SELECT skipped FROM first_group)
-    LIMIT 1
+    -- From whichever end of the group is nearer: the skip costs at most half the group.
+    (SELECT t.user_id
+     FROM {totals} AS t
+     WHERE {board} t.total_points = (SELECT total_points FROM first_group)
+       AND t.exact_scores = (SELECT exact_scores FROM first_group)
+       AND (SELECT skipped <= after FROM first_group)
+     ORDER BY t.user_id
+     OFFSET (SELECT skipped FROM first_group)
+     LIMIT 1)
+    UNION ALL
+    (SELECT t.user_id
+     FROM {totals} AS t
+     WHERE {board} t.total_points = (SELECT total_points FROM first_group)
+       AND t.exact_scores = (SELECT exact_scores FROM first_group)
+       AND (SELECT skipped > after FROM first_group)
+     ORDER BY t.user_id DESC
+     OFFSET (SELECT after FROM first_group)
+     LIMIT 1)
 ), page AS (
     (SELECT t.user_id, t.total_points, t.predictions_scored, t.exact_scores, t.correct_outcomes
      FROM {totals} AS t
