@@ -4,10 +4,10 @@
 -- alias `x` (each condition followed by AND; none overall), `latest_board` the same for
 -- stats_latest_round's alias l. As page.sql reads the league's board, from the group's own
 -- counts and its members' index in board order: the page starts in the (points, exact) group
--- holding its first position, found by an offset inside that group on the index alone; rank =
--- 1 + the members above the row's group. previous_rank as previous_rank.sql answers it, from
--- the group's previous counts (a few hundred groups, ranked here). Every row carries the
--- board's size; an empty page is one row with that size and nothing else.
+-- holding its first position, found by an offset inside that group from its nearer end, on the
+-- index alone; rank = 1 + the members above the row's group. previous_rank as previous_rank.sql
+-- answers it, from the group's previous counts (a few hundred groups, ranked here). Every row
+-- carries the board's size; an empty page is one row with that size and nothing else.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players,
            (coalesce(sum(players) OVER (
@@ -23,17 +23,30 @@ WITH groups AS MATERIALIZED (
            ), 0))::integer AS players_above
     FROM {previous_counts} AS x WHERE x.group_id = %(group)s AND {board} TRUE
 ), first_group AS MATERIALIZED (
-    SELECT total_points, exact_scores, %(first)s - 1 - players_above AS skipped
+    -- The group's members before the page's first, and after it.
+    SELECT total_points, exact_scores, %(first)s - 1 - players_above AS skipped,
+           players_above + players - %(first)s AS after
     FROM groups
     WHERE players_above < %(first)s AND players_above + players >= %(first)s
 ), first_player AS MATERIALIZED (
-    SELECT x.user_id
-    FROM {members} AS x
-    WHERE x.group_id = %(group)s AND {board} x.total_points = (SELECT total_points FROM first_group)
-      AND x.exact_scores = (SELECT exact_scores FROM first_group)
-    ORDER BY x.user_id
-    OFFSET (SELECT skipped FROM first_group)
-    LIMIT 1
+    -- From whichever end of the group is nearer, as page.sql.
+    (SELECT x.user_id
+     FROM {members} AS x
+     WHERE x.group_id = %(group)s AND {board} x.total_points = (SELECT total_points FROM first_group)
+       AND x.exact_scores = (SELECT exact_scores FROM first_group)
+       AND (SELECT skipped <= after FROM first_group)
+     ORDER BY x.user_id
+     OFFSET (SELECT skipped FROM first_group)
+     LIMIT 1)
+    UNION ALL
+    (SELECT x.user_id
+     FROM {members} AS x
+     WHERE x.group_id = %(group)s AND {board} x.total_points = (SELECT total_points FROM first_group)
+       AND x.exact_scores = (SELECT exact_scores FROM first_group)
+       AND (SELECT skipped > after FROM first_group)
+     ORDER BY x.user_id DESC
+     OFFSET (SELECT after FROM first_group)
+     LIMIT 1)
 ), page AS (
     (SELECT x.user_id, x.total_points, x.exact_scores
      FROM {members} AS x
