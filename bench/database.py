@@ -23,12 +23,9 @@ def _maintenance_connection() -> psycopg.Connection[Any]:
 
 def database_recreate() -> str:
     """Drop and create the benchmark database (settings NAME), then migrate it; return its name."""
+    database_drop()
     name: str = settings.DATABASES["default"]["NAME"]
-    connections.close_all()
     with _maintenance_connection() as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     call_command("migrate", verbosity=0)
     return name

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import django
+from bench import django_setup
 
 TARGETS_MS = {5_000: 20.0, 100_000: 50.0}
 
@@ -177,9 +177,7 @@ def group_boards_measure(
 
 def main() -> None:
     arguments = _arguments()
-    os.environ.setdefault("BENCH_DATABASE", "matchday_bench_groups")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    django.setup()
+    django_setup(os.environ.get("BENCH_DATABASE") or "matchday_bench_groups")
     from bench.database import database_recreate
 
     name = database_recreate()

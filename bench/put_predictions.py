@@ -22,6 +22,8 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench import django_setup
+
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -179,11 +181,7 @@ def put_predictions_measure(
 
 def main() -> None:
     arguments = _arguments()
-    os.environ.setdefault("BENCH_DATABASE", "matchday_bench_put")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    import django
-
-    django.setup()
+    django_setup(os.environ.get("BENCH_DATABASE") or "matchday_bench_put")
     from bench.database import database_recreate
 
     name = database_recreate()
