@@ -27,7 +27,7 @@ from stats.models import (
     UserTotal,
 )
 from stats.relations import COMPETITION, GRAINS, OVERALL, ROUND, STATS_RELATIONS, Grain
-from stats.sql import load_sql, prepared_cursor
+from stats.sql import load_sql, native_placeholders, prepared_cursor
 
 # --- Leaderboards ------------------------------------------------------------------------------
 
@@ -98,32 +98,41 @@ def _board_query(template: str, grain: Grain) -> str:
         users=sql.Identifier(get_user_model()._meta.db_table),
         board=matched("t"),
         rank_board=matched("r"),
-        previous_rank=_previous_rank(grain, "p" if template == "page.sql" else "t", parameters),
+        stamped=sql.Literal(_STAMPED),
+        **_previous_rank(grain, "p" if template == "page.sql" else "t", parameters),
     )
     return query.as_string(None)
 
 
-def _previous_rank(grain: Grain, row: str, board: dict[str, sql.Composable]) -> sql.Composable:
-    """The previous_rank of the totals row `row` on the board whose key columns are `board`
-    (each a value: a parameter, or a column of the row): boards/previous_rank.sql, or NULL on a
-    board without movement."""
+def _previous_rank(
+    grain: Grain, row: str, board: dict[str, sql.Composable], name: str = "previous_rank"
+) -> dict[str, sql.Composable]:
+    """For the totals row `row` on the board whose key columns are `board` (each a value: a
+    parameter, or a column of the row): `name`, its previous_rank (boards/previous_rank.sql, or
+    NULL on a board without movement), and `name`_joins, what that reads, to follow the row's own
+    joins (boards/previous_rank_joins.sql, or nothing)."""
     if grain.movement is None:
-        return sql.SQL("NULL::integer")
+        return {name: sql.SQL("NULL::integer"), f"{name}_joins": sql.SQL("")}
 
     def matched(alias: str) -> sql.Composable:
         return sql.SQL("").join(
-            sql.SQL("{}.{} = {} AND ").format(sql.Identifier(alias), sql.Identifier(name), value)
-            for name, value in board.items()
+            sql.SQL("{}.{} = {} AND ").format(sql.Identifier(alias), sql.Identifier(key), value)
+            for key, value in board.items()
         )
 
-    return sql.SQL(load_sql("boards/previous_rank.sql")).format(
-        row=sql.Identifier(row),
-        round_totals=sql.Identifier(ROUND.totals.name),
-        previous_ranks=sql.Identifier(grain.movement.ranks.name),
-        latest_board=matched("l"),
-        previous_board=matched("previous"),
-        lowest_board=matched("lowest"),
-    )
+    names = {
+        "row": sql.Identifier(row),
+        "round_totals": sql.Identifier(ROUND.totals.name),
+        "previous_ranks": sql.Identifier(grain.movement.ranks.name),
+    }
+    return {
+        name: sql.SQL(load_sql("boards/previous_rank.sql")).format(
+            lowest_board=matched("lowest"), **names
+        ),
+        f"{name}_joins": sql.SQL(load_sql("boards/previous_rank_joins.sql")).format(
+            latest_board=matched("l"), previous_board=matched("previous"), **names
+        ),
+    }
 
 
 # The relations every refresh (and rebuild) stamps at once, in the same transaction that moves
@@ -147,7 +156,7 @@ def _read(query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]
     one does: see stats/replica.py), prepared once it has run a few times on the connection."""
     alias = router.db_for_read(UserTotal) or DEFAULT_DB_ALIAS
     with prepared_cursor(alias) as cursor:
-        cursor.execute(query, params)
+        cursor.execute(*native_placeholders(query, params))
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -180,7 +189,7 @@ def leaderboard_page(
     first = (page - 1) * page_size + 1
     rows = _read(
         _board_query("page.sql", board.grain),
-        {**board.key_values(), "first": first, "size": page_size, "stamped": _STAMPED},
+        {**board.key_values(), "first": first, "size": page_size},
     )
     total_entries = rows[0]["total_entries"]
     if page > 1 and first > total_entries:
@@ -271,7 +280,7 @@ def user_stats(*, user_id: int, refreshed_at: datetime | None = None) -> UserSta
     The account is read where the boards are (the replica, when one serves public reads), as a
     page's usernames are: a public read costs one round trip, and a username seconds old is fine.
     """
-    rows = _read(_user_stats_query(), {"user_id": user_id, "stamped": _STAMPED})
+    rows = _read(_user_stats_query(), {"user_id": user_id})
     if not rows:
         return None
     row = rows[0]
@@ -295,12 +304,18 @@ def _user_stats_query() -> str:
     }
     # Movement: the previous_rank of the player's overall row and of each competition row (t).
     previous = {
-        "overall_previous_rank": _previous_rank(OVERALL, "t", {}),
-        "competition_previous_rank": _previous_rank(
-            COMPETITION, "t", {"competition_id": sql.Identifier("t", "competition_id")}
+        **_previous_rank(OVERALL, "t", {}, name="overall_previous_rank"),
+        **_previous_rank(
+            COMPETITION,
+            "t",
+            {"competition_id": sql.Identifier("t", "competition_id")},
+            name="competition_previous_rank",
         ),
     }
     query = sql.SQL(load_sql("boards/user_stats.sql")).format(
-        users=sql.Identifier(get_user_model()._meta.db_table), **names, **previous
+        users=sql.Identifier(get_user_model()._meta.db_table),
+        stamped=sql.Literal(_STAMPED),
+        **names,
+        **previous,
     )
     return query.as_string(None)

@@ -1,16 +1,18 @@
 -- A template, composed by stats/selectors.py for each grain: `totals` the per-player totals,
 -- `ranks` the board's rank view, `users` the users' table, `board` the board's key matched
 -- against parameters (each condition followed by AND; none overall), for t and r alike,
--- `previous_rank` each row's rank before the board's latest round (previous_rank.sql for p; NULL
+-- `previous_rank` each row's rank before the board's latest round, with what it reads
+-- (`previous_rank_joins`: previous_rank.sql and previous_rank_joins.sql for p; NULL and nothing
 -- on a board without movement).
 -- One page of a board in one statement, so the counts and the totals are one snapshot. The page
 -- starts in the (points, exact) group holding its first position (%(first)s): its first player
 -- is found by an offset inside that group only, from its nearer end, on the index alone (no row
 -- is fetched for the players skipped), then that group is read from that player on and the
--- groups below it in index order. rank = 1 + the players above the row's group. Every row
+-- groups below it in index order. rank = 1 + the players above the row's group. The first row
 -- carries the board's size and the latest refresh of the relations `stamped` names (the state
--- this snapshot shows: an answer's validators); an empty page is one row with those and nothing
--- else.
+-- this snapshot shows: an answer's validators), the others NULL (a timestamp per row cost the
+-- web worker more to load than the row's own columns); an empty page is one row with those and
+-- nothing else.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
 ), first_group AS MATERIALIZED (
@@ -53,9 +55,11 @@ WITH groups AS MATERIALIZED (
      ORDER BY t.total_points DESC, t.exact_scores DESC, t.user_id
      LIMIT %(size)s)
 )
-SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
-       (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY(%(stamped)s))
-           AS latest_refresh,
+SELECT CASE WHEN row_number() OVER board_order = 1
+           THEN (SELECT coalesce(sum(players), 0) FROM groups)::integer END AS total_entries,
+       CASE WHEN row_number() OVER board_order = 1
+           THEN (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY({stamped}))
+       END AS latest_refresh,
        g.players_above + 1 AS rank, p.user_id, u.username,
        p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes,
        {previous_rank} AS previous_rank
@@ -64,6 +68,8 @@ LEFT JOIN (
     page AS p
     JOIN groups AS g ON g.total_points = p.total_points AND g.exact_scores = p.exact_scores
     JOIN {users} AS u ON u.id = p.user_id
+    {previous_rank_joins}
 ) ON TRUE
+WINDOW board_order AS (ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id)
 ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id
 LIMIT %(size)s

@@ -1,7 +1,7 @@
 -- A template, composed by stats/selectors.py (user_stats): `users` the users' table, and for each
 -- grain its totals and rank view (`overall_totals`, `overall_ranks`, `competition_totals`, ...),
--- `overall_previous_rank` and `competition_previous_rank` the row t's previous_rank
--- (boards/previous_rank.sql).
+-- `overall_previous_rank` and `competition_previous_rank` the row t's previous_rank, with what
+-- each reads (`overall_previous_rank_joins`, ...: boards/previous_rank.sql, and _joins.sql).
 -- One player's stats in one statement (one round trip, one snapshot): the account, their totals
 -- and rank overall, in each competition and in each round they have a scored prediction in, the
 -- lists as JSON in the API's order (json, not jsonb: json keeps the keys in the order built).
@@ -18,7 +18,7 @@ WITH played AS MATERIALIZED (
     WHERE p.user_id = %(user_id)s AND p.points IS NOT NULL
 )
 SELECT u.id AS user_id, u.username,
-    (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY(%(stamped)s))
+    (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY({stamped}))
         AS latest_refresh,
     (SELECT json_build_object(
                 'rank', r.players_above + 1,
@@ -30,6 +30,7 @@ SELECT u.id AS user_id, u.username,
      FROM {overall_totals} AS t
      LEFT JOIN {overall_ranks} AS r
             ON r.total_points = t.total_points AND r.exact_scores = t.exact_scores
+     {overall_previous_rank_joins}
      WHERE t.user_id = u.id) AS overall,
     (SELECT coalesce(json_agg(json_build_object(
                 'rank', (SELECT r.players_above + 1 FROM {competition_ranks} AS r
@@ -46,6 +47,7 @@ SELECT u.id AS user_id, u.username,
      JOIN {competition_totals} AS t
        ON t.competition_id = pc.competition_id AND t.user_id = u.id
      JOIN stats_competition AS c ON c.id = t.competition_id
+     {competition_previous_rank_joins}
     ) AS competitions,
     (SELECT coalesce(json_agg(json_build_object(
                 'round', t.round,
