@@ -10,9 +10,11 @@ pages, an API library's answers) the one shape.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 
@@ -32,6 +34,21 @@ def answers_json(path: str) -> bool:
 
 def error_response(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
+
+
+class RawJSON(str):
+    """JSON text encoded already (by PostgreSQL), written into an answer as it is."""
+
+
+def json_answer(members: Mapping[str, Any]) -> HttpResponse:
+    """A JSON object answer, as JsonResponse's, whose RawJSON members are written as they are
+    (at the top level only)."""
+    encoder = DjangoJSONEncoder()
+    body = ", ".join(
+        f"{json.dumps(name)}: {value if isinstance(value, RawJSON) else encoder.encode(value)}"
+        for name, value in members.items()
+    )
+    return HttpResponse("{" + body + "}", content_type="application/json")
 
 
 def _ordered(methods: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ never read here (see stats/monitoring.py for the operator's reads).
 from __future__ import annotations
 
 import functools
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,11 +165,20 @@ def _read(query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]
 @dataclass(frozen=True)
 class LeaderboardPage:
     board: Board
-    entries: list[dict[str, Any]]
+    # The page's entries as a JSON array, as its statement wrote them (boards/page.sql): the API
+    # answers with this text as it is; `entries` parses it for everyone else.
+    entries_json: str
     page: int
     page_size: int
     total_entries: int
     refreshed_at: datetime | None
+
+    @functools.cached_property
+    def entries(self) -> list[dict[str, Any]]:
+        """Each entry: rank, user_id, username, the standing columns, previous_rank (on a round's
+        board always null: nothing of that board came before its round)."""
+        entries: list[dict[str, Any]] = json.loads(self.entries_json)
+        return entries
 
     @property
     def total_pages(self) -> int:
@@ -191,31 +201,20 @@ def leaderboard_page(
         _board_query("page.sql", board.grain),
         {**board.key_values(), "first": first, "size": page_size},
     )
-    total_entries = rows[0]["total_entries"]
+    (row,) = rows
+    total_entries = row["total_entries"]
     if page > 1 and first > total_entries:
         raise PageOutOfRange(
             f"page {page} is past the end: the board has "
             f"{max(1, math.ceil(total_entries / page_size))} page(s) of {page_size}"
         )
-    entries = [
-        {
-            "rank": row["rank"],
-            "user_id": row["user_id"],
-            "username": row["username"],
-            **{column: row[column] for column in _STANDING_COLUMNS},
-            # On a round's board always null: nothing of that board came before its round.
-            "previous_rank": row["previous_rank"],
-        }
-        for row in rows
-        if row["user_id"] is not None
-    ]
     return LeaderboardPage(
         board=board,
-        entries=entries,
+        entries_json=row["entries"],
         page=page,
         page_size=page_size,
         total_entries=total_entries,
-        refreshed_at=refreshed_at or rows[0]["latest_refresh"],
+        refreshed_at=refreshed_at or row["latest_refresh"],
     )
 
 

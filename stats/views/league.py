@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from stats import players, selectors
 from stats.exceptions import InvalidParameter, PageOutOfRange, UnknownCompetition
-from stats.http import allow_methods
+from stats.http import RawJSON, allow_methods, json_answer
 from stats.replica import public_read
 from stats.views.conditional import (
     conditional_on_refresh,
@@ -36,7 +36,7 @@ def _board_page(params: QueryDict) -> selectors.LeaderboardPage:
 @allow_methods("GET")
 @public_read
 @conditional_on_refresh()
-def leaderboard_api(request: HttpRequest) -> JsonResponse:
+def leaderboard_api(request: HttpRequest) -> HttpResponse:
     """GET /api/leaderboard: one page of the overall, a competition's or a round's board."""
     try:
         page = _board_page(request.GET)
@@ -45,11 +45,11 @@ def leaderboard_api(request: HttpRequest) -> JsonResponse:
     except (UnknownCompetition, PageOutOfRange) as exc:
         return error_response(str(exc), 404)
     competition = page.board.competition
-    return JsonResponse(
+    return json_answer(
         {
             "competition": competition.slug if competition else None,
             "round": page.board.round,
-            "entries": page.entries,
+            "entries": RawJSON(page.entries_json),
             "page": page.page,
             "page_size": page.page_size,
             "total_entries": page.total_entries,

@@ -8,11 +8,11 @@
 -- starts in the (points, exact) group holding its first position (%(first)s): its first player
 -- is found by an offset inside that group only, from its nearer end, on the index alone (no row
 -- is fetched for the players skipped), then that group is read from that player on and the
--- groups below it in index order. rank = 1 + the players above the row's group. The first row
--- carries the board's size and the latest refresh of the relations `stamped` names (the state
--- this snapshot shows: an answer's validators), the others NULL (a timestamp per row cost the
--- web worker more to load than the row's own columns); an empty page is one row with those and
--- nothing else.
+-- groups below it in index order. rank = 1 + the players above the row's group. One row: the
+-- board's size, the latest refresh of the relations `stamped` names (the state this snapshot
+-- shows: an answer's validators), and the page's entries as a JSON array in the API's shape and
+-- order (json, not jsonb: json keeps the keys in the order built), which the API writes out as
+-- it is: loading and encoding 50 rows again in the web worker cost more than the statement.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
 ), first_group AS MATERIALIZED (
@@ -55,21 +55,20 @@ WITH groups AS MATERIALIZED (
      ORDER BY t.total_points DESC, t.exact_scores DESC, t.user_id
      LIMIT %(size)s)
 )
-SELECT CASE WHEN row_number() OVER board_order = 1
-           THEN (SELECT coalesce(sum(players), 0) FROM groups)::integer END AS total_entries,
-       CASE WHEN row_number() OVER board_order = 1
-           THEN (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY({stamped}))
-       END AS latest_refresh,
-       g.players_above + 1 AS rank, p.user_id, u.username,
-       p.total_points, p.predictions_scored, p.exact_scores, p.correct_outcomes,
-       {previous_rank} AS previous_rank
-FROM (SELECT) AS board
-LEFT JOIN (
-    page AS p
-    JOIN groups AS g ON g.total_points = p.total_points AND g.exact_scores = p.exact_scores
-    JOIN {users} AS u ON u.id = p.user_id
-    {previous_rank_joins}
-) ON TRUE
-WINDOW board_order AS (ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id)
-ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id
-LIMIT %(size)s
+SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
+       (SELECT max(refreshed_at) FROM stats_viewrefresh WHERE view_name = ANY({stamped}))
+           AS latest_refresh,
+       coalesce(json_agg(json_build_object(
+           'rank', g.players_above + 1,
+           'user_id', p.user_id,
+           'username', u.username,
+           'total_points', p.total_points,
+           'predictions_scored', p.predictions_scored,
+           'exact_scores', p.exact_scores,
+           'correct_outcomes', p.correct_outcomes,
+           'previous_rank', {previous_rank})
+         ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id), '[]')::text AS entries
+FROM (SELECT * FROM page ORDER BY total_points DESC, exact_scores DESC, user_id LIMIT %(size)s) AS p
+JOIN groups AS g ON g.total_points = p.total_points AND g.exact_scores = p.exact_scores
+JOIN {users} AS u ON u.id = p.user_id
+{previous_rank_joins}
