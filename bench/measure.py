@@ -250,6 +250,19 @@ def scoring_measure(
 # --- The view refresh ---------------------------------------------------------------------------
 
 
+def _wal_position() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        position: str = cursor.fetchone()[0]
+    return position
+
+
+def _wal_mb_since(position: str) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", [position])
+        return float(cursor.fetchone()[0]) / 1e6
+
+
 def result_correct(match_id: int) -> None:
     """Correct a completed match's result (one more home goal) and re-score it: its points change.
 
@@ -330,10 +343,13 @@ def refresh_measure(
     for index in range(repetitions):
         match_id = league.scored_match_ids[(first + index) % len(league.scored_match_ids)]
         result_correct(match_id)
+        wal_before = _wal_position()
         started = time.perf_counter()
         steps = stats_refresh()
         total = elapsed_ms(started)
-        refresh_runs.append({"total": total, **steps_ms(steps)})
+        refresh_runs.append(
+            {"total": total, "wal_mb": _wal_mb_since(wal_before), **steps_ms(steps)}
+        )
         touched_rows = _touched_board_rows(match_id)
         floor = _floor_ms(match_id)
         if floor is not None:
@@ -350,7 +366,7 @@ def refresh_measure(
     by_step = {
         name: rounded(median([run.get(name, 0.0) for run in refresh_runs]))
         for name in refresh_runs[0]
-        if name != "total"
+        if name not in ("total", "wal_mb")
     }
     views = materialized_view_names()
     results: dict[str, Any] = {
@@ -369,6 +385,9 @@ def refresh_measure(
         "the old design, the count views in the new one",
         "samples": {
             "refresh_after_result_ms": [rounded(run["total"]) for run in refresh_runs],
+            # WAL each refresh wrote: the one after a checkpoint writes each page it touches
+            # whole (full-page images), and takes two to three times as long.
+            "refresh_wal_mb": [rounded(run["wal_mb"]) for run in refresh_runs],
             "full_rebuild_ms": [rounded(x) for x in rebuild_runs],
         },
     }

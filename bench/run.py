@@ -53,8 +53,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--refresh-repetitions",
         type=int,
-        default=3,
-        help="repetitions of the view refresh, the slowest step (default 3)",
+        default=5,
+        help="repetitions of the refresh after a result and of the full rebuild (default 5)",
     )
     parser.add_argument(
         "--idle-reads", type=int, default=400, help="reads timed while idle (default 400)"
