@@ -403,16 +403,21 @@ def _kept_query(competition: Competition | None) -> str:
     def board(alias: str) -> str:
         return f"{alias}.competition_id = %(competition)s AND " if competition else ""
 
+    # The league's previous_rank rule, on the group's previous counts: the CTE `previous` holds
+    # this board's only, so nothing more picks its rows.
+    previous = {"row": "t", "round_totals": ROUND_TOTALS, "previous_ranks": "previous"}
     return load_sql("boards/group_page.sql").format(
         members=groups.members.name,
         counts=groups.counts.name,
         previous_counts=groups.previous_counts.name,
         totals=grain.totals.name,
-        round_totals=ROUND_TOTALS,
         users="auth_user",
         board=board("x"),
         board_t=board("t"),
-        latest_board=board("l"),
+        previous_rank=load_sql("boards/previous_rank.sql").format(lowest_board="", **previous),
+        previous_rank_joins=load_sql("boards/previous_rank_joins.sql").format(
+            latest_board=board("l"), previous_board="", **previous
+        ),
     )
 
 

@@ -2,12 +2,14 @@
 -- with group counts: `members`, `counts`, `previous_counts` the grain's group relations,
 -- `totals` its per-player totals, `board` the board's key matched against parameters for any
 -- alias `x` (each condition followed by AND; none overall), `latest_board` the same for
--- stats_latest_round's alias l. As page.sql reads the league's board, from the group's own
+-- stats_latest_round's alias l, `previous_rank` and `previous_rank_joins` the row t's
+-- previous_rank (previous_rank.sql and previous_rank_joins.sql, on the group's previous counts
+-- ranked here: `previous`). As page.sql reads the league's board, from the group's own
 -- counts and its members' index in board order: the page starts in the (points, exact) group
 -- holding its first position, found by an offset inside that group from its nearer end, on the
--- index alone; rank = 1 + the members above the row's group. previous_rank as previous_rank.sql
--- answers it, from the group's previous counts (a few hundred groups, ranked here). Every row
--- carries the board's size; an empty page is one row with that size and nothing else.
+-- index alone; rank = 1 + the members above the row's group; previous_rank as on the league's
+-- boards, from the group's previous counts (a few hundred groups). Every row carries the
+-- board's size; an empty page is one row with that size and nothing else.
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players,
            (coalesce(sum(players) OVER (
@@ -62,36 +64,18 @@ WITH groups AS MATERIALIZED (
            (x.total_points, x.exact_scores) < (SELECT total_points, exact_scores FROM first_group)
      ORDER BY x.total_points DESC, x.exact_scores DESC, x.user_id
      LIMIT %(size)s)
-), latest AS MATERIALIZED (
-    SELECT l.competition_id, l.round FROM stats_latest_round AS l
-    WHERE {latest_board} TRUE
-    ORDER BY l.completed_at DESC, l.match_id DESC LIMIT 1
 )
 SELECT (SELECT coalesce(sum(players), 0) FROM groups)::integer AS total_entries,
        g.players_above + 1 AS rank, p.user_id, u.username,
        p.total_points, t.predictions_scored, p.exact_scores, t.correct_outcomes,
-       (SELECT CASE
-            WHEN NOT before.had_some THEN NULL
-            WHEN (before.points, before.exact) = (0, 0) THEN coalesce(
-                (SELECT lowest.players_above + lowest.players + 1 FROM previous AS lowest
-                 ORDER BY lowest.total_points, lowest.exact_scores LIMIT 1),
-                1)
-            ELSE (SELECT pr.players_above + 1 FROM previous AS pr
-                  WHERE pr.total_points = before.points AND pr.exact_scores = before.exact)
-        END
-        FROM (SELECT p.total_points - coalesce(r.total_points, 0) AS points,
-                     p.exact_scores - coalesce(r.exact_scores, 0) AS exact,
-                     t.predictions_scored > coalesce(r.predictions_scored, 0) AS had_some
-              FROM latest
-              LEFT JOIN {round_totals} AS r
-                ON r.competition_id = latest.competition_id AND r.round = latest.round
-               AND r.user_id = p.user_id) AS before)::integer AS previous_rank
+       {previous_rank} AS previous_rank
 FROM (SELECT) AS board
 LEFT JOIN (
     page AS p
     JOIN groups AS g ON g.total_points = p.total_points AND g.exact_scores = p.exact_scores
     JOIN {totals} AS t ON {board_t} t.user_id = p.user_id
     JOIN {users} AS u ON u.id = p.user_id
+    {previous_rank_joins}
 ) ON TRUE
 ORDER BY p.total_points DESC, p.exact_scores DESC, p.user_id
 LIMIT %(size)s
