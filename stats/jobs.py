@@ -198,6 +198,18 @@ def refresh_running_since() -> datetime | None:
     return started
 
 
+def matches_being_scored() -> set[int]:
+    """The matches whose scoring job runs now. Its points will be fresh when it commits, or, if
+    the result changed after it started, the save queued a follow-up behind it; a job stalled by
+    a dead worker is the rescue's (rescue_stalled_jobs)."""
+    return {
+        int(args["match_id"])
+        for args in ProcrastinateJob.objects.filter(
+            task_name=CALCULATE_POINTS, status="doing"
+        ).values_list("args", flat=True)
+    }
+
+
 def match_scoring_jobs(match_id: int) -> QuerySet[ProcrastinateJob]:
     """The scoring jobs of one match, newest first."""
     return ProcrastinateJob.objects.filter(

@@ -17,6 +17,7 @@ from stats.jobs import (
     delete_finished_jobs,
     enqueue_match_scoring,
     enqueue_stats_refresh,
+    matches_being_scored,
     rescue_stalled_jobs,
 )
 from stats.models import Match
@@ -92,13 +93,17 @@ def match_score_then_refresh(*, match_id: int) -> MatchScoring:
 
 def stats_sweep(*, limit: int = 500) -> dict[str, int]:
     """Safety net: queue scoring for settled matches with missing or stale points or an
-    unscored prediction, oldest first, and a refresh when changes are logged that no refresh
-    covers."""
-    stale_ids = list(
-        Match.objects.needing_scoring()
+    unscored prediction, oldest first (but those whose scoring runs now: read first, so a job
+    that commits meanwhile leaves its match fresh), and a refresh when changes are logged that no
+    refresh covers."""
+    being_scored = matches_being_scored()
+    stale_ids = [
+        match_id
+        for match_id in Match.objects.needing_scoring()
         .order_by("completed_at")
         .values_list("pk", flat=True)[:limit]
-    )
+        if match_id not in being_scored
+    ]
     scoring_queued = sum(enqueue_match_scoring(match_id) is not None for match_id in stale_ids)
     refresh_queued = 0
     if stats_behind_writes():

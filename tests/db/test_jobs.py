@@ -169,6 +169,22 @@ def test_sweep_queues_scoring_for_a_match_completed_behind_the_signals_back() ->
     assert [job.args for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [{"match_id": match.pk}]
 
 
+def test_sweep_leaves_a_match_whose_scoring_runs_now_to_that_job() -> None:
+    """A minute's sweep that lands while a scoring job runs (its points not committed yet) queues
+    no second one beside it; once no job runs, the sweep queues one again."""
+    match = make_match()
+    Match.objects.filter(pk=match.pk).update(
+        status=Match.Status.COMPLETED, home_score=1, away_score=0
+    )
+    running = jobs.enqueue_match_scoring(match.pk)
+    assert running is not None
+    set_job_status(running, "doing")
+    assert stats_sweep()["scoring_queued"] == 0
+    assert jobs_of(jobs.CALCULATE_POINTS, "todo") == []
+    set_job_status(running, "failed")
+    assert stats_sweep()["scoring_queued"] == 1
+
+
 def test_sweep_queues_a_refresh_when_a_write_is_not_refreshed_yet() -> None:
     """A change logged since the last refresh (here a new prediction, which its match's summary
     counts) means the statistics are behind; after a refresh they are not."""
@@ -428,13 +444,10 @@ def test_the_sweep_rescues_the_jobs_of_a_worker_that_stopped_beating() -> None:
     assert result["rescued_job_ids"] == [stalled]
     assert ProcrastinateJob.objects.get(pk=stalled).status == "todo"
     assert ProcrastinateJob.objects.get(pk=running).status == "doing"
-    # Rescued before the sweep looked for stale points, so no follow-up collides with it: the
-    # only one queued is for the match still being scored on the live worker.
-    assert result["scoring_queued"] == 1
-    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [
-        first.pk,
-        second.pk,
-    ]
+    # Rescued before the sweep looked for stale points, so no follow-up collides with it; and
+    # none for the match being scored on the live worker: that job is left to finish.
+    assert result["scoring_queued"] == 0
+    assert [job.args["match_id"] for job in jobs_of(jobs.CALCULATE_POINTS, "todo")] == [first.pk]
     assert sweep_stale_points(timestamp=0)["rescued_job_ids"] == []
 
 
