@@ -325,6 +325,21 @@ def test_a_server_stopped_by_accident_is_started_again(
     assert folder == str(pgdata)
 
 
+def test_a_socket_lock_left_empty_by_a_server_killed_mid_start_is_no_obstacle(
+    folders: Folders, settings_dir: Path
+) -> None:
+    """A postmaster killed between creating its socket's lock file and writing it leaves the
+    file empty, which PostgreSQL refuses to start beside; with no server running, the next
+    process removes it and starts one."""
+    pgdata = folders.copy()
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    (pgdata / ".s.PGSQL.5432.lock").write_text("")
+
+    folder, _ = connect(settings_dir, pgdata, EMBEDDED_TEST_INITIALISE="0")
+
+    assert folder == str(pgdata)
+
+
 def test_only_migrate_creates_the_data_folder(folders: Folders, settings_dir: Path) -> None:
     """With no data folder, a command of the project that is not `migrate` says in one line that
     `make migrate` creates it, and creates nothing; `migrate` creates and migrates it. Before:
