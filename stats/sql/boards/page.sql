@@ -12,7 +12,8 @@
 -- board's size, the latest refresh of the relations `stamped` names (the state this snapshot
 -- shows: an answer's validators), and the page's entries as a JSON array in the API's shape and
 -- order (json, not jsonb: json keeps the keys in the order built), which the API writes out as
--- it is: loading and encoding 50 rows again in the web worker cost more than the statement.
+-- it is: parsing the rows' stamps and encoding the rows again alone took 12 % of the web
+-- worker's time on a board request (bench/README.md, "Reads over HTTP", third round).
 WITH groups AS MATERIALIZED (
     SELECT total_points, exact_scores, players, players_above FROM {ranks} AS r WHERE {rank_board} TRUE
 ), first_group AS MATERIALIZED (
