@@ -220,12 +220,22 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
             sql.Identifier(ranks.name)
         )
         step(ranks.name, refresh if previous_moved[grain.name] else None)
-    for done in steps:
-        if done.name in {relation.name for relation in STATS_RELATIONS}:
-            ViewRefresh.objects.update_or_create(
-                view_name=done.name,
-                defaults={"refreshed_at": refreshed_at, "duration_ms": done.duration_ms},
-            )
+    # One statement for every relation's stamp (a row each, upserted): an update_or_create
+    # per relation took four round trips each, 10-15 ms of every refresh.
+    relation_names = {relation.name for relation in STATS_RELATIONS}
+    stamps = {
+        done.name: ViewRefresh(
+            view_name=done.name, refreshed_at=refreshed_at, duration_ms=done.duration_ms
+        )
+        for done in steps
+        if done.name in relation_names
+    }
+    ViewRefresh.objects.bulk_create(
+        stamps.values(),
+        update_conflicts=True,
+        unique_fields=["view_name"],
+        update_fields=["refreshed_at", "duration_ms"],
+    )
     for done in steps:
         logger.info("%s refreshed in %dms", done.name, done.duration_ms)
     return steps
