@@ -228,6 +228,8 @@ class StatisticsMachine(RuleBasedStateMachine):
 
     @rule(target=predictions, user=users, match=matches, home=goals, away=goals)
     def predict(self, user: User, match: Match, home: int, away: int) -> Prediction | None:
+        if not Match.objects.filter(pk=match.pk).exists():
+            return None  # truncated away
         match.refresh_from_db()
         exists = Prediction.objects.filter(user=user, match=match).exists()
         if match.status != Match.Status.SCHEDULED or exists or not user.pk:
