@@ -50,12 +50,28 @@ WITH scored_once AS MATERIALIZED (
     -- counts cancel, so only a completed state's side is read. Its predictions are read once
     -- (joined to both states, the planner read them through the index once per state), with
     -- the points the old state counted (was_points: before the scoring folded in above).
-    SELECT t.*, p.user_id, p.home_score AS predicted_home, p.away_score AS predicted_away, p.points,
-           CASE WHEN s.user_id IS NULL THEN p.points ELSE s.points_before END AS was_points
-    FROM stats_touched_match AS t
-    JOIN stats_prediction AS p ON p.match_id = t.match_id
-    LEFT JOIN scored_once AS s ON s.match_id = p.match_id AND s.user_id = p.user_id
-    WHERE t.changed
+    -- A prediction of a match that stays completed in its round (a corrected result) and
+    -- scores as before (points, exact score, outcome) would go out and back in with the same
+    -- values, cancelling in every sum below: it is left out. A correction changes some of its
+    -- match's predictions; the rest were each counted twice here for nothing.
+    SELECT *
+    FROM (
+        SELECT t.*, p.user_id, p.home_score AS predicted_home, p.away_score AS predicted_away, p.points,
+               CASE WHEN s.user_id IS NULL THEN p.points ELSE s.points_before END AS was_points
+        FROM stats_touched_match AS t
+        JOIN stats_prediction AS p ON p.match_id = t.match_id
+        LEFT JOIN scored_once AS s ON s.match_id = p.match_id AND s.user_id = p.user_id
+        WHERE t.changed
+    ) AS prediction
+    WHERE (
+        was_there AND is_there AND was_status = 'completed' AND status = 'completed'
+        AND (was_competition_id, was_round) = (competition_id, round)
+        AND was_points IS NOT DISTINCT FROM points
+        AND (predicted_home = was_home_score AND predicted_away = was_away_score)
+            = (predicted_home = home_score AND predicted_away = away_score)
+        AND (sign(predicted_home - predicted_away) = sign(was_home_score - was_away_score))
+            = (sign(predicted_home - predicted_away) = sign(home_score - away_score))
+    ) IS NOT TRUE
 ), counted AS MATERIALIZED (
     SELECT l.side, l.match_id, l.user_id, l.home_score, l.away_score, l.points,
            t.was_competition_id AS competition_id, t.was_round AS round, t.was_status AS status,
