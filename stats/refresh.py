@@ -197,6 +197,11 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
             sql.SQL(load_sql("refresh/totals.sql")).format(
                 difference=_grain_difference(grain, everything=everything),
                 index_joins=sql.SQL("") if everything else _INDEX_JOINS,
+                keep_now=_KEEP_NOW.format(
+                    now_totals=_now_totals(grain), key=_columns(grain.totals.key)
+                )
+                if grain.movement and not everything
+                else sql.SQL(""),
                 **names,
             ),
         )
@@ -372,7 +377,11 @@ def _group_recount(relation: StatsRelation, recomputed: sql.Composable) -> sql.C
 def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
     """The identifiers previous_moved.sql, previous_recount.sql, and counts.sql and recount.sql
     composed for the previous counts, name."""
-    names = {**_grain_names(grain), "counts": sql.Identifier(movement_of(grain).counts.name)}
+    names = {
+        **_grain_names(grain),
+        "counts": sql.Identifier(movement_of(grain).counts.name),
+        "now_totals": _now_totals(grain),
+    }
 
     def latest(table: str) -> sql.Composable:
         # A competition's board: its own row; the overall board: the latest of them all.
@@ -387,7 +396,16 @@ def _movement_names(grain: Grain) -> dict[str, sql.Composable]:
         ).format(sql.Identifier(table))
 
     # previous_moved.sql's aliases, then previous_recount.sql's (nl, t)
-    pairs = [("n", "w"), ("b", "d"), ("t", "d"), ("b", "t"), ("rw", "p"), ("rn", "p"), ("nl", "t")]
+    pairs = [
+        ("n", "w"),
+        ("b", "d"),
+        ("t", "d"),
+        ("nt", "d"),
+        ("b", "t"),
+        ("rw", "p"),
+        ("rn", "p"),
+        ("nl", "t"),
+    ]
     for left, right in pairs:
         names[f"board_{left}_{right}"] = sql.SQL("").join(
             sql.SQL("{0}.{1} = {2}.{1} AND ").format(
@@ -464,6 +482,18 @@ def _grain_names(grain: Grain) -> dict[str, sql.Composable]:
 
 # totals.sql, by difference: the moved players' rows through the key's index (see there).
 _INDEX_JOINS = sql.SQL("SET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;")
+# totals.sql, by difference on a board with movement: the moved players' totals now, which
+# previous_moved.sql reads instead of probing the totals' index for each of them again.
+_KEEP_NOW = sql.SQL(
+    "DROP TABLE IF EXISTS pg_temp.{now_totals};\n"
+    "CREATE TEMP TABLE {now_totals} ON COMMIT DROP AS"
+    " SELECT {key}, now_points, now_exact FROM stats_moved"
+)
+
+
+def _now_totals(grain: Grain) -> sql.Identifier:
+    return sql.Identifier(f"stats_{grain.name}_now")
+
 
 _SUMS = sql.SQL(
     "sum(total_points)::integer AS total_points, "

@@ -19,7 +19,9 @@
 -- on a board whose latest round stayed (W = N), a player with D <> D_N (a result in the latest
 -- round moves totals and round together: nobody, found from the difference alone), their T and
 -- R_N each one probe of an index (LATERAL ... LIMIT 1: costed by the planner, a hash of the
--- whole round totals, which grow with the season, looks cheaper); on a board whose latest round
+-- whole round totals, which grow with the season, looks cheaper), T taken from the totals the
+-- grain's step just moved (`now_totals`, stats_<grain>_now of totals.sql) where the player is
+-- there, a third of these probes' cost before; on a board whose latest round
 -- changed (the first result of a round, a void emptying the latest one, the overall board moving
 -- to another competition's), every player of the board, joined to their rows of W and N read
 -- through the round totals' key.
@@ -44,17 +46,20 @@ WITH latest AS MATERIALIZED (
     GROUP BY {board_d} d.user_id
 ), stayed AS (
     SELECT {board_d} d.user_id,
-           coalesce(t.total_points, 0) - d.total_points
+           coalesce(nt.now_points, t.total_points, 0) - d.total_points
                - (coalesce(rn.total_points, 0) - d.now_round_points) AS was_points,
-           coalesce(t.exact_scores, 0) - d.exact_scores
+           coalesce(nt.now_exact, t.exact_scores, 0) - d.exact_scores
                - (coalesce(rn.exact_scores, 0) - d.now_round_exact) AS was_exact,
-           coalesce(t.total_points, 0) - coalesce(rn.total_points, 0) AS now_points,
-           coalesce(t.exact_scores, 0) - coalesce(rn.exact_scores, 0) AS now_exact
+           coalesce(nt.now_points, t.total_points, 0) - coalesce(rn.total_points, 0) AS now_points,
+           coalesce(nt.now_exact, t.exact_scores, 0) - coalesce(rn.exact_scores, 0) AS now_exact
     FROM difference AS d
     LEFT JOIN latest AS b ON {board_b_d} TRUE
+    LEFT JOIN {now_totals} AS nt ON {board_nt_d} nt.user_id = d.user_id
     LEFT JOIN LATERAL (
+        -- Only for a player the grain's difference left out (their changes on the board
+        -- summed to nothing): the others' totals came from totals.sql.
         SELECT total_points, exact_scores FROM {totals} AS t
-        WHERE {board_t_d} t.user_id = d.user_id LIMIT 1
+        WHERE nt.user_id IS NULL AND {board_t_d} t.user_id = d.user_id LIMIT 1
     ) AS t ON TRUE
     LEFT JOIN LATERAL (
         SELECT total_points, exact_scores FROM stats_round_total AS r

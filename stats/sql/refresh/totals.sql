@@ -4,7 +4,9 @@
 -- `board` the board's key columns (each followed by a comma; none overall), `joined` and
 -- `moved_joined` the key matched between t (the totals) and d (the difference) or m (the moved
 -- players), `difference` the grain's difference (stats_round_difference rolled up to it, or a
--- rebuild's recomputation minus what is stored).
+-- rebuild's recomputation minus what is stored), `keep_now` nothing, or (by difference, on a
+-- board with movement) the statement that keeps the moved players' totals now for
+-- previous_moved.sql (stats_<grain>_now).
 -- Hands on stats_moved (temporary), read by counts.sql: each player whose totals move, with
 -- the group they stood in and the one they stand in now.
 DROP TABLE IF EXISTS pg_temp.stats_difference, pg_temp.stats_moved;
@@ -39,4 +41,5 @@ FROM stats_moved WHERE NOT was_stored;
 DELETE FROM {totals} AS t USING stats_moved AS m WHERE {moved_joined} m.was_stored AND NOT m.is_there;
 -- The planner free again for the rest of the refresh (the counts, the rank views).
 SET LOCAL enable_hashjoin = on;
-SET LOCAL enable_mergejoin = on
+SET LOCAL enable_mergejoin = on;
+{keep_now}
