@@ -5,7 +5,8 @@
 -- whichever of the two aliases has the board, `board_<a>_<b>` the board's key matched between
 -- two aliases (each condition followed by AND), `was_latest` and `now_latest` each board's
 -- latest round ({board} latest_competition_id, latest_round) before and after this refresh
--- (from stats_latest_was and stats_latest_now, latest_rounds.sql).
+-- (from stats_latest_was and stats_latest_now, latest_rounds.sql), `now_totals` the moved
+-- players' totals as the grain's step left them (stats_<grain>_now, kept by totals.sql).
 -- A player's previous totals on a board are their totals less their row of the board's latest
 -- round. The counts leave out the (0, 0) group, the lowest (points and exact scores are never
 -- negative): nobody there stands above anyone, so its size ranks no one, and a player off the
@@ -19,9 +20,9 @@
 -- on a board whose latest round stayed (W = N), a player with D <> D_N (a result in the latest
 -- round moves totals and round together: nobody, found from the difference alone), their T and
 -- R_N each one probe of an index (LATERAL ... LIMIT 1: costed by the planner, a hash of the
--- whole round totals, which grow with the season, looks cheaper), T taken from the totals the
--- grain's step just moved (`now_totals`, stats_<grain>_now of totals.sql) where the player is
--- there, a third of these probes' cost before; on a board whose latest round
+-- whole round totals, which grow with the season, looks cheaper), except that T comes from
+-- `now_totals` wherever the player is there (the totals the grain's step just moved: T is probed
+-- only for a player whose changes on the board summed to nothing); on a board whose latest round
 -- changed (the first result of a round, a void emptying the latest one, the overall board moving
 -- to another competition's), every player of the board, joined to their rows of W and N read
 -- through the round totals' key.
