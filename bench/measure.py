@@ -385,8 +385,9 @@ def refresh_measure(
         "the old design, the count views in the new one",
         "samples": {
             "refresh_after_result_ms": [rounded(run["total"]) for run in refresh_runs],
-            # WAL each refresh wrote: the one after a checkpoint writes each page it touches
-            # whole (full-page images), and takes two to three times as long.
+            # WAL each refresh wrote: it follows the rows the corrected result moved (one
+            # correction moves a few thousand players, another all of them) and the pages
+            # written whole because a checkpoint began since they were last touched.
             "refresh_wal_mb": [rounded(run["wal_mb"]) for run in refresh_runs],
             "full_rebuild_ms": [rounded(x) for x in rebuild_runs],
         },

@@ -197,11 +197,7 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
             sql.SQL(load_sql("refresh/totals.sql")).format(
                 difference=_grain_difference(grain, everything=everything),
                 index_joins=sql.SQL("") if everything else _INDEX_JOINS,
-                keep_now=_KEEP_NOW.format(
-                    now_totals=_now_totals(grain), key=_columns(grain.totals.key)
-                )
-                if grain.movement and not everything
-                else sql.SQL(""),
+                keep_now=_keep_now(grain, everything=everything),
                 **names,
             ),
         )
@@ -494,6 +490,14 @@ _KEEP_NOW = sql.SQL(
 
 def _now_totals(grain: Grain) -> sql.Identifier:
     return sql.Identifier(f"stats_{grain.name}_now")
+
+
+def _keep_now(grain: Grain, *, everything: bool) -> sql.Composable:
+    """totals.sql's `keep_now`: only a refresh by difference reads it (previous_moved.sql), and
+    only on a board with movement."""
+    if everything or not grain.movement:
+        return sql.SQL("")
+    return _KEEP_NOW.format(now_totals=_now_totals(grain), key=_columns(grain.totals.key))
 
 
 _SUMS = sql.SQL(

@@ -325,10 +325,11 @@ def _start(pgdata: Path, lock_fd: int) -> ServerAddress:
     # A postmaster killed while it started may leave its socket's lock file empty, which
     # PostgreSQL refuses ("lock file … is empty"). No server runs here (no postmaster.pid, and
     # this process holds the start lock), so such a file is a leftover.
-    for socket_lock in socket_dir.glob(f"{SOCKET_NAME}.lock"):
+    socket_lock = socket_dir / f"{SOCKET_NAME}.lock"
+    with contextlib.suppress(FileNotFoundError):
         if socket_lock.stat().st_size == 0:
             logger.warning("removing the empty %s", socket_lock)
-            socket_lock.unlink(missing_ok=True)
+            socket_lock.unlink()
     log = pgdata / LOG_FILE
     log_start = log.stat().st_size if log.exists() else 0
     logger.info("starting the embedded PostgreSQL server in %s", pgdata)
