@@ -20,21 +20,33 @@ SELECT * FROM ({difference}) AS difference ORDER BY {key};
 -- season), and measured slower even at a quarter of a season. A recount, which may move most
 -- players, leaves the planner free.
 {index_joins}
+-- Each stored row moves by its difference, found once through the key's index; it was what it
+-- is now less the difference.
 CREATE TEMP TABLE stats_moved ON COMMIT DROP AS
-SELECT d.*,
-       t.user_id IS NOT NULL AS was_stored,
-       t.total_points AS was_points, t.exact_scores AS was_exact, t.predictions_scored > 0 AS was_there,
-       coalesce(t.total_points, 0) + d.total_points AS now_points,
-       coalesce(t.exact_scores, 0) + d.exact_scores AS now_exact,
-       coalesce(t.predictions_scored, 0) + d.predictions_scored > 0 AS is_there
-FROM stats_difference AS d LEFT JOIN {totals} AS t ON {joined};
-UPDATE {totals} AS t SET
-    total_points = m.now_points,
-    predictions_scored = t.predictions_scored + m.predictions_scored,
-    exact_scores = m.now_exact,
-    correct_outcomes = t.correct_outcomes + m.correct_outcomes
-FROM stats_moved AS m
-WHERE {moved_joined} m.was_stored;
+WITH stored AS (
+    UPDATE {totals} AS t SET
+        total_points = t.total_points + d.total_points,
+        predictions_scored = t.predictions_scored + d.predictions_scored,
+        exact_scores = t.exact_scores + d.exact_scores,
+        correct_outcomes = t.correct_outcomes + d.correct_outcomes
+    FROM stats_difference AS d
+    WHERE {joined}
+    RETURNING d.*, true AS was_stored,
+        t.total_points - d.total_points AS was_points, t.exact_scores - d.exact_scores AS was_exact,
+        t.predictions_scored - d.predictions_scored > 0 AS was_there,
+        t.total_points AS now_points, t.exact_scores AS now_exact,
+        t.predictions_scored > 0 AS is_there
+)
+SELECT * FROM stored;
+-- The players the totals did not have: the difference less the rows moved above (a set
+-- difference, hashed: no join, whatever `index_joins` allows).
+INSERT INTO stats_moved
+SELECT new.*, false, NULL, NULL, NULL, new.total_points, new.exact_scores, new.predictions_scored > 0
+FROM (
+    SELECT * FROM stats_difference
+    EXCEPT ALL
+    SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes FROM stats_moved
+) AS new;
 INSERT INTO {totals} ({key}, total_points, predictions_scored, exact_scores, correct_outcomes)
 SELECT {key}, total_points, predictions_scored, exact_scores, correct_outcomes
 FROM stats_moved WHERE NOT was_stored;
