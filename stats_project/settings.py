@@ -6,6 +6,7 @@ they are used, never copied at import, so `override_settings` changes behaviour 
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -185,6 +186,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+
+
+def _at_least(level: str) -> str:
+    """The stricter of `level` and LOG_LEVEL, for a logger with a level of its own: it hands its
+    records to the root's handler whatever the root's level, so LOG_LEVEL=ERROR must quiet it
+    too. (An unknown LOG_LEVEL is refused by the root's own configuration, with its name.)"""
+    asked = logging.getLevelName(LOG_LEVEL)
+    return LOG_LEVEL if isinstance(asked, int) and asked > logging.getLevelName(level) else level
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -200,18 +212,19 @@ LOGGING = {
             "filters": ["database_loss"],
         },
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Listing it drops Django's own handlers: its console handler (active under DEBUG)
         # printed each 4xx/5xx line a second time beside the root's. Every django.* line
         # (runserver's access lines too) now goes once through the root's handler.
-        "django": {"level": "INFO"},
+        "django": {"level": _at_least("INFO")},
         # Procrastinate logs every poll at DEBUG; its INFO lines (job started/ended) are enough.
-        "procrastinate": {"level": "INFO"},
-        "procrastinate.blueprints": {"level": "WARNING"},
-        "procrastinate.jobs": {"level": "WARNING"},  # "Deferred 1 job", on every save
-        "procrastinate.periodic": {"level": "WARNING"},  # every registration and deferral
-        "pgserver": {"level": "WARNING"},
+        "procrastinate": {"level": _at_least("INFO")},
+        "procrastinate.blueprints": {"level": _at_least("WARNING")},
+        # "Deferred 1 job" on every save; every periodic registration and deferral.
+        "procrastinate.jobs": {"level": _at_least("WARNING")},
+        "procrastinate.periodic": {"level": _at_least("WARNING")},
+        "pgserver": {"level": _at_least("WARNING")},
     },
 }
 
