@@ -42,7 +42,8 @@ AS $$
 $$;
 
 -- === Predictions close at kickoff =============================================================
--- All of this section: 0008_predictions_close_at_kickoff.
+-- All of this section: 0008_predictions_close_at_kickoff, and the trigger's columns
+-- 0019_close_at_kickoff_columns (scoring, which sets `points` alone, does not fire it).
 
 -- Predictions close at kickoff, for every writer (ORM, admin, raw SQL): a prediction cannot be
 -- created, or its scores changed, once its match has kicked off or is no longer scheduled.
@@ -100,7 +101,7 @@ END;
 $$;
 
 CREATE TRIGGER stats_prediction_close_at_kickoff
-    BEFORE INSERT OR UPDATE ON stats_prediction
+    BEFORE INSERT OR UPDATE OF user_id, match_id, home_score, away_score ON stats_prediction
     FOR EACH ROW EXECUTE FUNCTION stats_prediction_close_at_kickoff();
 
 -- === Statistics: totals by difference, ranks from counts ======================================
