@@ -110,7 +110,7 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "refresh_growth_4x_season",
-        "<= 1.1",
+        "<= 1.1 (median of the pairs)",
         _key("refresh_growth_4x_season"),
         _constant(1.1),
         operator.le,
