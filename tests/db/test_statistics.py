@@ -228,9 +228,10 @@ class StatisticsMachine(RuleBasedStateMachine):
 
     @rule(target=predictions, user=users, match=matches, home=goals, away=goals)
     def predict(self, user: User, match: Match, home: int, away: int) -> Prediction | None:
-        if not Match.objects.filter(pk=match.pk).exists():
+        try:
+            match.refresh_from_db()
+        except Match.DoesNotExist:
             return None  # truncated away
-        match.refresh_from_db()
         exists = Prediction.objects.filter(user=user, match=match).exists()
         if match.status != Match.Status.SCHEDULED or exists or not user.pk:
             return None  # predictions close at kickoff; one per user and match
