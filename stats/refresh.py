@@ -209,12 +209,6 @@ def _bring_up_to_date(cursor: CursorWrapper, *, everything: bool) -> list[Refres
     step(MATCH_SUMMARIES.name, load_sql("refresh/summaries.sql"))
     if everything:
         cursor.execute(load_sql("refresh/summary_averages.sql"))
-    # REFRESH ... CONCURRENTLY analyzes the two temporary tables it builds (the view's rows, and
-    # their difference from the stored ones) to plan one join of tables whose sizes it knows; at
-    # the default target that samples every row of a view of a few thousand groups. A target of
-    # 1 samples 300: on a full season the five views took 54-60 ms instead of 62-72
-    # (docs/scaling.md, "Season growth").
-    cursor.execute("SELECT set_config('default_statistics_target', '1', true)")
     for grain in GRAINS:
         # Unchanged counts leave the view as it is: no need to recompute it.
         refresh = sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
