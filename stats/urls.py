@@ -6,6 +6,7 @@ from typing import cast
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, path
+from django.views.generic import RedirectView
 
 from stats.http import allow_methods
 from stats.views import cron, league, ops, pages
@@ -21,6 +22,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/cron/update-stats", cron.cron_update_stats, name="cron-update-stats"),
     path("api/", api.urls),
     path("leaderboard/", league.leaderboard_html, name="leaderboard"),
+    # The site's root is the league's board (a temporary redirect: the root may become a page).
+    path(
+        "",
+        allow_methods("GET")(cast(View, RedirectView.as_view(pattern_name="leaderboard"))),
+        name="home",
+    ),
     path("predict/", pages.predict, name="predict"),
     path("groups/", pages.my_groups, name="my-groups"),
     path("groups/<slug:slug>/", pages.group_board, name="group-board"),

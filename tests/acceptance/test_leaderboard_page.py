@@ -13,6 +13,14 @@ from tests.support.browser import launch_chromium, needs_chromium, signed_in_con
 from tests.support.leagues import scored_league
 
 
+def test_the_site_root_leads_to_the_board(client: Client) -> None:
+    answer = client.get("/")
+    assert (answer.status_code, answer["Location"]) == (302, "/leaderboard/")
+    assert client.head("/").status_code == 302
+    refused = client.post("/")
+    assert (refused.status_code, refused["Allow"]) == (405, "GET, HEAD")
+
+
 @pytest.mark.django_db
 def test_page_shows_the_board_with_ranks_and_the_last_refresh(client: Client) -> None:
     """Every player with their rank, the pickers' choices, and when the board was refreshed."""
